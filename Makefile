@@ -1,0 +1,52 @@
+# The front door: `make` lists the targets. Every target installs what it needs first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help install test test-unit test-functional test-integration lint local-e2e clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: $(STAMP) ## Create .venv and install the pinned dependencies (quick when nothing changed)
+
+$(STAMP): pyproject.toml
+	@scripts/check_prereqs.sh python
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+test: install ## Run the whole suite, with a throwaway PostgreSQL unless DATABASE_URL is set
+	@scripts/check_prereqs.sh java postgres
+	$(BIN)/flightpipe postgres run -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: install ## Unit tests only (no servers)
+	@scripts/check_prereqs.sh java
+	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
+
+test-functional: install ## Functional tests (moto-backed AWS, real PostgreSQL)
+	@scripts/check_prereqs.sh java postgres
+	$(BIN)/flightpipe postgres run -- $(BIN)/python -m pytest -m functional $(PYTEST_ARGS)
+
+test-integration: install ## Integration tests (real services started by the tests)
+	@scripts/check_prereqs.sh java postgres
+	$(BIN)/flightpipe postgres run -- $(BIN)/python -m pytest -m integration $(PYTEST_ARGS)
+
+lint: install ## ruff (lint and format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy flightpipe glue_job
+
+local-e2e: ## The whole flow on the sample data (arrives with the Chalice/state machine issue)
+	@echo "make local-e2e is not available yet: it needs the local AWS stack and the state machine," >&2
+	@echo "which arrive with the next issues. Today, 'make test' runs the Glue job over the sample" >&2
+	@echo "days on the local Glue runtime and checks every loaded row." >&2
+	@exit 2
+
+clean: ## Remove the virtualenv and local state (.venv, .local)
+	rm -rf $(VENV) .local

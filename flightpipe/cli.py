@@ -1,0 +1,121 @@
+"""``flightpipe``: the project's command line (local PostgreSQL, schema, local Glue job runs).
+
+``make`` targets call these; they are also for a data engineer at a shell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from flightpipe.postgres import DEFAULT_PORT, LocalPostgres, PostgresError, throwaway
+
+REPO = Path(__file__).resolve().parent.parent
+LOCAL = REPO / ".local"
+
+
+def _cluster(port: int) -> LocalPostgres:
+    return LocalPostgres(LOCAL / "postgres", port=port, log_path=LOCAL / "logs" / "postgres.log")
+
+
+def cmd_postgres_start(args: argparse.Namespace) -> int:
+    print(_cluster(args.port).start())
+    return 0
+
+
+def cmd_postgres_stop(args: argparse.Namespace) -> int:
+    stopped = _cluster(args.port).stop()
+    print("stopped" if stopped else "not running")
+    return 0
+
+
+def cmd_postgres_status(args: argparse.Namespace) -> int:
+    cluster = _cluster(args.port)
+    pid = cluster.pid()
+    print(f"running (pid {pid}) at {cluster.url}" if pid else "not running")
+    return 0 if pid else 3
+
+
+def cmd_postgres_run(args: argparse.Namespace) -> int:
+    """Run a command with DATABASE_URL set: the caller's server, or a throwaway one."""
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise SystemExit("usage: flightpipe postgres run -- COMMAND [ARGS...]")
+    if os.environ.get("DATABASE_URL"):
+        return subprocess.call(command)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    root = LOCAL / "tmp" / f"pg-{uuid.uuid4().hex[:8]}"
+    with throwaway(root) as cluster:
+        print(f"throwaway PostgreSQL at {cluster.url} (pid {cluster.pid()})", flush=True)
+        return subprocess.call(command, env={**os.environ, "DATABASE_URL": cluster.url})
+
+
+def cmd_schema_apply(args: argparse.Namespace) -> int:
+    from flightpipe.warehouse import warehouse_from_url
+
+    url = args.database_url or os.environ.get("DATABASE_URL")
+    if not url:
+        raise SystemExit("schema apply needs --database-url or DATABASE_URL")
+    for name in warehouse_from_url(url).apply_schema():
+        print(f"applied {name}")
+    return 0
+
+
+def cmd_glue_run(args: argparse.Namespace) -> int:
+    from flightpipe.gluelocal.runner import main as run_main
+
+    return run_main([str(args.script), *args.job_args])
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="flightpipe", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+
+    postgres = commands.add_parser("postgres", help="the local PostgreSQL standing in for Redshift")
+    actions = postgres.add_subparsers(dest="action", required=True)
+    for name, handler, text in (
+        ("start", cmd_postgres_start, "start .local/postgres (idempotent); prints its URL"),
+        ("stop", cmd_postgres_stop, "stop it by pid"),
+        ("status", cmd_postgres_status, "say whether it runs"),
+    ):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("--port", type=int, default=DEFAULT_PORT)
+        action.set_defaults(handler=handler)
+    run = actions.add_parser(
+        "run", help="run a command against a throwaway server (or DATABASE_URL's)"
+    )
+    run.add_argument("command", nargs=argparse.REMAINDER)
+    run.set_defaults(handler=cmd_postgres_run)
+
+    schema = commands.add_parser("schema", help="the warehouse DDL in sql/")
+    schema_actions = schema.add_subparsers(dest="action", required=True)
+    apply = schema_actions.add_parser("apply", help="apply sql/ (Redshift or PostgreSQL by URL)")
+    apply.add_argument("--database-url")
+    apply.set_defaults(handler=cmd_schema_apply)
+
+    glue = commands.add_parser("glue", help="the local Glue runtime")
+    glue_actions = glue.add_subparsers(dest="action", required=True)
+    glue_run = glue_actions.add_parser("run", help="run a Glue job script locally")
+    glue_run.add_argument("script", type=Path)
+    glue_run.add_argument("job_args", nargs=argparse.REMAINDER)
+    glue_run.set_defaults(handler=cmd_glue_run)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except PostgresError as error:
+        print(f"flightpipe: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,291 @@
+"""A throwaway PostgreSQL cluster standing in for Redshift on one machine.
+
+Why our own: the test and local-stack flows need a real PostgreSQL server without Docker or a
+system service, started and stopped by the process that owns it. Libraries that do this
+(testing.postgresql, pytest-postgresql) neither run the server under an unprivileged user when
+called as root, which ``initdb`` requires, nor leave a cluster running for ``make local-up``.
+
+The cluster lives under one directory (data, Unix socket, log, pid), listens on 127.0.0.1 only,
+on Redshift's port 5439 unless told otherwise, and trusts local connections: it is for
+development and tests only and must never hold real data. As root, the server runs as the
+``postgres`` system user (or ``nobody``), which owns the cluster directory. It is stopped by the
+pid it was started with, never by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+DEFAULT_PORT = 5439
+SUPERUSER = "flightpipe"
+DATABASE = "flights"
+DEBIAN_BIN_ROOT = Path("/usr/lib/postgresql")
+UNPRIVILEGED_USERS = ("postgres", "nobody")
+
+
+class PostgresError(RuntimeError):
+    """The local PostgreSQL cluster could not be set up, started or stopped."""
+
+
+def find_bin_dir() -> Path:
+    """The directory holding ``initdb`` and ``postgres``: PATH first, then Debian's location."""
+    on_path = shutil.which("initdb")
+    if on_path and shutil.which("postgres"):
+        return Path(on_path).resolve().parent
+    versions = sorted(
+        (p for p in DEBIAN_BIN_ROOT.glob("*/bin") if (p / "initdb").exists()),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+    )
+    if versions:
+        return versions[-1]
+    raise PostgresError(
+        "PostgreSQL server binaries (initdb, postgres) not found on PATH or under "
+        f"{DEBIAN_BIN_ROOT}/*/bin: install them (Debian: apt-get install postgresql) "
+        "or set DATABASE_URL to a server you already have"
+    )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class RunAs:
+    """The account the server runs under: ourselves, or an unprivileged user when we are root."""
+
+    uid: int
+    gid: int
+    name: str
+
+    @classmethod
+    def for_current_user(cls) -> RunAs:
+        if os.geteuid() != 0:
+            entry = pwd.getpwuid(os.geteuid())
+            return cls(entry.pw_uid, entry.pw_gid, entry.pw_name)
+        for name in UNPRIVILEGED_USERS:
+            with contextlib.suppress(KeyError):
+                entry = pwd.getpwnam(name)
+                return cls(entry.pw_uid, entry.pw_gid, entry.pw_name)
+        raise PostgresError(
+            "running as root and no unprivileged user to run PostgreSQL as "
+            f"(tried {', '.join(UNPRIVILEGED_USERS)}): initdb refuses to run as root"
+        )
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        if os.geteuid() != 0:
+            return {}
+        return {"user": self.uid, "group": self.gid, "extra_groups": []}
+
+
+class LocalPostgres:
+    """One cluster under ``root``: ``start()`` is idempotent, ``stop()`` stops it by pid."""
+
+    def __init__(self, root: Path, port: int = DEFAULT_PORT, log_path: Path | None = None):
+        self.root = root.resolve()
+        self.port = port
+        self.data_dir = self.root / "data"
+        self.socket_dir = self.root / "run"
+        self.pid_file = self.root / "server.pid"
+        self.log_path = log_path or self.root / "postgres.log"
+        self.run_as = RunAs.for_current_user()
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{DATABASE}"
+
+    def start(self, timeout: float = 30.0) -> str:
+        """Initialise if needed, start unless running, wait until it accepts connections."""
+        if self.pid() is not None and self._accepts_connections():
+            return self.url
+        bin_dir = find_bin_dir()
+        self._prepare_dirs()
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb(bin_dir)
+        self._spawn(bin_dir)
+        self._wait_ready(timeout)
+        self._ensure_database()
+        return self.url
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop the server started here (fast shutdown); True if one was running."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                break
+            time.sleep(0.05)
+        else:
+            raise PostgresError(f"PostgreSQL (pid {pid}) did not stop within {timeout:.0f}s")
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def pid(self) -> int | None:
+        """The pid of the running server started here, or None."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if _alive(pid) else None
+
+    def _prepare_dirs(self) -> None:
+        for directory in (self.root, self.socket_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            for path in (self.root, self.socket_dir):
+                os.chown(path, self.run_as.uid, self.run_as.gid)
+            if self.data_dir.exists():
+                os.chown(self.data_dir, self.run_as.uid, self.run_as.gid)
+
+    def _initdb(self, bin_dir: Path) -> None:
+        result = subprocess.run(
+            [
+                str(bin_dir / "initdb"),
+                "--pgdata",
+                str(self.data_dir),
+                "--username",
+                SUPERUSER,
+                # Dev/test only: trust connections from this machine, no password.
+                "--auth",
+                "trust",
+                "--encoding",
+                "UTF8",
+                "--locale",
+                "C",
+                "--no-sync",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=self.root,
+            check=False,
+            **self.run_as.popen_kwargs(),
+        )
+        if result.returncode != 0:
+            raise PostgresError(f"initdb failed in {self.data_dir}:\n{result.stderr.strip()}")
+
+    def _spawn(self, bin_dir: Path) -> None:
+        if not _port_free(self.port):
+            raise PostgresError(
+                f"port {self.port} on 127.0.0.1 is in use by another program: "
+                "stop it or choose another port"
+            )
+        with self.log_path.open("ab") as log:
+            process = subprocess.Popen(
+                [
+                    str(bin_dir / "postgres"),
+                    "-D",
+                    str(self.data_dir),
+                    "-p",
+                    str(self.port),
+                    "-k",
+                    str(self.socket_dir),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    # Throwaway data: durability is not worth the fsyncs.
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.root,
+                start_new_session=True,
+                **self.run_as.popen_kwargs(),
+            )
+        self.pid_file.write_text(f"{process.pid}\n")
+        self._process = process
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            process = getattr(self, "_process", None)
+            if process is not None and process.poll() is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise PostgresError(
+                    f"PostgreSQL exited with code {process.returncode} at start; "
+                    f"see {self.log_path}:\n{_tail(self.log_path)}"
+                )
+            if self._accepts_connections(dbname="postgres"):
+                return
+            time.sleep(0.1)
+        raise PostgresError(f"PostgreSQL did not accept connections within {timeout:.0f}s")
+
+    def _accepts_connections(self, dbname: str = DATABASE) -> bool:
+        url = f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{dbname}"
+        try:
+            with psycopg.connect(url, connect_timeout=2):
+                return True
+        except psycopg.OperationalError:
+            return False
+
+    def _ensure_database(self) -> None:
+        admin = f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
+            if exists.fetchone() is None:
+                conn.execute(f'CREATE DATABASE "{DATABASE}"')
+
+
+@contextlib.contextmanager
+def throwaway(root: Path, port: int | None = None) -> Iterator[LocalPostgres]:
+    """A cluster that exists for the duration of the block, then is stopped and deleted."""
+    cluster = LocalPostgres(root, port=port or free_port())
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster.root, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers signal 0: reap it if it is ours.
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG) != (0, 0):
+            return False
+    return True
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"

@@ -1,0 +1,218 @@
+"""AWS Glue 5.0 job: load one day's delayed flights into the warehouse fact table.
+
+Runs unchanged on AWS Glue and on the project's local Glue runtime. Job arguments:
+
+  --flight_date        the day, YYYY-MM-DD (the ``date=`` partition)
+  --data_bucket        bucket holding daily_flights/, dim/, quarantine/ and run-reports/
+  --catalog_database   Glue database the crawler writes to
+  --flights_table      catalog table of daily_flights (partitioned by ``date``)
+  --connection_name    Glue connection to the warehouse
+  --warehouse_database database name on that connection
+  --TempDir            S3 staging for the Redshift COPY (set by Glue)
+optional:
+  --min_dep_delay      minutes; flights departing at least this late are loaded (default 60)
+  --airports_key       the airports dimension object (default dim/airports.csv)
+  --input_key          the object whose upload started this run, for the run record
+
+Reading: the day is read from the Data Catalog with ``from_catalog`` and a push-down predicate
+on the partition, and the same partition's objects are read as text so that every line can be
+accounted for (see ``flight_transforms``); the two record counts are compared and a difference
+is reported. Writing: quarantined lines go to ``quarantine/date=.../run=<run id>/``, the day
+replaces its previous rows in one transaction (staging table, then delete-and-insert in the
+postactions, with the run recorded in the run table), and a JSON report with the counts goes to
+``run-reports/date=.../<run id>.json`` for the state machine's notification.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+import boto3
+import day_load
+import flight_io
+import flight_transforms as T
+from awsglue.context import GlueContext
+from awsglue.dynamicframe import DynamicFrame
+from awsglue.job import Job
+from awsglue.utils import getResolvedOptions
+from pyspark.context import SparkContext
+from pyspark.sql import DataFrame
+
+REQUIRED = (
+    "JOB_NAME",
+    "flight_date",
+    "data_bucket",
+    "catalog_database",
+    "flights_table",
+    "connection_name",
+    "warehouse_database",
+)
+OPTIONAL = {
+    "min_dep_delay": str(T.DEFAULT_MIN_DEP_DELAY),
+    "airports_key": "dim/airports.csv",
+    "input_key": "",
+}
+PARTITION_KEY = "date"
+
+
+def resolve_args(argv: Sequence[str]) -> dict[str, Any]:
+    """Required and optional job arguments (getResolvedOptions knows only required ones)."""
+    given = [name for name in OPTIONAL if any(a.split("=")[0] == f"--{name}" for a in argv)]
+    args = {**OPTIONAL, **getResolvedOptions(list(argv), [*REQUIRED, *given])}
+    try:
+        args["flight_date"] = date.fromisoformat(args["flight_date"])
+    except ValueError as error:
+        raise ValueError(
+            f"--flight_date {args['flight_date']!r} is not a YYYY-MM-DD date"
+        ) from error
+    try:
+        args["min_dep_delay"] = int(args["min_dep_delay"])
+    except ValueError as error:
+        raise ValueError(
+            f"--min_dep_delay {args['min_dep_delay']!r} is not whole minutes"
+        ) from error
+    args["run_id"] = args.get("JOB_RUN_ID") or f"manual-{uuid.uuid4().hex}"
+    return args
+
+
+def read_lines(spark: Any, s3: Any, objects: list[flight_io.S3Object]) -> DataFrame:
+    return T.split_lines(flight_io.read_objects(spark, s3, objects)).cache()
+
+
+def layouts(lines: DataFrame, sources: list[str], wanted: Any) -> list[T.Layout]:
+    firsts = T.first_lines(lines)
+    return [T.layout_for(source, firsts.get(source), wanted) for source in sources]
+
+
+def load_airports(spark: Any, s3: Any, bucket: str, key: str) -> DataFrame:
+    """The airports dimension, parsed and checked; InputFileError if it cannot be used."""
+    dimension = flight_io.S3Object(bucket, key)
+    lines = read_lines(spark, s3, [dimension])
+    airports = T.parse_airports(
+        T.data_lines(lines), layouts(lines, [dimension.uri], T.AIRPORT_COLUMNS)
+    )
+    problems = T.dimension_problems(airports)
+    if problems:
+        raise T.InputFileError(f"{dimension.uri}: " + "; ".join(problems))
+    return airports.cache()
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    started = datetime.now(UTC)
+    clock = time.monotonic()
+    args = resolve_args(sys.argv if argv is None else argv)
+    day: date = args["flight_date"]
+    bucket: str = args["data_bucket"]
+
+    glue_context = GlueContext(SparkContext.getOrCreate())
+    spark = glue_context.spark_session
+    job = Job(glue_context)
+    job.init(args["JOB_NAME"], args)
+    logger = glue_context.get_logger()
+    s3, glue = boto3.client("s3"), boto3.client("glue")
+
+    catalog_day = glue_context.create_dynamic_frame.from_catalog(
+        database=args["catalog_database"],
+        table_name=args["flights_table"],
+        push_down_predicate=f"{PARTITION_KEY} = '{day.isoformat()}'",
+        transformation_ctx="catalog_day",
+    )
+    location = flight_io.partition_location(
+        glue, args["catalog_database"], args["flights_table"], [day.isoformat()]
+    )
+    objects, ignored = flight_io.day_objects(s3, location)
+    for other in ignored:
+        logger.warn(f"ignoring {other.uri}: not a .csv object")
+    if not objects:
+        raise T.InputFileError(f"no .csv object under {location}")
+
+    lines = read_lines(spark, s3, objects)
+    flight_layouts = layouts(lines, [o.uri for o in objects], T.FLIGHT_COLUMNS)
+    parsed = T.parse_flights(T.data_lines(lines), flight_layouts).cache()
+    airports = load_airports(spark, s3, bucket, args["airports_key"])
+    fact = T.enrich(T.delayed(parsed, args["min_dep_delay"]), airports, day).cache()
+
+    outcome = T.outcome_counts(parsed, args["min_dep_delay"]).collect()[0].asDict()
+    counts = {
+        "rows_read": outcome["rows_read"],
+        "rows_loaded": fact.count(),
+        "rows_below_threshold": outcome["rows_below_threshold"],
+        "rows_missing_delay": outcome["rows_missing_delay"],
+        "rows_quarantined": outcome["rows_quarantined"],
+        "rows_unmatched_airports": T.unmatched_airports(fact).count(),
+    }
+    catalog_records = catalog_day.count()
+
+    quarantine = None
+    if counts["rows_quarantined"]:
+        quarantine = flight_io.S3Object(
+            bucket, f"quarantine/date={day.isoformat()}/run={args['run_id']}/rows.jsonl"
+        )
+        rows = (
+            row.asDict()
+            for row in T.quarantined(parsed).orderBy("source", "line_number").toLocalIterator()
+        )
+        flight_io.put_json_lines(s3, quarantine, rows)
+
+    input_object = args["input_key"] and f"s3://{bucket}/{args['input_key']}"
+    record = day_load.RunRecord(
+        run_id=args["run_id"],
+        flight_date=day,
+        input_object=input_object or location,
+        counts=counts,
+        min_dep_delay=args["min_dep_delay"],
+        started_at=started,
+        finished_at=datetime.now(UTC),
+    )
+    glue_context.write_dynamic_frame.from_jdbc_conf(
+        frame=DynamicFrame.fromDF(fact, glue_context, "daily_flights_fact"),
+        catalog_connection=args["connection_name"],
+        connection_options={
+            "dbtable": day_load.stage_table(day),
+            "database": args["warehouse_database"],
+            "preactions": day_load.day_preactions(day),
+            "postactions": day_load.day_postactions(day, T.FACT_COLUMNS, record),
+        },
+        redshift_tmp_dir=args.get("TempDir") or "",
+        transformation_ctx="load_day",
+    )
+
+    report = {
+        "status": "SUCCEEDED",
+        "run_id": args["run_id"],
+        "flight_date": day.isoformat(),
+        "input_object": record.input_object,
+        "sources": [o.uri for o in objects],
+        "ignored_objects": [o.uri for o in ignored],
+        "min_dep_delay": args["min_dep_delay"],
+        **counts,
+        "catalog_records": catalog_records,
+        "catalog_records_match": catalog_records == counts["rows_read"],
+        "quarantine_object": quarantine.uri if quarantine else None,
+        "duration_seconds": round(time.monotonic() - clock, 3),
+    }
+    if not report["catalog_records_match"]:
+        logger.warn(
+            f"the catalog reader saw {catalog_records} records in {location}, "
+            f"the line parser {counts['rows_read']} data rows"
+        )
+    flight_io.put_json(
+        s3,
+        flight_io.S3Object(bucket, f"run-reports/date={day.isoformat()}/{args['run_id']}.json"),
+        report,
+    )
+    logger.info("run report " + json.dumps(report, sort_keys=True))
+    job.commit()
+    for frame in (lines, parsed, fact, airports):
+        frame.unpersist()
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,2 @@
+-- Schema holding every object of the flight pipeline.
+CREATE SCHEMA IF NOT EXISTS airlines;

@@ -1,0 +1,236 @@
+"""The Glue job script run end to end on the local Glue runtime over the shipped sample days.
+
+S3 and the Data Catalog are moto (in-process); the warehouse is the real local PostgreSQL. The
+catalog table is registered the way the crawler registers it (lowercased columns, ``date``
+partition key, one partition per day). Expected rows come from DuckDB over the same files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import boto3
+import duckdb
+import psycopg
+import pytest
+from moto import mock_aws
+
+from flightpipe.gluelocal.runner import run_job
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.functional
+
+SAMPLE = REPO / "sample_data"
+SCRIPT = REPO / "glue_job" / "delayed_flights.py"
+BUCKET = "flights-data"
+DATABASE = "flights_catalog"
+TABLE = "daily_flights"
+DAYS = sorted(
+    p.parent.name.removeprefix("date=") for p in SAMPLE.glob("daily_flights/date=*/flights.csv")
+)
+# Airports left out of the uploaded dimension, so that some delayed flights have no match.
+DROPPED_AIRPORTS = {"11298", "13930"}  # Dallas/Fort Worth, Chicago O'Hare
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield
+
+
+def dimension_without_dropped() -> bytes:
+    text = (SAMPLE / "airports.csv").read_text(encoding="utf-8")
+    kept = [
+        line
+        for line in text.splitlines(keepends=True)
+        if line.split(",", 1)[0] not in DROPPED_AIRPORTS
+    ]
+    assert len(kept) == len(text.splitlines()) - len(DROPPED_AIRPORTS)
+    return "".join(kept).encode("utf-8")
+
+
+def register_catalog(glue, s3, days):
+    """What the crawler leaves behind: a table over daily_flights/ with a date partition per day."""
+    glue.create_database(DatabaseInput={"Name": DATABASE})
+    header = (SAMPLE / f"daily_flights/date={days[0]}/flights.csv").read_text().splitlines()[0]
+    serde = {
+        "SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe",
+        "Parameters": {"field.delim": ","},
+    }
+    location = f"s3://{BUCKET}/daily_flights/"
+    glue.create_table(
+        DatabaseName=DATABASE,
+        TableInput={
+            "Name": TABLE,
+            "StorageDescriptor": {
+                "Columns": [
+                    {"Name": c.lower(), "Type": "bigint" if c != "Carrier" else "string"}
+                    for c in header.split(",")
+                ],
+                "Location": location,
+                "SerdeInfo": serde,
+            },
+            "PartitionKeys": [{"Name": "date", "Type": "string"}],
+            "Parameters": {"classification": "csv", "skip.header.line.count": "1"},
+        },
+    )
+    for day in days:
+        glue.create_partition(
+            DatabaseName=DATABASE,
+            TableName=TABLE,
+            PartitionInput={
+                "Values": [day],
+                "StorageDescriptor": {"Location": f"{location}date={day}/", "SerdeInfo": serde},
+            },
+        )
+
+
+def glue_connection(glue, database_url: str) -> None:
+    parts = urlsplit(database_url)
+    properties = {
+        "JDBC_CONNECTION_URL": f"jdbc:postgresql://{parts.hostname}:{parts.port}{parts.path}",
+        "USERNAME": parts.username or "",
+    }
+    if parts.password:
+        properties["PASSWORD"] = parts.password
+    glue.create_connection(
+        ConnectionInput={
+            "Name": "warehouse",
+            "ConnectionType": "JDBC",
+            "ConnectionProperties": properties,
+        }
+    )
+
+
+def job_arguments(day: str, database_name: str, run_id: str) -> dict[str, str]:
+    return {
+        "JOB_NAME": "delayed-flights",
+        "JOB_RUN_ID": run_id,
+        "flight_date": day,
+        "data_bucket": BUCKET,
+        "catalog_database": DATABASE,
+        "flights_table": TABLE,
+        "connection_name": "warehouse",
+        "warehouse_database": database_name,
+        "input_key": f"daily_flights/date={day}/flights.csv",
+        "TempDir": f"s3://{BUCKET}/glue-temp/",
+    }
+
+
+def expected_rows(tmp_path: Path) -> list[tuple]:
+    """The fact table computed independently, with DuckDB over the same files."""
+    dim = tmp_path / "airports.csv"
+    dim.write_bytes(dimension_without_dropped())
+    con = duckdb.connect()
+    flights = str(SAMPLE / "daily_flights" / "date=*" / "flights.csv")
+    return con.execute(
+        f"""
+        WITH f AS (
+            SELECT * FROM read_csv('{flights}', all_varchar = true, header = true,
+                                   hive_partitioning = true, filename = false)
+        ), a AS (
+            SELECT * FROM read_csv('{dim}', all_varchar = true, header = true)
+        )
+        SELECT f.Carrier, CAST(f.OriginAirportID AS BIGINT), CAST(f.DestAirportID AS BIGINT),
+               d.name, r.name, d.city, r.city, d.state, r.state,
+               CAST(f.DepDelay AS BIGINT), CAST(NULLIF(f.ArrDelay, '') AS BIGINT),
+               CAST(f.date AS DATE)
+        FROM f
+        LEFT JOIN a d ON d.airport_id = f.OriginAirportID
+        LEFT JOIN a r ON r.airport_id = f.DestAirportID
+        WHERE f.DepDelay <> '' AND CAST(f.DepDelay AS BIGINT) >= 60
+        """
+    ).fetchall()
+
+
+def test_job_loads_the_sample_days_exactly(aws, warehouse_url, tmp_path):
+    s3, glue = boto3.client("s3"), boto3.client("glue")
+    s3.create_bucket(Bucket=BUCKET)
+    for day in DAYS:
+        key = f"daily_flights/date={day}/flights.csv"
+        s3.upload_file(str(SAMPLE / key), BUCKET, key)
+    s3.put_object(Bucket=BUCKET, Key="dim/airports.csv", Body=dimension_without_dropped())
+    register_catalog(glue, s3, DAYS)
+    glue_connection(glue, warehouse_url)
+    database_name = urlsplit(warehouse_url).path.lstrip("/")
+
+    reports = [
+        run_job(SCRIPT, job_arguments(day, database_name, f"jr_{i}")) for i, day in enumerate(DAYS)
+    ]
+
+    with psycopg.connect(warehouse_url) as conn:
+        loaded = conn.execute("SELECT * FROM airlines.daily_flights_fact").fetchall()
+        runs = conn.execute(
+            "SELECT flight_date, rows_read, rows_loaded, rows_unmatched_airports, "
+            "rows_quarantined, status FROM airlines.pipeline_runs ORDER BY flight_date"
+        ).fetchall()
+    expected = expected_rows(tmp_path)
+    assert sorted(loaded, key=repr) == sorted(expected, key=repr)
+    unmatched = [r for r in expected if r[3] is None or r[4] is None]
+    assert unmatched, "the dropped airports must leave some delayed flights unmatched"
+    assert sum(r["rows_unmatched_airports"] for r in reports) == len(unmatched)
+    assert [(r[0].isoformat(), r[2]) for r in runs] == [
+        (d, sum(1 for e in expected if e[11] == date.fromisoformat(d))) for d in DAYS
+    ]
+    for report, day in zip(reports, DAYS, strict=True):
+        with (SAMPLE / f"daily_flights/date={day}/flights.csv").open() as handle:
+            data_rows = sum(1 for _ in csv.reader(handle)) - 1
+        assert report["rows_read"] == data_rows == report["catalog_records"]
+        assert report["rows_read"] == (
+            report["rows_loaded"]
+            + report["rows_below_threshold"]
+            + report["rows_missing_delay"]
+            + report["rows_quarantined"]
+        )
+        stored = s3.get_object(Bucket=BUCKET, Key=f"run-reports/date={day}/{report['run_id']}.json")
+        assert json.load(stored["Body"]) == report
+
+
+def test_rerunning_a_day_replaces_it(aws, warehouse_url):
+    s3, glue = boto3.client("s3"), boto3.client("glue")
+    s3.create_bucket(Bucket=BUCKET)
+    day = DAYS[0]
+    key = f"daily_flights/date={day}/flights.csv"
+    s3.upload_file(str(SAMPLE / key), BUCKET, key)
+    s3.put_object(
+        Bucket=BUCKET, Key="dim/airports.csv", Body=(SAMPLE / "airports.csv").read_bytes()
+    )
+    register_catalog(glue, s3, [day])
+    glue_connection(glue, warehouse_url)
+    database_name = urlsplit(warehouse_url).path.lstrip("/")
+
+    first = run_job(SCRIPT, job_arguments(day, database_name, "jr_first"))
+    corrected = (
+        "Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay\n"
+        "AA,10397,12478,61,2\n"
+        "AA,10397,12478,bad,2\n"
+    )
+    s3.put_object(Bucket=BUCKET, Key=key, Body=corrected.encode())
+    second = run_job(SCRIPT, job_arguments(day, database_name, "jr_second"))
+
+    assert first["rows_loaded"] > 1
+    assert (second["rows_read"], second["rows_loaded"], second["rows_quarantined"]) == (2, 1, 1)
+    with psycopg.connect(warehouse_url) as conn:
+        assert conn.execute(
+            "SELECT carrier, dep_delay FROM airlines.daily_flights_fact"
+        ).fetchall() == [("AA", 61)]
+    body = s3.get_object(
+        Bucket=BUCKET, Key=second["quarantine_object"].removeprefix(f"s3://{BUCKET}/")
+    )["Body"]
+    assert [json.loads(line) for line in io.TextIOWrapper(body, encoding="utf-8")] == [
+        {
+            "source": f"s3://{BUCKET}/{key}",
+            "line_number": 3,
+            "reason": "DepDelay 'bad' is not a number",
+            "raw": "AA,10397,12478,bad,2",
+        }
+    ]

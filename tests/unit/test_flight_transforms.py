@@ -1,0 +1,170 @@
+"""The job's pure transforms on tiny inline frames, one behaviour each."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import flight_transforms as T
+import pytest
+
+pytestmark = pytest.mark.unit
+
+HEADER = "Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay"
+SOURCE = "s3://bucket/daily_flights/date=2013-01-01/flights.csv"
+
+
+def parse(spark, content: str, source: str = SOURCE):
+    lines = T.split_lines(
+        spark.createDataFrame([(source, content)], "source STRING, content STRING")
+    )
+    layouts = [T.layout_for(source, T.first_lines(lines)[source], T.FLIGHT_COLUMNS)]
+    return T.parse_flights(T.data_lines(lines), layouts)
+
+
+def rows(frame, *columns):
+    return [tuple(r[c] for c in columns) for r in frame.orderBy("line_number").collect()]
+
+
+def test_threshold_is_inclusive_at_exactly_60(spark):
+    parsed = parse(spark, f"{HEADER}\nAA,1,2,59,0\nAA,1,2,60,0\nAA,1,2,61,0\n")
+    assert sorted(r.dep_delay for r in T.delayed(parsed).collect()) == [60, 61]
+
+
+def test_threshold_is_a_parameter(spark):
+    parsed = parse(spark, f"{HEADER}\nAA,1,2,14,0\nAA,1,2,15,0\n")
+    assert [r.dep_delay for r in T.delayed(parsed, min_dep_delay=15).collect()] == [15]
+
+
+def test_empty_and_na_delays_are_missing_not_delayed_and_not_zero(spark):
+    parsed = parse(spark, f"{HEADER}\nAA,1,2,,\nAA,1,2,NA,NA\nAA,1,2,90,\n")
+    assert rows(parsed, "dep_delay", "arr_delay", "reason") == [
+        (None, None, None),
+        (None, None, None),
+        (90, None, None),
+    ]
+    counts = T.outcome_counts(parsed).first()
+    assert (counts.rows_missing_delay, counts.rows_delayed) == (2, 1)
+
+
+def test_columns_are_found_by_header_name_in_any_order_with_extras(spark):
+    content = (
+        "arrdelay,Extra,DEPDELAY, destairportid ,Carrier,OriginAirportID,more\n5,x,75,20,UA,10,y\n"
+    )
+    parsed = parse(spark, content)
+    assert rows(parsed, "carrier", "origin_id", "dest_id", "dep_delay", "arr_delay") == [
+        ("UA", 10, 20, 75, 5)
+    ]
+
+
+def test_missing_required_column_names_it():
+    with pytest.raises(T.InputFileError, match="missing required column DepDelay"):
+        T.layout_for(SOURCE, "Carrier,OriginAirportID,DestAirportID,ArrDelay", T.FLIGHT_COLUMNS)
+
+
+def test_empty_file_has_no_header():
+    with pytest.raises(T.InputFileError, match="no header"):
+        T.layout_for(SOURCE, None, T.FLIGHT_COLUMNS)
+
+
+def test_bom_crlf_and_quoted_fields_are_handled(spark):
+    content = f'\ufeff{HEADER}\r\n"AA","1","2","-3.00","4"\r\n"B6",3,4,"61.00",-2\r\n'
+    parsed = parse(spark, content)
+    assert rows(parsed, "carrier", "dep_delay", "arr_delay", "reason") == [
+        ("AA", -3, 4, None),
+        ("B6", 61, -2, None),
+    ]
+
+
+def test_unparseable_rows_are_quarantined_with_line_reason_and_raw_text(spark):
+    content = (
+        f"{HEADER}\n"
+        "AA,1,2,abc,0\n"  # line 2: non-numeric delay
+        "AA,x1,2,70,0\n"  # line 3: non-numeric id
+        "AA,1,2,70\n"  # line 4: too few fields
+        "AA,1,2,70,0,9\n"  # line 5: too many fields
+        "AA,1,2,7.5,0\n"  # line 6: fractional minutes
+        '"AA,1,2,70,0\n'  # line 7: unbalanced quote
+        ",1,2,70,0\n"  # line 8: missing carrier
+        "AA,1,2,70,0"  # line 9: fine, no final newline
+    )
+    parsed = parse(spark, content)
+    bad = {r.line_number: (r.reason, r.raw) for r in T.quarantined(parsed).collect()}
+    assert bad == {
+        2: ("DepDelay 'abc' is not a number", "AA,1,2,abc,0"),
+        3: ("OriginAirportID 'x1' is not an airport id", "AA,x1,2,70,0"),
+        4: ("4 fields, the header has 5", "AA,1,2,70"),
+        5: ("6 fields, the header has 5", "AA,1,2,70,0,9"),
+        6: ("DepDelay '7.5' is not a whole number of minutes", "AA,1,2,7.5,0"),
+        7: ("unbalanced quote", '"AA,1,2,70,0'),
+        8: ("Carrier is missing", ",1,2,70,0"),
+    }
+    counts = T.outcome_counts(parsed).first()
+    assert (counts.rows_read, counts.rows_quarantined, counts.rows_delayed) == (8, 7, 1)
+
+
+def test_trailing_comma_and_blank_lines_are_tolerated(spark):
+    parsed = parse(spark, f"{HEADER}\n\nAA,1,2,70,0,\n   \nAA,1,2,80,1\n")
+    assert rows(parsed, "line_number", "dep_delay", "reason") == [(3, 70, None), (5, 80, None)]
+
+
+def test_counts_reconcile(spark):
+    parsed = parse(spark, f"{HEADER}\nAA,1,2,61,0\nAA,1,2,5,0\nAA,1,2,,\nAA,1,2,zz,0\n")
+    c = T.outcome_counts(parsed).first()
+    assert (
+        c.rows_read
+        == c.rows_delayed + c.rows_below_threshold + c.rows_missing_delay + c.rows_quarantined
+    )
+    assert (c.rows_delayed, c.rows_below_threshold, c.rows_missing_delay, c.rows_quarantined) == (
+        1,
+        1,
+        1,
+        1,
+    )
+
+
+def airports(spark, content: str):
+    source = "s3://bucket/dim/airports.csv"
+    lines = T.split_lines(
+        spark.createDataFrame([(source, content)], "source STRING, content STRING")
+    )
+    layouts = [T.layout_for(source, T.first_lines(lines)[source], T.AIRPORT_COLUMNS)]
+    return T.parse_airports(T.data_lines(lines), layouts)
+
+
+def test_enrich_joins_departure_and_arrival_and_keeps_unmatched(spark):
+    dim = airports(
+        spark, 'airport_id,city,state,name\n1,"Kekaha, Kauai",HI,Barking Sands\n2,Boston,MA,Logan\n'
+    )
+    parsed = parse(spark, f"{HEADER}\nAA,1,2,70,5\nAA,2,99,65,\n")
+    fact = T.enrich(T.delayed(parsed), dim, date(2013, 1, 1))
+    got = sorted(tuple(r) for r in fact.collect())
+    assert got == [
+        (
+            "AA",
+            1,
+            2,
+            "Barking Sands",
+            "Logan",
+            "Kekaha, Kauai",
+            "Boston",
+            "HI",
+            "MA",
+            70,
+            5,
+            date(2013, 1, 1),
+        ),
+        ("AA", 2, 99, "Logan", None, "Boston", None, "MA", None, 65, None, date(2013, 1, 1)),
+    ]
+    assert T.unmatched_airports(fact).count() == 1
+
+
+def test_dimension_with_duplicate_ids_is_rejected_naming_them(spark):
+    dim = airports(spark, "airport_id,city,state,name\n1,A,AA,One\n2,B,BB,Two\n1,C,CC,Uno\n")
+    assert T.dimension_problems(dim) == ["duplicate airport_id 1"]
+
+
+def test_dimension_with_bad_row_is_rejected_naming_the_line(spark):
+    dim = airports(spark, "airport_id,city,state,name\nabc,A,AA,One\n")
+    assert T.dimension_problems(dim) == [
+        "line 2: airport_id 'abc' is not an airport id: abc,A,AA,One"
+    ]
