@@ -81,26 +81,14 @@ def resolve_args(argv: Sequence[str]) -> dict[str, Any]:
     return args
 
 
-def read_lines(spark: Any, s3: Any, objects: list[flight_io.S3Object]) -> DataFrame:
-    return T.split_lines(flight_io.read_objects(spark, s3, objects)).cache()
-
-
-def layouts(lines: DataFrame, sources: list[str], wanted: Any) -> list[T.Layout]:
-    firsts = T.first_lines(lines)
-    return [T.layout_for(source, firsts.get(source), wanted) for source in sources]
-
-
-def load_airports(spark: Any, s3: Any, bucket: str, key: str) -> DataFrame:
-    """The airports dimension, parsed and checked; InputFileError if it cannot be used."""
-    dimension = flight_io.S3Object(bucket, key)
-    lines = read_lines(spark, s3, [dimension])
-    airports = T.parse_airports(
-        T.data_lines(lines), layouts(lines, [dimension.uri], T.AIRPORT_COLUMNS)
-    )
-    problems = T.dimension_problems(airports)
-    if problems:
-        raise T.InputFileError(f"{dimension.uri}: " + "; ".join(problems))
-    return airports.cache()
+def read_day(
+    spark: Any, s3: Any, objects: list[flight_io.S3Object]
+) -> tuple[DataFrame, list[T.Layout]]:
+    """The day's lines (cached) and each object's column layout from its own header."""
+    contents = [(obj.uri, flight_io.read_text(s3, obj)) for obj in objects]
+    layouts = [T.layout_for(uri, text, T.FLIGHT_COLUMNS) for uri, text in contents]
+    files = spark.createDataFrame(contents, "source STRING, content STRING")
+    return T.split_lines(files).cache(), layouts
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -132,20 +120,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if not objects:
         raise T.InputFileError(f"no .csv object under {location}")
 
-    lines = read_lines(spark, s3, objects)
-    flight_layouts = layouts(lines, [o.uri for o in objects], T.FLIGHT_COLUMNS)
-    parsed = T.parse_flights(T.data_lines(lines), flight_layouts).cache()
-    airports = load_airports(spark, s3, bucket, args["airports_key"])
+    dimension = flight_io.S3Object(bucket, args["airports_key"])
+    airports = T.airports_frame(
+        spark, T.parse_airports(dimension.uri, flight_io.read_text(s3, dimension))
+    )
+    lines, layouts = read_day(spark, s3, objects)
+    parsed = T.parse_flights(T.data_lines(lines, layouts), layouts).cache()
     fact = T.enrich(T.delayed(parsed, args["min_dep_delay"]), airports, day).cache()
 
-    outcome = T.outcome_counts(parsed, args["min_dep_delay"]).collect()[0].asDict()
     counts = {
-        "rows_read": outcome["rows_read"],
-        "rows_loaded": fact.count(),
-        "rows_below_threshold": outcome["rows_below_threshold"],
-        "rows_missing_delay": outcome["rows_missing_delay"],
-        "rows_quarantined": outcome["rows_quarantined"],
-        "rows_unmatched_airports": T.unmatched_airports(fact).count(),
+        **T.outcome_counts(parsed, args["min_dep_delay"]).collect()[0].asDict(),
+        **T.fact_counts(fact).collect()[0].asDict(),
     }
     catalog_records = catalog_day.count()
 
@@ -154,11 +139,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         quarantine = flight_io.S3Object(
             bucket, f"quarantine/date={day.isoformat()}/run={args['run_id']}/rows.jsonl"
         )
-        rows = (
-            row.asDict()
-            for row in T.quarantined(parsed).orderBy("source", "line_number").toLocalIterator()
-        )
-        flight_io.put_json_lines(s3, quarantine, rows)
+        rows = T.quarantined(parsed).orderBy("source", "line_number").toLocalIterator()
+        flight_io.put_json_lines(s3, quarantine, (row.asDict() for row in rows))
 
     input_object = args["input_key"] and f"s3://{bucket}/{args['input_key']}"
     record = day_load.RunRecord(
@@ -191,15 +173,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "sources": [o.uri for o in objects],
         "ignored_objects": [o.uri for o in ignored],
         "min_dep_delay": args["min_dep_delay"],
-        **counts,
+        **{name: counts[name] for name in day_load.COUNT_COLUMNS},
         "catalog_records": catalog_records,
-        "catalog_records_match": catalog_records == counts["rows_read"],
         "quarantine_object": quarantine.uri if quarantine else None,
         "duration_seconds": round(time.monotonic() - clock, 3),
     }
-    if not report["catalog_records_match"]:
+    if catalog_records != counts["rows_read"]:
         logger.warn(
-            f"the catalog reader saw {catalog_records} records in {location}, "
+            f"the catalog reader saw {catalog_records} records under {location}, "
             f"the line parser {counts['rows_read']} data rows"
         )
     flight_io.put_json(
@@ -209,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     logger.info("run report " + json.dumps(report, sort_keys=True))
     job.commit()
-    for frame in (lines, parsed, fact, airports):
+    for frame in (lines, parsed, fact):
         frame.unpersist()
     return report
 

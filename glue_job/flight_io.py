@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from flight_transforms import InputFileError
-from pyspark.sql import DataFrame, SparkSession
 
 
 @dataclass(frozen=True)
@@ -70,22 +69,19 @@ def day_objects(s3: Any, location: str) -> tuple[list[S3Object], list[S3Object]]
     return csvs, others
 
 
-def read_objects(spark: SparkSession, s3: Any, objects: Iterable[S3Object]) -> DataFrame:
-    """One row per object: (source, content), content decoded as UTF-8."""
-    rows = []
-    for obj in objects:
-        try:
-            body = s3.get_object(Bucket=obj.bucket, Key=obj.key)["Body"].read()
-        except s3.exceptions.NoSuchKey as error:
-            raise InputFileError(f"{obj.uri}: no such object") from error
-        try:
-            rows.append((obj.uri, body.decode("utf-8")))
-        except UnicodeDecodeError as error:
-            sample = body[error.start : error.start + 8]
-            raise InputFileError(
-                f"{obj.uri}: not UTF-8 text (at byte {error.start}: {sample!r})"
-            ) from error
-    return spark.createDataFrame(rows, "source STRING, content STRING")
+def read_text(s3: Any, obj: S3Object) -> str:
+    """An object's content decoded as UTF-8; InputFileError naming the object otherwise."""
+    try:
+        body = s3.get_object(Bucket=obj.bucket, Key=obj.key)["Body"].read()
+    except s3.exceptions.NoSuchKey as error:
+        raise InputFileError(f"{obj.uri}: no such object") from error
+    try:
+        return str(body.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        sample = body[error.start : error.start + 8]
+        raise InputFileError(
+            f"{obj.uri}: not UTF-8 text (at byte {error.start}: {sample!r})"
+        ) from error
 
 
 def put_json_lines(s3: Any, target: S3Object, records: Iterator[dict[str, Any]]) -> int:

@@ -25,11 +25,13 @@ Policy:
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 BOM = "\ufeff"
@@ -70,6 +72,7 @@ _QUOTED = r'"(?:[^"]|"")*"'
 _WHOLE_NUMBER = r"^[+-]?[0-9]{1,18}(\.0+)?$"
 _DECIMAL = r"^[+-]?[0-9]+(\.[0-9]+)?$"
 _AIRPORT_ID = r"^\+?[0-9]{1,18}(\.0+)?$"
+_LINE = re.compile(r"([^\r\n]*)(\r\n|\n|\r|$)")
 
 
 class InputFileError(ValueError):
@@ -81,6 +84,7 @@ class Layout:
     """Where each wanted column sits in one file, from that file's own header line."""
 
     source: str
+    header_line_number: int
     header: tuple[str, ...]
     positions: Mapping[str, int]
 
@@ -96,11 +100,24 @@ def header_names(header_line: str) -> tuple[str, ...]:
     return tuple(field.strip().lower() for field in fields)
 
 
-def layout_for(source: str, header_line: str | None, wanted: Mapping[str, str]) -> Layout:
-    """The layout of ``source`` given its first line; InputFileError if unusable."""
-    if header_line is None or not header_line.strip(BOM + " \t\r\n"):
+def header_line(content: str) -> tuple[int, str] | None:
+    """(line number, text) of the first non-blank line, the header; None for a blank file."""
+    for number, match in enumerate(_LINE.finditer(content), start=1):
+        line = match.group(1)
+        if line.strip(BOM + " \t"):
+            return number, line
+        if not match.group(2):
+            break
+    return None
+
+
+def layout_for(source: str, content: str, wanted: Mapping[str, str]) -> Layout:
+    """The layout of ``source`` from its header line; InputFileError if it has none usable."""
+    found = header_line(content)
+    if found is None:
         raise InputFileError(f"{source}: empty file, no header line")
-    header = header_names(header_line)
+    number, line = found
+    header = header_names(line)
     missing = [shown for name, shown in wanted.items() if name not in header]
     if missing:
         raise InputFileError(
@@ -110,7 +127,7 @@ def layout_for(source: str, header_line: str | None, wanted: Mapping[str, str]) 
     duplicated = sorted({name for name in header if name in wanted and header.count(name) > 1})
     if duplicated:
         raise InputFileError(f"{source}: column {', '.join(duplicated)} appears more than once")
-    return Layout(source, header, {name: header.index(name) for name in wanted})
+    return Layout(source, number, header, {name: header.index(name) for name in wanted})
 
 
 def split_lines(files: DataFrame) -> DataFrame:
@@ -129,20 +146,17 @@ def split_lines(files: DataFrame) -> DataFrame:
     ).where(F.trim(F.col("text")) != "")
 
 
-def first_lines(lines: DataFrame) -> dict[str, str]:
-    """Each source's first non-blank line (its header), collected to the driver."""
-    firsts = lines.groupBy("source").agg(F.min_by("text", "line_number").alias("text"))
-    return {row.source: row.text for row in firsts.collect()}
-
-
-def data_lines(lines: DataFrame) -> DataFrame:
+def data_lines(lines: DataFrame, layouts: Sequence[Layout]) -> DataFrame:
     """The lines after each file's header line."""
-    first = lines.groupBy("source").agg(F.min("line_number").alias("header_line"))
-    return (
-        lines.join(F.broadcast(first), "source")
-        .where(F.col("line_number") > F.col("header_line"))
-        .drop("header_line")
-    )
+    after_header = None
+    for layout in layouts:
+        this = (F.col("source") == layout.source) & (
+            F.col("line_number") > layout.header_line_number
+        )
+        after_header = this if after_header is None else after_header | this
+    if after_header is None:
+        return lines.limit(0)
+    return lines.where(after_header)
 
 
 def _field_count(text: Column) -> Column:
@@ -286,68 +300,93 @@ def outcome_counts(parsed: DataFrame, min_dep_delay: int = DEFAULT_MIN_DEP_DELAY
     """
     good = F.col("reason").isNull()
     dep = F.col("dep_delay")
-
-    def count_where(condition: Column) -> Column:
-        return F.coalesce(F.sum(F.when(condition, 1).otherwise(0)), F.lit(0)).cast("long")
-
     return parsed.agg(
         F.count(F.lit(1)).cast("long").alias("rows_read"),
-        count_where(good & (dep >= min_dep_delay)).alias("rows_delayed"),
-        count_where(good & (dep < min_dep_delay)).alias("rows_below_threshold"),
-        count_where(good & dep.isNull()).alias("rows_missing_delay"),
-        count_where(~good).alias("rows_quarantined"),
+        _count_where(good & (dep >= min_dep_delay)).alias("rows_delayed"),
+        _count_where(good & (dep < min_dep_delay)).alias("rows_below_threshold"),
+        _count_where(good & dep.isNull()).alias("rows_missing_delay"),
+        _count_where(~good).alias("rows_quarantined"),
     )
 
 
-def parse_airports(lines: DataFrame, layouts: Sequence[Layout]) -> DataFrame:
-    """Dimension data lines -> airport_id, city, state, name, plus ``reason`` for bad rows."""
-    fields = _fields(lines, layouts, AIRPORT_COLUMNS)
-
-    def text(name: str) -> Column:
-        value = F.trim(F.col(name))
-        return F.when(value != "", value)
-
-    reason = F.coalesce(
-        _shape_problem(),
-        _id_problem(F.col("airport_id"), "airport_id"),
-        F.when(text("name").isNull(), F.lit("name is missing")),
-    )
-    return fields.select(
-        "line_number",
-        "raw",
-        F.when(reason.isNull(), _whole(F.col("airport_id"))).alias("airport_id"),
-        text("city").alias("city"),
-        text("state").alias("state"),
-        text("name").alias("name"),
-        reason.alias("reason"),
+def fact_counts(fact: DataFrame) -> DataFrame:
+    """One row: rows_loaded, rows_unmatched_airports (departure or arrival not in the dimension)."""
+    unmatched = F.col("dep_airport").isNull() | F.col("arr_airport").isNull()
+    return fact.agg(
+        F.count(F.lit(1)).cast("long").alias("rows_loaded"),
+        _count_where(unmatched).alias("rows_unmatched_airports"),
     )
 
 
-def dimension_problems(airports: DataFrame, limit: int = 20) -> list[str]:
-    """Why a parsed dimension cannot be used (bad rows, duplicate ids); empty if it can.
+def _count_where(condition: Column) -> Column:
+    return F.coalesce(F.sum(F.when(condition, 1).otherwise(0)), F.lit(0)).cast("long")
 
-    This collects a bounded number of rows to the driver: it is a check, not a transform.
+
+def parse_airports(source: str, content: str, limit: int = 20) -> list[tuple[Any, ...]]:
+    """The airports dimension as (airport_id, city, state, name) rows, checked.
+
+    The dimension is small (BTS lists under 7,000 airports), so it is parsed on the driver with
+    the same rules as flight rows. Any unparseable row or duplicate ``airport_id`` raises
+    InputFileError naming them: a dimension is used whole or not at all, since a duplicate id
+    would multiply fact rows.
     """
-    bad = airports.where(F.col("reason").isNotNull()).orderBy("line_number").limit(limit).collect()
-    problems = [f"line {row.line_number}: {row.reason}: {row.raw}" for row in bad]
-    duplicates = (
-        airports.where(F.col("reason").isNull())
-        .groupBy("airport_id")
-        .count()
-        .where(F.col("count") > 1)
-        .orderBy("airport_id")
-        .limit(limit)
-        .collect()
-    )
+    layout = layout_for(source, content, AIRPORT_COLUMNS)
+    rows: list[tuple[Any, ...]] = []
+    problems: list[str] = []
+    seen: set[int] = set()
+    duplicates: set[int] = set()
+    lines = _LINE.finditer(content)
+    for number, match in enumerate(lines, start=1):
+        raw = match.group(1)
+        if number <= layout.header_line_number or not raw.strip():
+            continue
+        fields = next(csv.reader([raw]))
+        if len(fields) == layout.field_count + 1 and not fields[-1].strip():
+            fields = fields[:-1]
+        value = {
+            name: fields[i].strip() if i < len(fields) else ""
+            for name, i in layout.positions.items()
+        }
+        if raw.count('"') % 2:
+            problems.append(f"line {number}: unbalanced quote")
+        elif len(fields) != layout.field_count:
+            problems.append(
+                f"line {number}: {len(fields)} fields, the header has {layout.field_count}"
+            )
+        elif not re.match(_AIRPORT_ID, value["airport_id"]):
+            problems.append(
+                f"line {number}: airport_id '{value['airport_id']}' is not an airport id"
+            )
+        elif not value["name"]:
+            problems.append(f"line {number}: name is missing")
+        else:
+            airport_id = int(value["airport_id"].split(".")[0])
+            if airport_id in seen:
+                duplicates.add(airport_id)
+            seen.add(airport_id)
+            rows.append((airport_id, value["city"] or None, value["state"] or None, value["name"]))
     if duplicates:
-        ids = ", ".join(str(row.airport_id) for row in duplicates)
-        problems.append(f"duplicate airport_id {ids}")
-    return problems
+        problems.append(
+            "duplicate airport_id " + ", ".join(str(i) for i in sorted(duplicates)[:limit])
+        )
+    if problems:
+        shown = problems[:limit] + (
+            [f"and {len(problems) - limit} more"] if len(problems) > limit else []
+        )
+        raise InputFileError(f"{source}: " + "; ".join(shown))
+    return rows
+
+
+def airports_frame(spark: SparkSession, rows: Sequence[tuple[Any, ...]]) -> DataFrame:
+    """The checked dimension rows as a DataFrame for ``enrich``."""
+    return spark.createDataFrame(
+        list(rows), "airport_id BIGINT, city STRING, state STRING, name STRING"
+    )
 
 
 def enrich(flights: DataFrame, airports: DataFrame, flight_date: date) -> DataFrame:
     """Delayed flights joined to the dimension twice (departure, arrival), as left joins."""
-    dims = airports.where(F.col("reason").isNull()).select("airport_id", "city", "state", "name")
+    dims = airports.select("airport_id", "city", "state", "name")
 
     def side(prefix: str) -> DataFrame:
         return F.broadcast(
@@ -367,8 +406,3 @@ def enrich(flights: DataFrame, airports: DataFrame, flight_date: date) -> DataFr
         .withColumn("flight_date", F.lit(flight_date).cast("date"))
     )
     return joined.select(*FACT_COLUMNS)
-
-
-def unmatched_airports(fact: DataFrame) -> DataFrame:
-    """Fact rows whose departure or arrival airport is missing from the dimension."""
-    return fact.where(F.col("dep_airport").isNull() | F.col("arr_airport").isNull())

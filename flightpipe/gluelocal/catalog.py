@@ -12,6 +12,7 @@ would report a choice type, this reports a string).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,18 @@ class CatalogReadError(RuntimeError):
     """The catalog table cannot be read as the local runtime reads tables."""
 
 
+@dataclass(frozen=True)
+class CatalogRead:
+    """A table's rows as read (all strings) and its data (non-partition) columns."""
+
+    frame: DataFrame
+    data_columns: tuple[str, ...]
+
+    def typed(self) -> DataFrame:
+        """The rows with each data column typed from its values (one pass over the data)."""
+        return infer_types(self.frame, list(self.data_columns))
+
+
 def read_table(
     spark: SparkSession,
     glue: Any,
@@ -37,7 +50,7 @@ def read_table(
     push_down_predicate: str = "",
     partition_predicate: str = "",
     catalog_id: str | None = None,
-) -> DataFrame:
+) -> CatalogRead:
     """The table's rows (all matching partitions), partition columns last."""
     ids = {"CatalogId": catalog_id} if catalog_id else {}
     definition = glue.get_table(DatabaseName=database, Name=table, **ids)["Table"]
@@ -63,12 +76,11 @@ def read_table(
             frame = frame.withColumn(key, F.lit(value))
         frames.append(frame)
     if not frames:
-        empty = spark.createDataFrame([], _string_schema([*columns, *keys]))
-        return empty
+        return CatalogRead(spark.createDataFrame([], _string_schema([*columns, *keys])), ())
     result = frames[0]
     for frame in frames[1:]:
         result = result.unionByName(frame)
-    return _infer_types(result, columns)
+    return CatalogRead(result, tuple(columns))
 
 
 def _check_format(definition: dict[str, Any], database: str, table: str) -> None:
@@ -150,7 +162,8 @@ def _string_schema(columns: list[str]) -> str:
     return ", ".join(f"`{c}` STRING" for c in columns)
 
 
-def _infer_types(frame: DataFrame, columns: list[str]) -> DataFrame:
+def infer_types(frame: DataFrame, columns: list[str]) -> DataFrame:
+    """Cast each column to long or double when every present value is one."""
     if not columns:
         return frame
     checks = []

@@ -37,14 +37,42 @@ DAYS = sorted(
 DROPPED_AIRPORTS = {"11298", "13930"}  # Dallas/Fort Worth, Chicago O'Hare
 
 
+class Pipeline:
+    """Moto S3 and Glue catalog plus the scratch warehouse, wired as the job expects them."""
+
+    def __init__(self, warehouse_url: str):
+        self.warehouse_url = warehouse_url
+        self.database_name = urlsplit(warehouse_url).path.lstrip("/")
+        self.s3, self.glue = boto3.client("s3"), boto3.client("glue")
+        self.s3.create_bucket(Bucket=BUCKET)
+        glue_connection(self.glue, warehouse_url)
+
+    def upload(self, key: str, body: bytes) -> None:
+        self.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+
+    def upload_samples(self, days: list[str], dimension: bytes) -> None:
+        for day in days:
+            key = f"daily_flights/date={day}/flights.csv"
+            self.upload(key, (SAMPLE / key).read_bytes())
+        self.upload("dim/airports.csv", dimension)
+        register_catalog(self.glue, days)
+
+    def run(self, day: str, run_id: str) -> dict:
+        return run_job(SCRIPT, job_arguments(day, self.database_name, run_id))
+
+    def query(self, sql: str) -> list[tuple]:
+        with psycopg.connect(self.warehouse_url) as conn:
+            return conn.execute(sql).fetchall()
+
+
 @pytest.fixture
-def aws(monkeypatch):
+def pipeline(monkeypatch, warehouse_url):
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
-        yield
+        yield Pipeline(warehouse_url)
 
 
 def dimension_without_dropped() -> bytes:
@@ -58,7 +86,7 @@ def dimension_without_dropped() -> bytes:
     return "".join(kept).encode("utf-8")
 
 
-def register_catalog(glue, s3, days):
+def register_catalog(glue, days):
     """What the crawler leaves behind: a table over daily_flights/ with a date partition per day."""
     glue.create_database(DatabaseInput={"Name": DATABASE})
     header = (SAMPLE / f"daily_flights/date={days[0]}/flights.csv").read_text().splitlines()[0]
@@ -152,34 +180,27 @@ def expected_rows(tmp_path: Path) -> list[tuple]:
     ).fetchall()
 
 
-def test_job_loads_the_sample_days_exactly(aws, warehouse_url, tmp_path):
-    s3, glue = boto3.client("s3"), boto3.client("glue")
-    s3.create_bucket(Bucket=BUCKET)
-    for day in DAYS:
-        key = f"daily_flights/date={day}/flights.csv"
-        s3.upload_file(str(SAMPLE / key), BUCKET, key)
-    s3.put_object(Bucket=BUCKET, Key="dim/airports.csv", Body=dimension_without_dropped())
-    register_catalog(glue, s3, DAYS)
-    glue_connection(glue, warehouse_url)
-    database_name = urlsplit(warehouse_url).path.lstrip("/")
+def test_job_loads_the_sample_days_exactly(pipeline, tmp_path):
+    pipeline.upload_samples(DAYS, dimension_without_dropped())
 
-    reports = [
-        run_job(SCRIPT, job_arguments(day, database_name, f"jr_{i}")) for i, day in enumerate(DAYS)
-    ]
+    reports = [pipeline.run(day, f"jr_{i}") for i, day in enumerate(DAYS)]
 
-    with psycopg.connect(warehouse_url) as conn:
-        loaded = conn.execute("SELECT * FROM airlines.daily_flights_fact").fetchall()
-        runs = conn.execute(
-            "SELECT flight_date, rows_read, rows_loaded, rows_unmatched_airports, "
-            "rows_quarantined, status FROM airlines.pipeline_runs ORDER BY flight_date"
-        ).fetchall()
+    loaded = pipeline.query("SELECT * FROM airlines.daily_flights_fact")
+    runs = pipeline.query(
+        "SELECT flight_date, rows_loaded, status FROM airlines.pipeline_runs ORDER BY flight_date"
+    )
     expected = expected_rows(tmp_path)
     assert sorted(loaded, key=repr) == sorted(expected, key=repr)
     unmatched = [r for r in expected if r[3] is None or r[4] is None]
     assert unmatched, "the dropped airports must leave some delayed flights unmatched"
     assert sum(r["rows_unmatched_airports"] for r in reports) == len(unmatched)
-    assert [(r[0].isoformat(), r[2]) for r in runs] == [
-        (d, sum(1 for e in expected if e[11] == date.fromisoformat(d))) for d in DAYS
+    assert runs == [
+        (
+            date.fromisoformat(d),
+            sum(1 for e in expected if e[11] == date.fromisoformat(d)),
+            "SUCCEEDED",
+        )
+        for d in DAYS
     ]
     for report, day in zip(reports, DAYS, strict=True):
         with (SAMPLE / f"daily_flights/date={day}/flights.csv").open() as handle:
@@ -191,41 +212,33 @@ def test_job_loads_the_sample_days_exactly(aws, warehouse_url, tmp_path):
             + report["rows_missing_delay"]
             + report["rows_quarantined"]
         )
-        stored = s3.get_object(Bucket=BUCKET, Key=f"run-reports/date={day}/{report['run_id']}.json")
+        stored = pipeline.s3.get_object(
+            Bucket=BUCKET, Key=f"run-reports/date={day}/{report['run_id']}.json"
+        )
         assert json.load(stored["Body"]) == report
 
 
-def test_rerunning_a_day_replaces_it(aws, warehouse_url):
-    s3, glue = boto3.client("s3"), boto3.client("glue")
-    s3.create_bucket(Bucket=BUCKET)
+def test_rerunning_a_day_replaces_it_and_quarantines_bad_rows(pipeline):
     day = DAYS[0]
     key = f"daily_flights/date={day}/flights.csv"
-    s3.upload_file(str(SAMPLE / key), BUCKET, key)
-    s3.put_object(
-        Bucket=BUCKET, Key="dim/airports.csv", Body=(SAMPLE / "airports.csv").read_bytes()
-    )
-    register_catalog(glue, s3, [day])
-    glue_connection(glue, warehouse_url)
-    database_name = urlsplit(warehouse_url).path.lstrip("/")
-
-    first = run_job(SCRIPT, job_arguments(day, database_name, "jr_first"))
+    pipeline.upload_samples([day], (SAMPLE / "airports.csv").read_bytes())
+    first = pipeline.run(day, "jr_first")
     corrected = (
         "Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay\n"
         "AA,10397,12478,61,2\n"
         "AA,10397,12478,bad,2\n"
     )
-    s3.put_object(Bucket=BUCKET, Key=key, Body=corrected.encode())
-    second = run_job(SCRIPT, job_arguments(day, database_name, "jr_second"))
+    pipeline.upload(key, corrected.encode())
+    second = pipeline.run(day, "jr_second")
 
     assert first["rows_loaded"] > 1
     assert (second["rows_read"], second["rows_loaded"], second["rows_quarantined"]) == (2, 1, 1)
-    with psycopg.connect(warehouse_url) as conn:
-        assert conn.execute(
-            "SELECT carrier, dep_delay FROM airlines.daily_flights_fact"
-        ).fetchall() == [("AA", 61)]
-    body = s3.get_object(
-        Bucket=BUCKET, Key=second["quarantine_object"].removeprefix(f"s3://{BUCKET}/")
-    )["Body"]
+    assert pipeline.query("SELECT carrier, dep_delay FROM airlines.daily_flights_fact") == [
+        ("AA", 61)
+    ]
+    quarantine_key = second["quarantine_object"].removeprefix(f"s3://{BUCKET}/")
+    assert quarantine_key == f"quarantine/date={day}/run=jr_second/rows.jsonl"
+    body = pipeline.s3.get_object(Bucket=BUCKET, Key=quarantine_key)["Body"]
     assert [json.loads(line) for line in io.TextIOWrapper(body, encoding="utf-8")] == [
         {
             "source": f"s3://{BUCKET}/{key}",
@@ -234,3 +247,45 @@ def test_rerunning_a_day_replaces_it(aws, warehouse_url):
             "raw": "AA,10397,12478,bad,2",
         }
     ]
+
+
+def test_missing_required_column_fails_the_run_and_keeps_the_day(pipeline):
+    day = DAYS[0]
+    pipeline.upload_samples([day], (SAMPLE / "airports.csv").read_bytes())
+    before = pipeline.run(day, "jr_good")["rows_loaded"]
+    pipeline.upload(
+        f"daily_flights/date={day}/flights.csv",
+        b"Carrier,OriginAirportID,DestAirportID,ArrDelay\nAA,10397,12478,2\n",
+    )
+
+    with pytest.raises(Exception, match="missing required column DepDelay"):
+        pipeline.run(day, "jr_bad")
+
+    assert pipeline.query("SELECT count(*) FROM airlines.daily_flights_fact") == [(before,)]
+    assert pipeline.query("SELECT run_id FROM airlines.pipeline_runs") == [("jr_good",)]
+
+
+def test_header_only_file_succeeds_with_zero_rows(pipeline):
+    day = DAYS[0]
+    pipeline.upload_samples([day], (SAMPLE / "airports.csv").read_bytes())
+    pipeline.upload(
+        f"daily_flights/date={day}/flights.csv",
+        b"\xef\xbb\xbfCarrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay\r\n",
+    )
+
+    report = pipeline.run(day, "jr_empty")
+
+    assert (report["rows_read"], report["rows_loaded"], report["quarantine_object"]) == (0, 0, None)
+    assert pipeline.query("SELECT rows_read, status FROM airlines.pipeline_runs") == [
+        (0, "SUCCEEDED")
+    ]
+
+
+def test_dimension_with_duplicate_ids_fails_the_run_naming_them(pipeline):
+    day = DAYS[0]
+    dimension = (SAMPLE / "airports.csv").read_bytes() + b"10397,Elsewhere,GA,Second Atlanta\n"
+    pipeline.upload_samples([day], dimension)
+
+    with pytest.raises(Exception, match="duplicate airport_id 10397"):
+        pipeline.run(day, "jr_dup")
+    assert pipeline.query("SELECT count(*) FROM airlines.daily_flights_fact") == [(0,)]

@@ -17,8 +17,8 @@ def parse(spark, content: str, source: str = SOURCE):
     lines = T.split_lines(
         spark.createDataFrame([(source, content)], "source STRING, content STRING")
     )
-    layouts = [T.layout_for(source, T.first_lines(lines)[source], T.FLIGHT_COLUMNS)]
-    return T.parse_flights(T.data_lines(lines), layouts)
+    layouts = [T.layout_for(source, content, T.FLIGHT_COLUMNS)]
+    return T.parse_flights(T.data_lines(lines, layouts), layouts)
 
 
 def rows(frame, *columns):
@@ -58,12 +58,12 @@ def test_columns_are_found_by_header_name_in_any_order_with_extras(spark):
 
 def test_missing_required_column_names_it():
     with pytest.raises(T.InputFileError, match="missing required column DepDelay"):
-        T.layout_for(SOURCE, "Carrier,OriginAirportID,DestAirportID,ArrDelay", T.FLIGHT_COLUMNS)
+        T.layout_for(SOURCE, "Carrier,OriginAirportID,DestAirportID,ArrDelay\n", T.FLIGHT_COLUMNS)
 
 
 def test_empty_file_has_no_header():
     with pytest.raises(T.InputFileError, match="no header"):
-        T.layout_for(SOURCE, None, T.FLIGHT_COLUMNS)
+        T.layout_for(SOURCE, "\ufeff\r\n  \n", T.FLIGHT_COLUMNS)
 
 
 def test_bom_crlf_and_quoted_fields_are_handled(spark):
@@ -122,18 +122,16 @@ def test_counts_reconcile(spark):
     )
 
 
-def airports(spark, content: str):
-    source = "s3://bucket/dim/airports.csv"
-    lines = T.split_lines(
-        spark.createDataFrame([(source, content)], "source STRING, content STRING")
-    )
-    layouts = [T.layout_for(source, T.first_lines(lines)[source], T.AIRPORT_COLUMNS)]
-    return T.parse_airports(T.data_lines(lines), layouts)
+DIM = "s3://bucket/dim/airports.csv"
 
 
 def test_enrich_joins_departure_and_arrival_and_keeps_unmatched(spark):
-    dim = airports(
-        spark, 'airport_id,city,state,name\n1,"Kekaha, Kauai",HI,Barking Sands\n2,Boston,MA,Logan\n'
+    dim = T.airports_frame(
+        spark,
+        T.parse_airports(
+            DIM,
+            'airport_id,city,state,name\n1,"Kekaha, Kauai",HI,Barking Sands\n2,Boston,MA,Logan\n',
+        ),
     )
     parsed = parse(spark, f"{HEADER}\nAA,1,2,70,5\nAA,2,99,65,\n")
     fact = T.enrich(T.delayed(parsed), dim, date(2013, 1, 1))
@@ -155,16 +153,33 @@ def test_enrich_joins_departure_and_arrival_and_keeps_unmatched(spark):
         ),
         ("AA", 2, 99, "Logan", None, "Boston", None, "MA", None, 65, None, date(2013, 1, 1)),
     ]
-    assert T.unmatched_airports(fact).count() == 1
+    assert T.fact_counts(fact).first().asDict() == {"rows_loaded": 2, "rows_unmatched_airports": 1}
 
 
-def test_dimension_with_duplicate_ids_is_rejected_naming_them(spark):
-    dim = airports(spark, "airport_id,city,state,name\n1,A,AA,One\n2,B,BB,Two\n1,C,CC,Uno\n")
-    assert T.dimension_problems(dim) == ["duplicate airport_id 1"]
-
-
-def test_dimension_with_bad_row_is_rejected_naming_the_line(spark):
-    dim = airports(spark, "airport_id,city,state,name\nabc,A,AA,One\n")
-    assert T.dimension_problems(dim) == [
-        "line 2: airport_id 'abc' is not an airport id: abc,A,AA,One"
+def test_dimension_parses_by_header_name_with_bom_crlf_and_quoted_commas():
+    content = (
+        "\ufeffname,airport_id,state,city\r\n"
+        '"Barking Sands",10644,HI,"Kekaha, Kauai"\r\n'
+        "Nowhere,7,,\r\n"
+    )
+    assert T.parse_airports(DIM, content) == [
+        (10644, "Kekaha, Kauai", "HI", "Barking Sands"),
+        (7, None, None, "Nowhere"),
     ]
+
+
+def test_dimension_with_duplicate_ids_is_rejected_naming_them():
+    with pytest.raises(T.InputFileError, match=r"duplicate airport_id 1, 2$"):
+        T.parse_airports(
+            DIM, "airport_id,city,state,name\n1,A,AA,One\n2,B,BB,Two\n1,C,CC,Uno\n2,D,DD,Dos\n"
+        )
+
+
+def test_dimension_with_bad_rows_is_rejected_naming_the_lines():
+    content = 'airport_id,city,state,name\nabc,A,AA,One\n3,B,BB\n4,"C,CC,Four\n5,E,EE,\n'
+    with pytest.raises(T.InputFileError) as raised:
+        T.parse_airports(DIM, content)
+    assert str(raised.value) == (
+        f"{DIM}: line 2: airport_id 'abc' is not an airport id; "
+        "line 3: 3 fields, the header has 4; line 4: unbalanced quote; line 5: name is missing"
+    )

@@ -60,7 +60,7 @@ class GlueContext:
         if database is None or table_name is None:
             raise Exception("Parameter name_space or database is missing.")
         glue, s3 = clients()
-        frame = catalog.read_table(
+        read = catalog.read_table(
             self.spark_session,
             glue,
             s3,
@@ -70,7 +70,9 @@ class GlueContext:
             partition_predicate=(additional_options or {}).get("catalogPartitionPredicate", ""),
             catalog_id=catalog_id,
         )
-        return DynamicFrame(frame, self, table_name)
+        frame = DynamicFrame(read.frame, self, table_name)
+        frame._pending_types = read.typed  # typed on first toDF(); count() needs no types
+        return frame
 
     def write_dynamic_frame_from_jdbc_conf(
         self,

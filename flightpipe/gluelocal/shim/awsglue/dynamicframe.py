@@ -8,7 +8,7 @@ PySpark's StructType where Glue returns its own ``gluetypes`` one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pyspark.sql import DataFrame
@@ -25,6 +25,7 @@ class DynamicFrame:
         if not isinstance(jdf, DataFrame):
             raise TypeError(f"local DynamicFrame wraps a pyspark DataFrame, got {type(jdf)}")
         self._df = jdf
+        self._pending_types: Callable[[], DataFrame] | None = None
         self.glue_ctx = glue_ctx
         self.name = name
 
@@ -33,6 +34,8 @@ class DynamicFrame:
         return cls(dataframe, glue_ctx, name)
 
     def toDF(self, options: Any = None) -> DataFrame:
+        if self._pending_types is not None:
+            self._df, self._pending_types = self._pending_types(), None
         return self._df
 
     def _derive(self, df: DataFrame) -> DynamicFrame:
@@ -42,16 +45,16 @@ class DynamicFrame:
         return self._df.count()
 
     def schema(self) -> StructType:
-        return self._df.schema
+        return self.toDF().schema
 
     def show(self, num_rows: int = 20) -> None:
-        self._df.show(num_rows)
+        self.toDF().show(num_rows)
 
     def printSchema(self) -> None:
-        self._df.printSchema()
+        self.toDF().printSchema()
 
     def getNumPartitions(self) -> int:
-        return self._df.rdd.getNumPartitions()
+        return self.toDF().rdd.getNumPartitions()
 
     def repartition(
         self,
@@ -61,7 +64,7 @@ class DynamicFrame:
         stageThreshold: int = 0,
         totalThreshold: int = 0,
     ) -> DynamicFrame:
-        return self._derive(self._df.repartition(num_partitions))
+        return self._derive(self.toDF().repartition(num_partitions))
 
     def coalesce(
         self,
@@ -72,7 +75,11 @@ class DynamicFrame:
         stageThreshold: int = 0,
         totalThreshold: int = 0,
     ) -> DynamicFrame:
-        df = self._df.repartition(num_partitions) if shuffle else self._df.coalesce(num_partitions)
+        df = (
+            self.toDF().repartition(num_partitions)
+            if shuffle
+            else self.toDF().coalesce(num_partitions)
+        )
         return self._derive(df)
 
     def select_fields(
@@ -83,8 +90,8 @@ class DynamicFrame:
         stageThreshold: int = 0,
         totalThreshold: int = 0,
     ) -> DynamicFrame:
-        wanted = [p for p in _paths(paths) if p in self._df.columns]
-        return self._derive(self._df.select(*wanted))
+        wanted = [p for p in _paths(paths) if p in self.toDF().columns]
+        return self._derive(self.toDF().select(*wanted))
 
     def drop_fields(
         self,
@@ -94,7 +101,7 @@ class DynamicFrame:
         stageThreshold: int = 0,
         totalThreshold: int = 0,
     ) -> DynamicFrame:
-        return self._derive(self._df.drop(*_paths(paths)))
+        return self._derive(self.toDF().drop(*_paths(paths)))
 
     def rename_field(
         self,
@@ -105,7 +112,7 @@ class DynamicFrame:
         stageThreshold: int = 0,
         totalThreshold: int = 0,
     ) -> DynamicFrame:
-        return self._derive(self._df.withColumnRenamed(oldName, newName))
+        return self._derive(self.toDF().withColumnRenamed(oldName, newName))
 
     def apply_mapping(
         self,
@@ -120,7 +127,7 @@ class DynamicFrame:
         if isinstance(mappings, tuple):
             mappings = [mappings]
         columns = []
-        lookup = {c if case_sensitive else c.lower(): c for c in self._df.columns}
+        lookup = {c if case_sensitive else c.lower(): c for c in self.toDF().columns}
         for mapping in mappings:
             if not isinstance(mapping, tuple):
                 raise TypeError("Mapping must be specified as a tuple. Got " + str(mapping))
@@ -138,7 +145,7 @@ class DynamicFrame:
             if target_type:
                 column = column.cast(target_type)
             columns.append(column.alias(target))
-        return self._derive(self._df.select(*columns))
+        return self._derive(self.toDF().select(*columns))
 
     applyMapping = apply_mapping
 
@@ -162,9 +169,9 @@ class DynamicFrame:
         specs = (
             [specs]
             if isinstance(specs, tuple)
-            else specs or [(c, choice) for c in self._df.columns]
+            else specs or [(c, choice) for c in self.toDF().columns]
         )
-        df = self._df
+        df = self.toDF()
         for path, action in specs:
             if not action.startswith("cast:"):
                 raise NotImplementedError(
