@@ -67,3 +67,60 @@ def test_port_in_use_is_a_clear_error(cluster_root):
 
 def test_binaries_are_found():
     assert (find_bin_dir() / "initdb").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the other tests already run as a normal user")
+def test_works_when_started_by_a_normal_user(cluster_root):
+    """As root the server runs as an unprivileged user; here the whole component does."""
+    import pwd
+    import subprocess
+    import sysconfig
+
+    user = pwd.getpwnam("postgres") if "postgres" in {p.pw_name for p in pwd.getpwall()} else None
+    if user is None:
+        pytest.skip("no unprivileged 'postgres' user to run as")
+    root = cluster_root
+    root.mkdir(parents=True)
+    os.chown(root, user.pw_uid, user.pw_gid)
+    script = (
+        "import sys, psycopg\n"
+        "from pathlib import Path\n"
+        "from flightpipe.postgres import LocalPostgres, free_port\n"
+        "cluster = LocalPostgres(Path(sys.argv[1]) / 'pg', port=free_port())\n"
+        "try:\n"
+        "    with psycopg.connect(cluster.start()) as conn:\n"
+        "        print(conn.execute('SELECT current_user').fetchone()[0])\n"
+        "finally:\n"
+        "    print(cluster.stop())\n"
+    )
+    as_user = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+    python = _interpreter_for(as_user)
+    result = subprocess.run(
+        [python, "-c", script, str(root)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        **as_user,
+        env={
+            "PATH": os.environ["PATH"],
+            "HOME": str(root),
+            "PYTHONPATH": os.pathsep.join([str(REPO), sysconfig.get_paths()["purelib"]]),
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["flightpipe", "True"]
+
+
+def _interpreter_for(as_user: dict) -> str:
+    """This Python, or the system's Python 3.11 when ours lives in a home the user cannot enter."""
+    import subprocess
+    import sys
+
+    for candidate in (sys.executable, "/usr/bin/python3.11"):
+        try:
+            subprocess.run([candidate, "-c", "pass"], check=True, timeout=60, **as_user)
+        except (PermissionError, FileNotFoundError, subprocess.CalledProcessError):
+            continue
+        return candidate
+    pytest.skip("no Python 3.11 interpreter the unprivileged user may run")
