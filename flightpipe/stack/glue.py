@@ -1,0 +1,278 @@
+"""Real Glue crawls and job runs behind moto's Glue API, inside the local stack.
+
+moto stores crawlers and jobs but never crawls, and its job runs go STARTING -> RUNNING ->
+SUCCEEDED on their own. Here StartCrawler runs ``flightpipe.stack.crawler`` and StartJobRun runs
+the job's script on the local Glue runtime, each in a background thread, and the states that
+GetCrawler and GetJobRun report are the real ones:
+
+* a crawler is RUNNING until its crawl ends, then READY with ``LastCrawl`` SUCCEEDED, or FAILED
+  with the error as ``ErrorMessage``; StartCrawler while running raises CrawlerRunningException;
+* a job run is STARTING, RUNNING, then SUCCEEDED, or FAILED with the real exception as
+  ``ErrorMessage``; ``MaxConcurrentRuns`` is enforced by moto's own StartJobRun check, which
+  counts the real states; each run's log goes to ``<log dir>/glue-jobs/<run id>.log``.
+
+The patches are applied once, by ``install``, on moto's model classes (``FakeCrawler``,
+``FakeJob``): these are the only places moto decides those states.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+from moto.glue import models as glue_models
+
+from flightpipe.stack.crawler import crawl
+
+log = logging.getLogger("flightpipe.stack.glue")
+
+JobScriptResolver = Callable[[str], Path]
+
+
+class _Settings:
+    log_dir: Path = Path(".local/logs")
+    script_resolver: JobScriptResolver | None = None
+    executor: ThreadPoolExecutor | None = None
+
+
+_settings = _Settings()
+_installed = False
+
+
+def install(log_dir: Path, script_resolver: JobScriptResolver, workers: int = 4) -> None:
+    """Patch moto's Glue models so crawls and job runs really happen (idempotent)."""
+    global _installed
+    _settings.log_dir = log_dir
+    _settings.script_resolver = script_resolver
+    _settings.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="glue-run")
+    if _installed:
+        return
+    glue_models.FakeCrawler.start_crawler = _start_crawler  # type: ignore[method-assign]
+    original_as_dict = glue_models.FakeCrawler.as_dict
+    glue_models.FakeCrawler.as_dict = _crawler_as_dict(original_as_dict)  # type: ignore[method-assign]
+    glue_models.FakeJobRun = LocalJobRun  # type: ignore[misc]
+    glue_models.FakeJob.start_job_run = _start_job_run(glue_models.FakeJob.start_job_run)  # type: ignore[method-assign]
+    _installed = True
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+# --- crawlers -------------------------------------------------------------------------------
+
+
+class Crawl:
+    """One crawl; moto's crawler reports its status."""
+
+    def __init__(self) -> None:
+        self.status = "RUNNING"
+        self.error_message: str | None = None
+        self.start_time = _utcnow()
+        self.end_time: datetime | None = None
+        self.log_group = "/aws-glue/crawlers"
+        self.log_stream = ""
+        self.message_prefix = ""
+
+    def advance(self) -> None:
+        """moto advances managed states on read; a real crawl ends when it ends."""
+
+
+def _start_crawler(self: Any) -> None:
+    if self.crawls and self.crawls[-1].status == "RUNNING":
+        raise glue_models.CrawlerRunningException(f"Crawler with name {self.name} has already started")
+    run = Crawl()
+    run.log_stream = self.name
+    self.crawls.append(run)
+    definition = self.as_dict()
+    threading.Thread(target=_crawl, args=(self, run, definition), name=f"crawl-{self.name}",
+                     daemon=True).start()
+
+
+def _crawl(crawler: Any, run: Crawl, definition: dict[str, Any]) -> None:
+    started = time.monotonic()
+    try:
+        summary = crawl(boto3.client("glue"), boto3.client("s3"), definition)
+        log.info("crawler %s: created %s, updated %s, %d partitions added; skipped %s",
+                 crawler.name, summary.tables_created, summary.tables_updated,
+                 summary.partitions_created, summary.skipped)
+        run.status = "SUCCEEDED"
+    except Exception as error:  # a failed crawl is reported through GetCrawler, as on AWS
+        log.warning("crawler %s failed: %s", crawler.name, error)
+        run.error_message = str(error)
+        run.status = "FAILED"
+    finally:
+        run.end_time = _utcnow()
+        crawler.crawl_elapsed_time = int((time.monotonic() - started) * 1000)
+
+
+def _crawler_as_dict(original: Callable[[Any], dict[str, Any]]) -> Callable[[Any], dict[str, Any]]:
+    def as_dict(self: Any) -> dict[str, Any]:
+        crawls = self.crawls
+        running = bool(crawls) and crawls[-1].status == "RUNNING"
+        data = original(_WithoutCrawls(self)) if crawls else original(self)
+        data["State"] = "RUNNING" if running else "READY"
+        data["CrawlElapsedTime"] = self.crawl_elapsed_time if not running else 0
+        finished = [c for c in crawls if c.status != "RUNNING"]
+        if finished:
+            last = finished[-1]
+            data["LastCrawl"] = {
+                "Status": last.status,
+                "LogGroup": last.log_group,
+                "LogStream": last.log_stream,
+                "MessagePrefix": last.message_prefix,
+                "StartTime": last.start_time,
+                **({"ErrorMessage": last.error_message} if last.error_message else {}),
+            }
+        return data
+
+    return as_dict
+
+
+class _WithoutCrawls:
+    """The crawler seen without its crawls, so moto's as_dict builds everything but LastCrawl."""
+
+    def __init__(self, crawler: Any):
+        self._crawler = crawler
+        self.crawls: list[Any] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._crawler, name)
+
+    @property
+    def status(self) -> str:
+        return "READY"
+
+
+# --- job runs -------------------------------------------------------------------------------
+
+
+def _start_job_run(original: Callable[..., str]) -> Callable[..., str]:
+    def start_job_run(self: Any, *args: Any, **kwargs: Any) -> str:
+        run_id = original(self, *args, **kwargs)
+        run = next(r for r in self.job_runs if r.job_run_id == run_id)
+        run.job = self
+        assert _settings.executor is not None, "flightpipe.stack.glue.install() was not called"
+        _settings.executor.submit(run.execute)
+        return run_id
+
+    return start_job_run
+
+
+class LocalJobRun(glue_models.FakeJobRun):
+    """A job run whose state is the state of the real run of its script.
+
+    Installed as ``moto.glue.models.FakeJobRun``, so moto's own StartJobRun (argument merging,
+    the MaxConcurrentRuns check) builds these.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._state = "STARTING"
+        self._error: str | None = None
+        self.job: Any = None
+        self.started_on = _utcnow()
+        self.modified_on = self.started_on
+        self.completed_on: datetime | None = None  # type: ignore[assignment]
+        self._execution_seconds = 0
+
+    @property  # type: ignore[override]
+    def status(self) -> str:
+        return self._state
+
+    @status.setter
+    def status(self, value: str) -> None:
+        self._state = value
+
+    def advance(self) -> None:
+        """States change when the run does, not when someone reads them."""
+
+    def _set(self, state: str) -> None:
+        self._state = state
+        self.modified_on = _utcnow()
+
+    def execute(self) -> None:
+        from flightpipe.gluelocal.runner import run_job
+
+        log_path = _settings.log_dir / "glue-jobs" / f"{self.job_run_id}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        handler = _thread_log_handler(log_path)
+        logging.getLogger().addHandler(handler)
+        started = time.monotonic()
+        try:
+            script = self._script()
+            self._set("RUNNING")
+            log.info("job %s run %s: %s %s", self.job_name, self.job_run_id, script, self._argv())
+            run_job(script, self._argv())
+            self._set("SUCCEEDED")
+            log.info("job %s run %s SUCCEEDED", self.job_name, self.job_run_id)
+        except BaseException as error:  # the run fails; the stack goes on
+            self._error = f"{type(error).__name__}: {error}"
+            log.error("job %s run %s FAILED\n%s", self.job_name, self.job_run_id,
+                      traceback.format_exc())
+            self._set("FAILED")
+        finally:
+            self.completed_on = _utcnow()
+            self._execution_seconds = int(time.monotonic() - started)
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+
+    def _script(self) -> Path:
+        location = (self.job.command or {}).get("ScriptLocation", "")
+        assert _settings.script_resolver is not None
+        return _settings.script_resolver(location)
+
+    def _argv(self) -> list[str]:
+        argv: list[str] = []
+        given = {**(self.arguments or {}), "--JOB_RUN_ID": self.job_run_id, "--JOB_NAME": self.job_name}
+        for key, value in given.items():
+            argv += [key if key.startswith("--") else f"--{key}", str(value)]
+        return argv
+
+    def as_dict(self) -> dict[str, Any]:
+        data = super().as_dict()
+        data["JobRunState"] = self._state
+        data["LastModifiedOn"] = self.modified_on
+        data["ExecutionTime"] = self._execution_seconds
+        data["GlueVersion"] = getattr(self.job, "glue_version", None) or "5.0"
+        data["LogGroupName"] = "/aws-glue/jobs"
+        if self.completed_on is None:
+            data.pop("CompletedOn", None)
+        if self._error:
+            data["ErrorMessage"] = self._error
+        return data
+
+
+def _thread_log_handler(path: Path) -> logging.Handler:
+    """A handler that keeps only the records of the current thread (one job run)."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    thread = threading.get_ident()
+    handler.addFilter(lambda record: record.thread == thread)
+    return handler
+
+
+def resolve_script(scripts_dir: Path) -> JobScriptResolver:
+    """Map a job's ScriptLocation (``s3://bucket/.../name.py`` or a path) to a local script.
+
+    The local stack runs the script of the same name from the repository's ``glue_job/`` (what
+    provisioning uploaded), loaded once per stack process: restart the stack after an edit.
+    """
+
+    def resolve(location: str) -> Path:
+        name = Path(urlsplit(location).path).name
+        script = scripts_dir / name
+        if not name or not script.is_file():
+            raise FileNotFoundError(f"job script {location!r} not found as {script}")
+        return script
+
+    return resolve
