@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install test test-unit test-functional test-integration lint local-e2e clean
+.PHONY: help install test test-unit test-functional test-integration lint local-up local-down local-status local-e2e clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,6 +41,16 @@ lint: install ## ruff (lint and format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy flightpipe glue_job
+
+local-up: install ## Start PostgreSQL and the local AWS stack, provision, write .local/stack.env
+	@scripts/check_prereqs.sh java postgres
+	$(BIN)/flightpipe local up
+
+local-down: ## Stop the local stack and PostgreSQL (by pid)
+	@test -x $(BIN)/flightpipe && $(BIN)/flightpipe local down || echo "nothing installed, nothing running"
+
+local-status: install ## Health, recent executions and notifications of the local stack
+	$(BIN)/flightpipe local status
 
 local-e2e: ## The whole flow on the sample data (arrives with the Chalice/state machine issue)
 	@echo "make local-e2e is not available yet: it needs the local AWS stack and the state machine," >&2

@@ -73,6 +73,38 @@ def cmd_glue_run(args: argparse.Namespace) -> int:
     return run_main([str(args.script), *args.job_args])
 
 
+def cmd_local_up(args: argparse.Namespace) -> int:
+    from flightpipe.config import LocalSettings, Names
+    from flightpipe.stack.local import up
+
+    values = up(LocalSettings.from_env(), Names.from_env())
+    seconds = values.pop("SECONDS_TO_HEALTHY")
+    for key, value in values.items():
+        print(f"{key}={value}")
+    print(f"# healthy and provisioned in {seconds}s; source .local/stack.env", file=sys.stderr)
+    return 0
+
+
+def cmd_local_down(args: argparse.Namespace) -> int:
+    from flightpipe.config import LocalSettings
+    from flightpipe.stack.local import down
+
+    stopped = down(LocalSettings.from_env())
+    print("stopped: " + (", ".join(stopped) or "nothing was running"))
+    return 0
+
+
+def cmd_local_status(args: argparse.Namespace) -> int:
+    import json
+
+    from flightpipe.config import LocalSettings, Names
+    from flightpipe.stack.local import status
+
+    report = status(LocalSettings.from_env(), Names.from_env())
+    print(json.dumps(report, indent=2, default=str))
+    return 0 if report["stack"] != "down" else 3
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="flightpipe", description=__doc__)
     commands = top.add_subparsers(dest="command", required=True)
@@ -99,6 +131,15 @@ def parser() -> argparse.ArgumentParser:
     apply.add_argument("--database-url")
     apply.set_defaults(handler=cmd_schema_apply)
 
+    local = commands.add_parser("local", help="the local AWS stack and PostgreSQL")
+    local_actions = local.add_subparsers(dest="action", required=True)
+    for name, handler, text in (
+        ("up", cmd_local_up, "start PostgreSQL and the stack, provision, write .local/stack.env"),
+        ("down", cmd_local_down, "stop what 'up' started, by pid"),
+        ("status", cmd_local_status, "health, recent executions, recent notifications"),
+    ):
+        local_actions.add_parser(name, help=text).set_defaults(handler=handler)
+
     glue = commands.add_parser("glue", help="the local Glue runtime")
     glue_actions = glue.add_subparsers(dest="action", required=True)
     glue_run = glue_actions.add_parser("run", help="run a Glue job script locally")
@@ -112,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.handler(args))
-    except PostgresError as error:
+    except (PostgresError, RuntimeError) as error:
         print(f"flightpipe: {error}", file=sys.stderr)
         return 1
 

@@ -29,6 +29,8 @@ from typing import Any
 
 import psycopg
 
+from flightpipe import processes
+
 DEFAULT_PORT = 5439
 SUPERUSER = "flightpipe"
 DATABASE = "flights"
@@ -127,24 +129,14 @@ class LocalPostgres:
         pid = self.pid()
         if pid is None:
             return False
-        os.kill(pid, signal.SIGINT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not _alive(pid):
-                break
-            time.sleep(0.05)
-        else:
+        if not processes.stop(pid, signal.SIGINT, timeout):
             raise PostgresError(f"PostgreSQL (pid {pid}) did not stop within {timeout:.0f}s")
         self.pid_file.unlink(missing_ok=True)
         return True
 
     def pid(self) -> int | None:
         """The pid of the running server started here, or None."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-        return pid if _alive(pid) else None
+        return processes.read_pid(self.pid_file)
 
     def _prepare_dirs(self) -> None:
         for directory in (self.root, self.socket_dir):
@@ -259,20 +251,6 @@ def throwaway(root: Path, port: int | None = None) -> Iterator[LocalPostgres]:
     finally:
         cluster.stop()
         shutil.rmtree(cluster.root, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child still answers signal 0: reap it if it is ours.
-    with contextlib.suppress(ChildProcessError):
-        if os.waitpid(pid, os.WNOHANG) != (0, 0):
-            return False
-    return True
 
 
 def _port_free(port: int) -> bool:

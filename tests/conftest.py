@@ -7,6 +7,7 @@ beside it and drop it at the end.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -40,16 +41,25 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield cluster.url
 
 
-@pytest.fixture(scope="session")
-def scratch_database(server_url: str) -> Iterator[str]:
-    """URL of a database created for this test session and dropped after it."""
+@contextlib.contextmanager
+def created_database(server_url: str) -> Iterator[str]:
+    """URL of a new database on the server, dropped when the block ends."""
     name = f"flightpipe_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     parts = urlsplit(server_url)
-    yield urlunsplit(parts._replace(path=f"/{name}"))
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def scratch_database(server_url: str) -> Iterator[str]:
+    """URL of a database created for this test session and dropped after it."""
+    with created_database(server_url) as url:
+        yield url
 
 
 @pytest.fixture

@@ -256,7 +256,7 @@ def _descriptor(columns: list[tuple[str, str]], location: str) -> dict[str, Any]
 def _add_partitions(
     glue: Any, database: str, table: str, files: TableFiles, columns: list[tuple[str, str]]
 ) -> int:
-    existing = set()
+    existing: set[tuple[str, ...]] = set()
     for page in glue.get_paginator("get_partitions").paginate(
         DatabaseName=database, TableName=table
     ):

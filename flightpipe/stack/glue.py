@@ -56,11 +56,10 @@ def install(log_dir: Path, script_resolver: JobScriptResolver, workers: int = 4)
     _settings.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="glue-run")
     if _installed:
         return
-    glue_models.FakeCrawler.start_crawler = _start_crawler  # type: ignore[method-assign]
-    original_as_dict = glue_models.FakeCrawler.as_dict
-    glue_models.FakeCrawler.as_dict = _crawler_as_dict(original_as_dict)  # type: ignore[method-assign]
-    glue_models.FakeJobRun = LocalJobRun  # type: ignore[misc]
-    glue_models.FakeJob.start_job_run = _start_job_run(glue_models.FakeJob.start_job_run)  # type: ignore[method-assign]
+    setattr(glue_models.FakeCrawler, "start_crawler", _start_crawler)
+    setattr(glue_models.FakeCrawler, "as_dict", _crawler_as_dict(glue_models.FakeCrawler.as_dict))
+    setattr(glue_models, "FakeJobRun", LocalJobRun)
+    setattr(glue_models.FakeJob, "start_job_run", _start_job_run(glue_models.FakeJob.start_job_run))
     _installed = True
 
 
@@ -89,22 +88,30 @@ class Crawl:
 
 def _start_crawler(self: Any) -> None:
     if self.crawls and self.crawls[-1].status == "RUNNING":
-        raise glue_models.CrawlerRunningException(f"Crawler with name {self.name} has already started")
+        raise glue_models.CrawlerRunningException(
+            f"Crawler with name {self.name} has already started"
+        )
     run = Crawl()
     run.log_stream = self.name
     self.crawls.append(run)
     definition = self.as_dict()
-    threading.Thread(target=_crawl, args=(self, run, definition), name=f"crawl-{self.name}",
-                     daemon=True).start()
+    threading.Thread(
+        target=_crawl, args=(self, run, definition), name=f"crawl-{self.name}", daemon=True
+    ).start()
 
 
 def _crawl(crawler: Any, run: Crawl, definition: dict[str, Any]) -> None:
     started = time.monotonic()
     try:
         summary = crawl(boto3.client("glue"), boto3.client("s3"), definition)
-        log.info("crawler %s: created %s, updated %s, %d partitions added; skipped %s",
-                 crawler.name, summary.tables_created, summary.tables_updated,
-                 summary.partitions_created, summary.skipped)
+        log.info(
+            "crawler %s: created %s, updated %s, %d partitions added; skipped %s",
+            crawler.name,
+            summary.tables_created,
+            summary.tables_updated,
+            summary.partitions_created,
+            summary.skipped,
+        )
         run.status = "SUCCEEDED"
     except Exception as error:  # a failed crawl is reported through GetCrawler, as on AWS
         log.warning("crawler %s failed: %s", crawler.name, error)
@@ -185,7 +192,7 @@ class LocalJobRun(glue_models.FakeJobRun):
         self.completed_on: datetime | None = None  # type: ignore[assignment]
         self._execution_seconds = 0
 
-    @property  # type: ignore[override]
+    @property
     def status(self) -> str:
         return self._state
 
@@ -217,8 +224,9 @@ class LocalJobRun(glue_models.FakeJobRun):
             log.info("job %s run %s SUCCEEDED", self.job_name, self.job_run_id)
         except BaseException as error:  # the run fails; the stack goes on
             self._error = f"{type(error).__name__}: {error}"
-            log.error("job %s run %s FAILED\n%s", self.job_name, self.job_run_id,
-                      traceback.format_exc())
+            log.error(
+                "job %s run %s FAILED\n%s", self.job_name, self.job_run_id, traceback.format_exc()
+            )
             self._set("FAILED")
         finally:
             self.completed_on = _utcnow()
@@ -233,7 +241,11 @@ class LocalJobRun(glue_models.FakeJobRun):
 
     def _argv(self) -> list[str]:
         argv: list[str] = []
-        given = {**(self.arguments or {}), "--JOB_RUN_ID": self.job_run_id, "--JOB_NAME": self.job_name}
+        given = {
+            **(self.arguments or {}),
+            "--JOB_RUN_ID": self.job_run_id,
+            "--JOB_NAME": self.job_name,
+        }
         for key, value in given.items():
             argv += [key if key.startswith("--") else f"--{key}", str(value)]
         return argv

@@ -1,0 +1,255 @@
+"""S3 -> EventBridge -> targets in the local stack, delivered as AWS delivers them.
+
+moto 5.2.5 sends S3 "Object Created" events to EventBridge rules but (a) delivers only to SQS,
+log-group and bus targets, raising for Lambda, Step Functions and SNS, (b) stops at the first
+failing target, skipping the remaining targets and rules, (c) fires disabled rules and ignores
+a target's ``Input``/``InputPath``, and (d) builds S3 events that differ from AWS's (one ``id``
+for all, ``reason`` "ObjectCreated", ``eTag``, every bus instead of the default one, an extra
+"Object Tags Added" after every PutObject and two "Object Created" per multipart upload).
+
+``install`` replaces ``Rule.send_to_targets`` and moto's S3 EventBridge emitter:
+
+* Lambda targets call the registered Python handler in-process, asynchronously as Lambda's
+  asynchronous invocation does, with the event and a Lambda-like context (for Chalice apps,
+  the very function ``chalice deploy`` deploys); an unregistered function is logged;
+* Step Functions targets start an execution; SNS targets publish;
+* other targets go to moto's own delivery, one target at a time;
+* a failing target is logged and never stops the other targets or rules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime
+import itertools
+import json
+import logging
+import secrets
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
+
+log = logging.getLogger("flightpipe.stack.events")
+
+LambdaHandler = Callable[[Any, Any], Any]
+
+_handlers: dict[str, LambdaHandler] = {}
+_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lambda")
+_original: dict[str, Any] = {}
+_local = threading.local()
+_sequencer = itertools.count(int(datetime.datetime.now().timestamp() * 1000) << 16)
+_REASONS = {
+    "s3:ObjectCreated:Put": "PutObject",
+    "s3:ObjectCreated:Post": "POST Object",
+    "s3:ObjectCreated:Copy": "CopyObject",
+    "s3:ObjectCreated:CompleteMultipartUpload": "CompleteMultipartUpload",
+    "s3:ObjectRemoved:Delete": "DeleteObject",
+    "s3:ObjectRemoved:DeleteMarkerCreated": "DeleteObject",
+}
+
+
+class LambdaContext:
+    """The context object a Python Lambda function receives."""
+
+    def __init__(self, function_arn: str):
+        parts = function_arn.split(":")
+        self.function_name = parts[6]
+        self.invoked_function_arn = function_arn
+        self.function_version = parts[7] if len(parts) > 7 else "$LATEST"
+        self.aws_request_id = str(uuid.uuid4())
+        self.memory_limit_in_mb = 128
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+def register_lambda(function_name: str, handler: LambdaHandler) -> None:
+    """Make ``handler(event, context)`` the local implementation of a Lambda function."""
+    _handlers[function_name] = handler
+
+
+def install() -> None:
+    """Patch moto's EventBridge delivery and S3 event emission (idempotent)."""
+    if _original:
+        return
+    from moto.events import models as events_models
+    from moto.s3 import notifications
+    from moto.s3.models import S3Backend
+    from moto.s3.responses import S3Response
+
+    _original["send_to_targets"] = events_models.Rule.send_to_targets
+    setattr(events_models.Rule, "send_to_targets", _send_to_targets)
+    _original["send_event"] = notifications.send_event
+    notifications.send_event = _send_event
+    notifications._send_event_bridge_message = _send_event_bridge_message
+    tags = "s3:ObjectTagging:Put"
+    _suppressing(S3Response, "put_object", tags)  # moto tags every new object, tags or not
+    _suppressing(S3Response, "copy_object", tags)
+    _suppressing(S3Backend, "complete_multipart_upload", tags, "s3:ObjectCreated:Put")
+
+
+def _send_to_targets(rule: Any, event: Any, transform_input: bool = True) -> None:
+    if getattr(rule, "state", "ENABLED") != "ENABLED" or not rule.event_pattern.matches_event(
+        event
+    ):
+        return
+    for target in list(rule.targets):
+        service = target["Arn"].split(":")[2]
+        try:
+            if service == "lambda":
+                _invoke_lambda(rule, target, event)
+            elif service == "states":
+                _start_execution(target, event)
+            elif service == "sns":
+                _publish(target, event)
+            else:
+                one = copy.copy(rule)
+                one.targets = [target]
+                _original["send_to_targets"](one, copy.deepcopy(event), transform_input)
+        except Exception:  # one target's failure never stops the others
+            log.exception("EventBridge rule %s: target %s failed", rule.name, target["Arn"])
+
+
+def _payload(target: dict[str, Any], event: dict[str, Any]) -> Any:
+    """What the target receives: the event, or its Input / InputPath / InputTransformer."""
+    body = {k: v for k, v in copy.deepcopy(event).items() if k != "ingestion-time"}
+    if isinstance(body.get("time"), int | float):
+        stamp = datetime.datetime.fromtimestamp(float(body["time"]), tz=datetime.UTC)
+        body["time"] = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if target.get("Input") is not None:
+        return json.loads(target["Input"])
+    if target.get("InputPath"):
+        from jsonpath_ng.ext import parse
+
+        found = parse(target["InputPath"]).find(body)
+        return found[0].value if found else None
+    if target.get("InputTransformer"):
+        from moto.events.utils import EventTemplateParser
+
+        transformer = target["InputTransformer"]
+        return EventTemplateParser.parse(
+            input_template=transformer.get("InputTemplate"),
+            input_paths_map=transformer.get("InputPathsMap", {}),
+            event=cast(Any, {**body, "ingestion-time": event.get("ingestion-time", 0)}),
+        )
+    return body
+
+
+def _invoke_lambda(rule: Any, target: dict[str, Any], event: dict[str, Any]) -> None:
+    arn = target["Arn"]
+    name = arn.split(":")[6]
+    handler = _handlers.get(name)
+    if handler is None:
+        log.error("EventBridge rule %s: no local handler for Lambda function %s", rule.name, name)
+        return
+    payload = _payload(target, event)
+
+    def invoke() -> None:
+        try:
+            handler(payload, LambdaContext(arn))
+        except Exception:  # an asynchronous invocation's error goes to the log, as on AWS
+            log.exception("Lambda function %s failed on an event of rule %s", name, rule.name)
+
+    _executor.submit(invoke)
+
+
+def _start_execution(target: dict[str, Any], event: dict[str, Any]) -> None:
+    from moto.stepfunctions.responses import get_backend
+
+    arn = target["Arn"]
+    region, account = arn.split(":")[3], arn.split(":")[4]
+    execution = get_backend(account, region).start_execution(
+        state_machine_arn=arn, name="", execution_input=json.dumps(_payload(target, event))
+    )
+    log.info("EventBridge started execution %s", execution.execution_arn)
+
+
+def _publish(target: dict[str, Any], event: dict[str, Any]) -> None:
+    from moto.sns.models import sns_backends
+
+    arn = target["Arn"]
+    region, account = arn.split(":")[3], arn.split(":")[4]
+    payload = _payload(target, event)
+    message = payload if isinstance(payload, str) else json.dumps(payload)
+    sns_backends[account][region].publish(message=message, arn=arn)
+
+
+def _send_event_bridge_message(account_id: str, bucket: Any, event_name: Any, key: Any) -> None:
+    """Build the event as S3 sends it to EventBridge, to the default bus only."""
+    from moto.core.utils import unix_time
+    from moto.events.models import events_backends
+    from moto.s3.notifications import _detail_type
+
+    try:
+        name = str(getattr(event_name, "value", event_name))
+        obj: dict[str, Any] = {"key": key.name}
+        if "ObjectRemoved" not in name:
+            obj.update({"size": key.size, "etag": key.etag.replace('"', "")})
+        if bucket.is_versioned and key.version_id not in (None, "null"):
+            obj["version-id"] = key.version_id
+        obj["sequencer"] = f"{next(_sequencer):018X}"
+        detail: dict[str, Any] = {
+            "version": "0",
+            "bucket": {"name": bucket.name},
+            "object": obj,
+            "request-id": secrets.token_hex(8).upper(),
+            "requester": account_id,
+            "source-ip-address": "127.0.0.1",
+        }
+        if name in _REASONS:
+            detail["reason"] = _REASONS[name]
+        if name.startswith("s3:ObjectRemoved"):
+            detail["deletion-type"] = (
+                "Delete Marker Created"
+                if name.endswith("DeleteMarkerCreated")
+                else "Permanently Deleted"
+            )
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": _detail_type(name),
+            "source": "aws.s3",
+            "account": account_id,
+            "time": unix_time(),
+            "region": bucket.region_name,
+            "resources": [bucket.arn],
+            "detail": detail,
+        }
+        bus = events_backends[account_id][bucket.region_name].event_buses["default"]
+        for rule in list(bus.rules.values()):
+            rule.send_to_targets(event, transform_input=False)  # type: ignore[arg-type]
+    except Exception:  # S3 never fails a PutObject because of its notifications
+        log.exception("S3 -> EventBridge event for s3://%s/%s failed", bucket.name, key.name)
+
+
+def _send_event(account_id: str, event_name: Any, bucket: Any, key: Any) -> None:
+    if str(getattr(event_name, "value", event_name)) in getattr(_local, "suppressed", frozenset()):
+        return
+    _original["send_event"](account_id, event_name, bucket, key)
+
+
+@contextlib.contextmanager
+def _suppress(names: frozenset[str]) -> Iterator[None]:
+    previous: frozenset[str] = getattr(_local, "suppressed", frozenset())
+    _local.suppressed = previous | names
+    try:
+        yield
+    finally:
+        _local.suppressed = previous
+
+
+def _suppressing(cls: Any, method: str, *event_names: str) -> None:
+    """Wrap ``cls.method`` so that the named S3 notifications it emits are dropped."""
+    original = getattr(cls, method)
+    names = frozenset(event_names)
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _suppress(names):
+            return original(self, *args, **kwargs)
+
+    setattr(cls, method, wrapper)

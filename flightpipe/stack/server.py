@@ -1,0 +1,161 @@
+"""The local AWS stack process: moto's server plus real behaviour where moto has none.
+
+One process serves the AWS API on 127.0.0.1 (``AWS_ENDPOINT_URL`` for boto3, ``--endpoint-url``
+for the AWS CLI, ``localstack-client`` on port 4566). Inside it:
+
+* Step Functions executions really run (moto's interpreter, with ``sfn_workarounds``); the
+  interpreter calls integrations at ``localhost:$MOTO_PORT``, set here to the served port;
+* Glue crawls and job runs really happen (``flightpipe.stack.glue``), jobs on a warm Spark;
+* S3 events reach EventBridge rules and their targets (``flightpipe.stack.events``), Lambda
+  targets being Python handlers called in-process (a Chalice app's, see ``lambdas``).
+
+``GET /_flightpipe/health`` answers ``{"status": "ok", "spark": ...}`` once the API serves.
+Run it with ``python -m flightpipe.stack.server --port 4566``; ``flightpipe local up`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from flightpipe.config import REPO
+
+log = logging.getLogger("flightpipe.stack")
+
+HEALTH_PATH = "/_flightpipe/health"
+# Credentials the stack and its job runs use; moto accepts any.
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+
+
+class SparkWarmer:
+    """Starts the job runtime's Spark and runs the job's transforms once, in the background."""
+
+    def __init__(self) -> None:
+        self.state = "starting"
+        self.seconds: float | None = None
+
+    def start(self) -> None:
+        threading.Thread(target=self._warm, name="spark-warmup", daemon=True).start()
+
+    def _warm(self) -> None:
+        started = time.monotonic()
+        try:
+            from flightpipe.stack.warmup import warm_up
+
+            warm_up(REPO / "glue_job", REPO / "sample_data")
+            self.state = "warm"
+        except Exception as error:  # the stack still serves; job runs will start Spark themselves
+            log.exception("Spark warm-up failed")
+            self.state = f"failed: {error}"
+        self.seconds = round(time.monotonic() - started, 1)
+        log.info("Spark %s after %.1fs", self.state, self.seconds)
+
+
+class HealthMiddleware:
+    """Answers the health path; everything else goes to moto."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], warmer: SparkWarmer):
+        self.app = app
+        self.warmer = warmer
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == HEALTH_PATH:
+            body = json.dumps(
+                {
+                    "status": "ok",
+                    "pid": os.getpid(),
+                    "spark": self.warmer.state,
+                    "spark_seconds": self.warmer.seconds,
+                }
+            ).encode()
+            start_response(
+                "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
+        return self.app(environ, start_response)
+
+
+def configure_environment(port: int, region: str) -> None:
+    """Point this process's own AWS clients (job runs, crawls, handlers) at the stack."""
+    os.environ["MOTO_PORT"] = str(port)
+    os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+    os.environ.setdefault("AWS_DEFAULT_REGION", region)
+    for name, value in LOCAL_CREDENTIALS.items():
+        os.environ.setdefault(name, value)
+
+
+def install_behaviour(log_dir: Path, chalice_app: Path | None, stage: str) -> None:
+    """Enable state machine execution and apply every patch that gives moto real behaviour."""
+    from moto.core.config import default_user_config
+
+    from flightpipe.stack import events, glue, lambdas, sfn_workarounds
+
+    default_user_config["stepfunctions"] = {"execute_state_machine": True}
+    sfn_workarounds.apply()
+    glue.install(log_dir, glue.resolve_script(REPO / "glue_job"))
+    events.install()
+    if chalice_app is not None and chalice_app.exists():
+        for name, handler in lambdas.chalice_handlers(chalice_app, stage).items():
+            events.register_lambda(name, handler)
+            log.info("Lambda function %s -> %s", name, chalice_app)
+
+
+def serve(port: int, region: str, log_dir: Path, chalice_app: Path | None, stage: str) -> None:
+    """Serve until SIGTERM or SIGINT."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    configure_environment(port, region)
+    install_behaviour(log_dir, chalice_app, stage)
+    warmer = SparkWarmer()
+    app = HealthMiddleware(DomainDispatcherApplication(create_backend_app), warmer)
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+
+    def stop(*_: Any) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    warmer.start()
+    log.info("local AWS stack serving on 127.0.0.1:%d (pid %d)", port, os.getpid())
+    server.serve_forever()
+    log.info("local AWS stack stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=4566)
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--log-dir", type=Path, default=REPO / ".local" / "logs")
+    parser.add_argument("--chalice-app", type=Path, default=REPO / "chalice_app")
+    parser.add_argument("--stage", default="local")
+    args = parser.parse_args(argv)
+    args.log_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("werkzeug", "botocore", "py4j"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    serve(args.port, args.region, args.log_dir, args.chalice_app, args.stage)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,202 @@
+"""The local AWS stack through boto3, as a user reaches it: real crawls, job runs, events."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+SAMPLE = REPO / "sample_data"
+DAY = "2013-01-02"
+
+
+def upload_day(stack, day: str = DAY) -> None:
+    s3 = stack.client("s3")
+    bucket = stack.provisioned.data_bucket
+    s3.upload_file(str(SAMPLE / "airports.csv"), bucket, "dim/airports.csv")
+    key = f"daily_flights/date={day}/flights.csv"
+    s3.upload_file(str(SAMPLE / key), bucket, key)
+
+
+def crawl(stack) -> dict:
+    glue = stack.client("glue")
+    name = stack.provisioned.crawler
+    stack.wait_for(
+        lambda: glue.get_crawler(Name=name)["Crawler"]["State"] == "READY", what="idle crawler"
+    )
+    glue.start_crawler(Name=name)
+    stack.wait_for(lambda: glue.get_crawler(Name=name)["Crawler"]["State"] == "READY", what="crawl")
+    return glue.get_crawler(Name=name)["Crawler"]
+
+
+def run_job(stack, arguments: dict) -> dict:
+    glue = stack.client("glue")
+    job = stack.provisioned.glue_job
+    run_id = glue.start_job_run(JobName=job, Arguments=arguments)["JobRunId"]
+    return stack.wait_for(
+        lambda: (
+            (r := glue.get_job_run(JobName=job, RunId=run_id)["JobRun"])["JobRunState"]
+            not in ("STARTING", "RUNNING")
+            and r
+        ),
+        timeout=120,
+        what=f"job run {run_id}",
+    )
+
+
+def test_crawl_creates_the_table_and_partitions(stack):
+    upload_day(stack)
+    crawler = crawl(stack)
+    assert crawler["LastCrawl"]["Status"] == "SUCCEEDED"
+    glue = stack.client("glue")
+    table = glue.get_table(DatabaseName=stack.names.glue_database, Name="daily_flights")["Table"]
+    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == [
+        "carrier",
+        "originairportid",
+        "destairportid",
+        "depdelay",
+        "arrdelay",
+    ]
+    assert table["PartitionKeys"] == [{"Name": "date", "Type": "string"}]
+    values = [
+        p["Values"]
+        for p in glue.get_partitions(
+            DatabaseName=stack.names.glue_database, TableName="daily_flights"
+        )["Partitions"]
+    ]
+    assert [DAY] in values
+
+
+def test_starting_a_running_crawler_is_refused(stack):
+    glue = stack.client("glue")
+    name = stack.provisioned.crawler
+    stack.wait_for(lambda: glue.get_crawler(Name=name)["Crawler"]["State"] == "READY")
+    glue.start_crawler(Name=name)
+    with pytest.raises(glue.exceptions.CrawlerRunningException):
+        glue.start_crawler(Name=name)
+    stack.wait_for(lambda: glue.get_crawler(Name=name)["Crawler"]["State"] == "READY")
+
+
+def test_failed_crawl_reports_its_error(stack):
+    glue = stack.client("glue")
+    glue.create_crawler(
+        Name="broken",
+        Role="arn:aws:iam::123456789012:role/x",
+        DatabaseName=stack.names.glue_database,
+        Targets={"S3Targets": [{"Path": "s3://no-such-bucket/data/"}]},
+    )
+    glue.start_crawler(Name="broken")
+    crawler = stack.wait_for(
+        lambda: (c := glue.get_crawler(Name="broken")["Crawler"])["State"] == "READY" and c
+    )
+    assert crawler["LastCrawl"]["Status"] == "FAILED"
+    assert "no-such-bucket does not exist" in crawler["LastCrawl"]["ErrorMessage"]
+
+
+def test_job_run_loads_the_day_and_logs_to_a_file_named_by_run_id(stack):
+    upload_day(stack)
+    crawl(stack)
+    run = run_job(stack, {"--flight_date": DAY})
+    assert run["JobRunState"] == "SUCCEEDED", run.get("ErrorMessage")
+    log = stack.settings.log_dir / "glue-jobs" / f"{run['Id']}.log"
+    assert "SUCCEEDED" in log.read_text()
+    report = json.load(
+        stack.client("s3").get_object(
+            Bucket=stack.provisioned.data_bucket, Key=f"run-reports/date={DAY}/{run['Id']}.json"
+        )["Body"]
+    )
+    assert report["rows_loaded"] == 80
+
+
+def test_job_run_that_raises_ends_failed_with_the_error(stack):
+    run = run_job(stack, {"--flight_date": "2013-02-30"})
+    assert run["JobRunState"] == "FAILED"
+    assert run["ErrorMessage"] == "ValueError: --flight_date '2013-02-30' is not a YYYY-MM-DD date"
+
+
+def test_max_concurrent_runs_is_honoured(stack):
+    glue = stack.client("glue")
+    job = stack.provisioned.glue_job
+    limit = glue.get_job(JobName=job)["Job"]["ExecutionProperty"]["MaxConcurrentRuns"]
+    runs = [
+        glue.start_job_run(JobName=job, Arguments={"--flight_date": DAY})["JobRunId"]
+        for _ in range(limit)
+    ]
+    with pytest.raises(glue.exceptions.ConcurrentRunsExceededException):
+        glue.start_job_run(JobName=job, Arguments={"--flight_date": DAY})
+    for run_id in runs:
+        stack.wait_for(
+            lambda r=run_id: (
+                glue.get_job_run(JobName=job, RunId=r)["JobRun"]["JobRunState"]
+                not in ("STARTING", "RUNNING")
+            ),
+            timeout=120,
+        )
+
+
+def test_s3_upload_reaches_the_handler_through_eventbridge(stack):
+    s3, events = stack.client("s3"), stack.client("events")
+    s3.create_bucket(Bucket="echo-received")
+    rule = "echo-uploads"
+    events.put_rule(
+        Name=rule,
+        EventPattern=json.dumps(
+            {
+                "source": ["aws.s3"],
+                "detail-type": ["Object Created"],
+                "detail": {
+                    "bucket": {"name": [stack.provisioned.data_bucket]},
+                    "object": {"key": [{"prefix": "echo/"}]},
+                },
+            }
+        ),
+    )
+    events.put_targets(
+        Rule=rule,
+        Targets=[
+            {
+                "Id": "missing",
+                "Arn": "arn:aws:lambda:us-east-1:123456789012:function:no-such-function",
+            },
+            {
+                "Id": "echo",
+                "Arn": "arn:aws:lambda:us-east-1:123456789012:function:echo-local-on_event",
+            },
+        ],
+    )
+    s3.put_object(Bucket=stack.provisioned.data_bucket, Key="echo/a b.csv", Body=b"x")
+
+    received = stack.wait_for(
+        lambda: s3.list_objects_v2(Bucket="echo-received", Prefix="received/").get("Contents"),
+        what="the handler's output",
+    )
+    body = json.load(s3.get_object(Bucket="echo-received", Key=received[0]["Key"])["Body"])
+    assert body["detail_type"] == "Object Created"
+    assert body["detail"]["object"]["key"] == "echo/a b.csv"
+    assert body["detail"]["reason"] == "PutObject"
+    assert body["resources"] == [f"arn:aws:s3:::{stack.provisioned.data_bucket}"]
+
+
+def test_sns_publish_arrives_on_the_alerts_queue(stack):
+    sns = stack.client("sns")
+    sns.publish(
+        TopicArn=stack.provisioned.alerts_topic_arn,
+        Subject="Pipeline test",
+        Message=json.dumps({"hello": "world"}),
+    )
+    [alert] = stack.alerts(1)
+    assert (alert["Subject"], json.loads(alert["Message"])) == ("Pipeline test", {"hello": "world"})
+
+
+def test_provisioned_state_machine_runs(stack):
+    sfn = stack.client("stepfunctions")
+    arn = sfn.start_execution(
+        stateMachineArn=stack.provisioned.state_machine_arn, input=json.dumps({"day": DAY})
+    )["executionArn"]
+    execution = stack.execution(arn)
+    assert execution["status"] == "SUCCEEDED"
+    assert json.loads(execution["output"])["input"] == {"day": DAY}
