@@ -27,6 +27,7 @@ class Names:
     flights_table: str = "daily_flights"
     crawler: str = "flightpipe-daily-flights"
     job: str = "flightpipe-delayed-flights"
+    airports_job: str = "flightpipe-load-airports"
     glue_connection: str = "flightpipe-warehouse"
     warehouse_database: str = "flights"
     state_machine: str = "flightpipe-pipeline"

@@ -20,6 +20,9 @@ from datetime import date, datetime
 
 FACT_TABLE = "airlines.daily_flights_fact"
 RUNS_TABLE = "airlines.pipeline_runs"
+AIRPORTS_TABLE = "airlines.airports_dim"
+AIRPORTS_STAGE = "airlines.airports_dim_stage"
+AIRPORT_COLUMNS = ("airport_id", "city", "state", "name")
 COUNT_COLUMNS = (
     "rows_read",
     "rows_loaded",
@@ -65,6 +68,23 @@ def day_postactions(flight_date: date, columns: tuple[str, ...], run: RunRecord)
             f"DELETE FROM {RUNS_TABLE} WHERE run_id = {_text(run.run_id, _RUN_ID)}",
             run_insert(run, status="SUCCEEDED"),
             f"DROP TABLE {stage}",
+        )
+    )
+
+
+def airports_preactions() -> str:
+    stage = AIRPORTS_STAGE
+    return f"DROP TABLE IF EXISTS {stage}; CREATE TABLE {stage} (LIKE {AIRPORTS_TABLE})"
+
+
+def airports_postactions() -> str:
+    """Swap the staged dimension in (the rows were checked for duplicate ids before staging)."""
+    listed = ", ".join(AIRPORT_COLUMNS)
+    return "; ".join(
+        (
+            f"DELETE FROM {AIRPORTS_TABLE}",
+            f"INSERT INTO {AIRPORTS_TABLE} ({listed}) SELECT {listed} FROM {AIRPORTS_STAGE}",
+            f"DROP TABLE {AIRPORTS_STAGE}",
         )
     )
 

@@ -91,6 +91,70 @@ def install() -> None:
     _suppressing(S3Response, "put_object", tags)  # moto tags every new object, tags or not
     _suppressing(S3Response, "copy_object", tags)
     _suppressing(S3Backend, "complete_multipart_upload", tags, "s3:ObjectCreated:Put")
+    _emit_execution_status_changes()
+
+
+def _emit_execution_status_changes() -> None:
+    """Send "Step Functions Execution Status Change" events when executions end, as AWS does."""
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    reflect = BaseExecutionWorkerCommunication._reflect_execution_status
+
+    def reflect_execution_status(self: Any) -> None:
+        reflect(self)
+        try:
+            _send_default_bus(
+                self.execution.account_id,
+                self.execution.region_name,
+                _status_change_event(self.execution),
+            )
+        except Exception:  # an event that cannot be sent never breaks the execution
+            log.exception("Step Functions status change event failed")
+
+    setattr(BaseExecutionWorkerCommunication, "_reflect_execution_status", reflect_execution_status)
+
+
+def _status_change_event(execution: Any) -> dict[str, Any]:
+    from moto.core.utils import unix_time
+
+    def millis(value: Any) -> int | None:
+        return int(value.timestamp() * 1000) if value is not None else None
+
+    def text(value: Any) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        return json.dumps(value, default=str)
+
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": execution.account_id,
+        "time": unix_time(),
+        "region": execution.region_name,
+        "resources": [execution.exec_arn],
+        "detail": {
+            "executionArn": execution.exec_arn,
+            "stateMachineArn": execution.state_machine_arn,
+            "name": execution.name,
+            "status": str(getattr(execution.exec_status, "value", execution.exec_status)),
+            "startDate": millis(execution.start_date),
+            "stopDate": millis(execution.stop_date),
+            "input": text(execution.input_data),
+            "output": text(execution.output),
+            "error": execution.error,
+            "cause": execution.cause,
+        },
+    }
+
+
+def _send_default_bus(account_id: str, region: str, event: dict[str, Any]) -> None:
+    from moto.events.models import events_backends
+
+    bus = events_backends[account_id][region].event_buses["default"]
+    for rule in list(bus.rules.values()):
+        rule.send_to_targets(event, transform_input=False)  # type: ignore[arg-type]
 
 
 def _send_to_targets(rule: Any, event: Any, transform_input: bool = True) -> None:
@@ -182,7 +246,6 @@ def _publish(target: dict[str, Any], event: dict[str, Any]) -> None:
 def _send_event_bridge_message(account_id: str, bucket: Any, event_name: Any, key: Any) -> None:
     """Build the event as S3 sends it to EventBridge, to the default bus only."""
     from moto.core.utils import unix_time
-    from moto.events.models import events_backends
     from moto.s3.notifications import _detail_type
 
     try:
@@ -220,9 +283,7 @@ def _send_event_bridge_message(account_id: str, bucket: Any, event_name: Any, ke
             "resources": [bucket.arn],
             "detail": detail,
         }
-        bus = events_backends[account_id][bucket.region_name].event_buses["default"]
-        for rule in list(bus.rules.values()):
-            rule.send_to_targets(event, transform_input=False)  # type: ignore[arg-type]
+        _send_default_bus(account_id, bucket.region_name, event)
     except Exception:  # S3 never fails a PutObject because of its notifications
         log.exception("S3 -> EventBridge event for s3://%s/%s failed", bucket.name, key.name)
 

@@ -24,7 +24,13 @@ from flightpipe.warehouse import warehouse_from_url
 
 log = logging.getLogger("flightpipe.provision")
 
-GLUE_SCRIPTS = ("delayed_flights.py", "flight_transforms.py", "flight_io.py", "day_load.py")
+GLUE_SCRIPTS = (
+    "delayed_flights.py",
+    "load_airports.py",
+    "flight_transforms.py",
+    "flight_io.py",
+    "day_load.py",
+)
 STATE_MACHINE_FILE = REPO / "stepfunctions" / "pipeline.asl.json"
 CHALICE_APP = "flightpipe"
 _UNSUPPORTED = {"NotImplemented", "InternalFailure", "NotImplementedException"}
@@ -67,10 +73,13 @@ def provision(
     _glue_database(glue, names.glue_database)
     _glue_connection(glue, names, database_url)
     warehouse_database = urlsplit(database_url).path.lstrip("/") or names.warehouse_database
-    _glue_job(glue, names, scripts, arns.role("flightpipe-glue"), warehouse_database)
+    for job_name, definition in job_definitions(
+        names, scripts, arns.role("flightpipe-glue"), warehouse_database
+    ).items():
+        _glue_job(glue, job_name, definition)
     _crawler(glue, names, arns.role("flightpipe-glue"))
     state_machine_arn = _state_machine(sfn, names, arns, topic_arn)
-    _rules(events, names, arns, stage)
+    _rules(events, names, arns, stage, state_machine_arn)
     warehouse_from_url(database_url).apply_schema()
     return Provisioned(
         names.data_bucket, state_machine_arn, topic_arn, queue_url, names.job, names.crawler
@@ -234,48 +243,53 @@ def _glue_connection(glue: Any, names: Names, database_url: str) -> None:
     )
 
 
-def _job_definition(
+LIBRARIES = ("flight_transforms.py", "flight_io.py", "day_load.py")
+
+
+def job_definitions(
     names: Names, scripts: dict[str, str], role: str, warehouse_database: str
-) -> dict[str, Any]:
-    extra = ",".join(location for name, location in scripts.items() if name != GLUE_SCRIPTS[0])
+) -> dict[str, dict[str, Any]]:
+    """The pipeline's Glue jobs: the day load and the airports dimension reload."""
+    common_arguments = {
+        "--extra-py-files": ",".join(scripts[name] for name in LIBRARIES),
+        "--data_bucket": names.data_bucket,
+        "--connection_name": names.glue_connection,
+        "--warehouse_database": warehouse_database,
+        "--TempDir": f"s3://{names.data_bucket}/glue-temp/",
+        "--job-bookmark-option": "job-bookmark-disable",
+    }
+
+    def job(script: str, arguments: dict[str, str], concurrency: int) -> dict[str, Any]:
+        return {
+            "Role": role,
+            "Command": {"Name": "glueetl", "ScriptLocation": scripts[script], "PythonVersion": "3"},
+            "DefaultArguments": {**common_arguments, **arguments},
+            "Connections": {"Connections": [names.glue_connection]},
+            "ExecutionProperty": {"MaxConcurrentRuns": concurrency},
+            "GlueVersion": "5.0",
+            "WorkerType": "G.1X",
+            "NumberOfWorkers": 2,
+            "Timeout": 60,
+        }
+
     return {
-        "Role": role,
-        "Command": {
-            "Name": "glueetl",
-            "ScriptLocation": scripts[GLUE_SCRIPTS[0]],
-            "PythonVersion": "3",
-        },
-        "DefaultArguments": {
-            "--extra-py-files": extra,
-            "--data_bucket": names.data_bucket,
-            "--catalog_database": names.glue_database,
-            "--flights_table": names.flights_table,
-            "--connection_name": names.glue_connection,
-            "--warehouse_database": warehouse_database,
-            "--TempDir": f"s3://{names.data_bucket}/glue-temp/",
-            "--job-bookmark-option": "job-bookmark-disable",
-        },
-        "Connections": {"Connections": [names.glue_connection]},
-        "ExecutionProperty": {"MaxConcurrentRuns": 2},
-        "GlueVersion": "5.0",
-        "WorkerType": "G.1X",
-        "NumberOfWorkers": 2,
-        "Timeout": 60,
+        names.job: job(
+            "delayed_flights.py",
+            {"--catalog_database": names.glue_database, "--flights_table": names.flights_table},
+            concurrency=2,
+        ),
+        names.airports_job: job("load_airports.py", {"--airports_key": "dim/airports.csv"}, 1),
     }
 
 
-def _glue_job(
-    glue: Any, names: Names, scripts: dict[str, str], role: str, warehouse_database: str
-) -> None:
-    definition = _job_definition(names, scripts, role, warehouse_database)
-
+def _glue_job(glue: Any, name: str, definition: dict[str, Any]) -> None:
     _ensure(
-        f"Glue job {names.job}",
-        _glue_entity(glue, lambda: glue.get_job(JobName=names.job)["Job"]),
+        f"Glue job {name}",
+        _glue_entity(glue, lambda: glue.get_job(JobName=name)["Job"]),
         lambda job: _includes(job, definition),
-        lambda: glue.create_job(Name=names.job, **definition),
-        lambda: glue.update_job(JobName=names.job, JobUpdate=definition),
-        lambda: glue.delete_job(JobName=names.job),
+        lambda: glue.create_job(Name=name, **definition),
+        lambda: glue.update_job(JobName=name, JobUpdate=definition),
+        lambda: glue.delete_job(JobName=name),
     )
 
 
@@ -300,14 +314,23 @@ def _crawler(glue: Any, names: Names, role: str) -> None:
     )
 
 
-def state_machine_definition(names: Names, topic_arn: str, path: Path = STATE_MACHINE_FILE) -> str:
-    """The definition file with its ``${Placeholder}`` strings filled."""
-    values = {
+def state_machine_values(names: Names, topic_arn: str, poll_seconds: int) -> dict[str, str]:
+    """The values of the definition's placeholders (numbers as text, read with StringToJson)."""
+    return {
         "CrawlerName": names.crawler,
         "JobName": names.job,
+        "AirportsJobName": names.airports_job,
         "AlertsTopicArn": topic_arn,
-        "DataBucket": names.data_bucket,
+        "CrawlerPollSeconds": str(poll_seconds),
+        "CrawlerMaxPolls": str(max(1, 900 // poll_seconds)),
     }
+
+
+def state_machine_definition(
+    names: Names, topic_arn: str, poll_seconds: int = 1, path: Path = STATE_MACHINE_FILE
+) -> str:
+    """The definition file with its ``${Placeholder}`` strings filled (local: short waits)."""
+    values = state_machine_values(names, topic_arn, poll_seconds)
     text = path.read_text(encoding="utf-8")
     for key, value in values.items():
         text = text.replace("${" + key + "}", value)
@@ -337,8 +360,8 @@ def _state_machine(sfn: Any, names: Names, arns: _Arns, topic_arn: str) -> str:
     return str(arn)
 
 
-def _rules(events: Any, names: Names, arns: _Arns, stage: str) -> None:
-    pattern = {
+def _rules(events: Any, names: Names, arns: _Arns, stage: str, state_machine_arn: str) -> None:
+    uploads = {
         "source": ["aws.s3"],
         "detail-type": ["Object Created"],
         "detail": {
@@ -346,11 +369,20 @@ def _rules(events: Any, names: Names, arns: _Arns, stage: str) -> None:
             "object": {"key": [{"prefix": f"{names.flights_table}/"}, {"prefix": "dim/"}]},
         },
     }
-    events.put_rule(
-        Name=names.object_created_rule, EventPattern=json.dumps(pattern), State="ENABLED"
-    )
-    function = f"{CHALICE_APP}-{stage}-on_object_created"
-    wanted = [{"Id": "on-object-created", "Arn": arns.function(function)}]
-    current = events.list_targets_by_rule(Rule=names.object_created_rule)["Targets"]
-    if [{"Id": t["Id"], "Arn": t["Arn"]} for t in current] != wanted:
-        events.put_targets(Rule=names.object_created_rule, Targets=wanted)
+    ended_badly = {
+        "source": ["aws.states"],
+        "detail-type": ["Step Functions Execution Status Change"],
+        "detail": {
+            "stateMachineArn": [state_machine_arn],
+            "status": ["FAILED", "TIMED_OUT", "ABORTED"],
+        },
+    }
+    for rule, pattern, handler in (
+        (names.object_created_rule, uploads, "on_object_created"),
+        (names.execution_status_rule, ended_badly, "on_execution_failed"),
+    ):
+        events.put_rule(Name=rule, EventPattern=json.dumps(pattern), State="ENABLED")
+        wanted = [{"Id": handler, "Arn": arns.function(f"{CHALICE_APP}-{stage}-{handler}")}]
+        current = events.list_targets_by_rule(Rule=rule)["Targets"]
+        if [{"Id": t["Id"], "Arn": t["Arn"]} for t in current] != wanted:
+            events.put_targets(Rule=rule, Targets=wanted)

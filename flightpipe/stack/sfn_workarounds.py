@@ -15,8 +15,9 @@ example after a moto upgrade. AWS's behaviour is the reference.
    ``StartedOn``, ``$$.Execution.StartTime``), and ``aws-sdk:s3:getObject`` fails pickling its
    streaming body: moto keeps service responses as boto3 returns them. Task results are made
    JSON-safe (ISO-8601 timestamps, bodies as text) before they enter the state data, and the
-   output is serialised datetime-aware. Alongside: moto reports SUCCEEDED before it sets the
-   output, so a poll in between sees no output; the output is set first.
+   output is serialised datetime-aware; ``$$.Execution.StartTime`` is an ISO-8601 string, as on
+   AWS. Alongside: moto reports SUCCEEDED before it sets the output, so a poll in between sees
+   no output; the output is set first.
 3. StartExecution without a name names the execution "None" (ARN ending ``:None``), so a
    second unnamed start returns the first execution or fails. A UUID is used, as AWS does, and
    given names are validated.
@@ -55,6 +56,7 @@ def apply() -> None:
         return
     _glue_sync_without_callback_endpoint()
     _json_safe_task_results()
+    _iso_start_time_in_context()
     _output_before_status()
     _generated_execution_names()
     _applied = True
@@ -141,6 +143,27 @@ def _json_safe_task_results() -> None:
         return describe(self)
 
     setattr(StepFunctionResponse, "describe_execution", describe_execution)
+
+
+def _iso_start_time_in_context() -> None:
+    """``$$.Execution.StartTime`` is an ISO-8601 string on AWS; moto puts a datetime there,
+    which then breaks ``States.JsonToString`` and any task given it."""
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    build = ExecutionWorker._get_evaluation_environment
+
+    def get_evaluation_environment(self: Any) -> Any:
+        env = build(self)
+        execution = env.states.context_object.context_object_data["Execution"]
+        start = execution.get("StartTime")
+        if isinstance(start, datetime.datetime):
+            stamp = start.astimezone(datetime.UTC)
+            execution["StartTime"] = (
+                stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+            )
+        return env
+
+    setattr(ExecutionWorker, "_get_evaluation_environment", get_evaluation_environment)
 
 
 def _output_before_status() -> None:

@@ -148,3 +148,29 @@ def test_defect_3_unnamed_executions_get_distinct_uuid_names(stack):
     assert first != second
     names = [sfn.describe_execution(executionArn=a)["name"] for a in (first, second)]
     assert all(len(n) == 36 and n.count("-") == 4 for n in names), names
+
+
+def test_defect_2_execution_start_time_is_an_iso_string(stack):
+    arn = machine(
+        stack,
+        "start-time",
+        {
+            "StartAt": "Stamp",
+            "States": {
+                "Stamp": {
+                    "Type": "Pass",
+                    "Parameters": {"started.$": "$$.Execution.StartTime"},
+                    "Next": "Render",
+                },
+                "Render": {
+                    "Type": "Pass",
+                    "Parameters": {"text.$": "States.JsonToString($)"},
+                    "End": True,
+                },
+            },
+        },
+    )
+    execution = run(stack, arn)
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    started = json.loads(json.loads(execution["output"])["text"])["started"]
+    assert started.endswith("Z") and "T" in started

@@ -1,0 +1,1 @@
+"""The logic behind the Chalice handlers in ``app.py``."""

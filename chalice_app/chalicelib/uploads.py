@@ -1,0 +1,81 @@
+"""S3 "Object Created" events -> the pipeline work they ask for, validated at the edge.
+
+Only two kinds of key mean work: ``daily_flights/date=YYYY-MM-DD/<name>.csv`` (a real calendar
+date; the name letters, digits, ``._-``) and the airports dimension key. Anything else is
+ignored with a log line naming it. Nothing from a key goes further unless it matched here, so
+no key text reaches SQL or an execution name unvalidated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+_DAY_KEY = re.compile(
+    r"^(?P<prefix>.+/)?date=(?P<day>\d{4}-\d{2}-\d{2})/(?P<name>[A-Za-z0-9._-]{1,200})\.csv$"
+)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A validated upload: a day of flights, or the airports dimension."""
+
+    kind: str  # "day" or "airports"
+    bucket: str
+    key: str
+    etag: str
+    flight_date: date | None = None
+
+    @property
+    def execution_name(self) -> str:
+        """Same object and content -> same name (a duplicate event starts nothing new); a
+        corrected re-upload has a new ETag, hence a new name. At most 80 characters."""
+        digest = hashlib.sha256(f"{self.bucket}/{self.key}#{self.etag}".encode()).hexdigest()[:32]
+        label = self.flight_date.isoformat() if self.flight_date else "airports"
+        return f"{label}-{digest}"
+
+    def execution_input(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "bucket": self.bucket,
+            "key": self.key,
+            "etag": self.etag,
+            "flight_date": self.flight_date.isoformat() if self.flight_date else None,
+        }
+
+
+class Ignored(ValueError):
+    """The event names an object the pipeline does not process; the message says why."""
+
+
+def parse_upload(
+    detail: dict[str, Any], expected_bucket: str, flights_prefix: str, airports_key: str
+) -> Upload:
+    """The upload an EventBridge S3 "Object Created" detail describes, or Ignored."""
+    bucket = str(detail.get("bucket", {}).get("name", ""))
+    obj = detail.get("object", {})
+    key, etag = str(obj.get("key", "")), str(obj.get("etag", ""))
+    if bucket != expected_bucket:
+        raise Ignored(f"s3://{bucket}/{key}: not the data bucket {expected_bucket}")
+    if not etag:
+        raise Ignored(f"s3://{bucket}/{key}: event has no object etag")
+    if key == airports_key:
+        return Upload("airports", bucket, key, etag)
+    match = _DAY_KEY.match(key)
+    if (
+        not key.startswith(flights_prefix)
+        or match is None
+        or match.group("prefix") != flights_prefix
+    ):
+        raise Ignored(
+            f"s3://{bucket}/{key}: not {flights_prefix}date=YYYY-MM-DD/<name>.csv "
+            f"nor {airports_key}"
+        )
+    try:
+        day = date.fromisoformat(match.group("day"))
+    except ValueError:
+        raise Ignored(f"s3://{bucket}/{key}: {match.group('day')} is not a calendar date") from None
+    return Upload("day", bucket, key, etag, day)

@@ -1,0 +1,59 @@
+"""AWS Glue 5.0 job: replace the airports dimension in the warehouse from ``dim/airports.csv``.
+
+The file is parsed and checked on the driver with the same rules the day job uses
+(``flight_transforms.parse_airports``): a bad row or a duplicate ``airport_id`` fails the run
+naming them, and the warehouse keeps its previous dimension. Otherwise the rows are staged and
+swapped in by the postactions, in the one transaction of ``from_jdbc_conf``.
+
+Job arguments: --data_bucket, --airports_key, --connection_name, --warehouse_database,
+--TempDir (set by Glue).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import boto3
+import day_load
+import flight_io
+import flight_transforms as T
+from awsglue.context import GlueContext
+from awsglue.dynamicframe import DynamicFrame
+from awsglue.job import Job
+from awsglue.utils import getResolvedOptions
+from pyspark.context import SparkContext
+
+REQUIRED = ("JOB_NAME", "data_bucket", "airports_key", "connection_name", "warehouse_database")
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = getResolvedOptions(list(sys.argv if argv is None else argv), list(REQUIRED))
+    glue_context = GlueContext(SparkContext.getOrCreate())
+    job = Job(glue_context)
+    job.init(args["JOB_NAME"], args)
+    source = flight_io.S3Object(args["data_bucket"], args["airports_key"])
+    rows = T.parse_airports(source.uri, flight_io.read_text(boto3.client("s3"), source))
+    frame = T.airports_frame(glue_context.spark_session, rows)
+    glue_context.write_dynamic_frame.from_jdbc_conf(
+        frame=DynamicFrame.fromDF(frame, glue_context, "airports_dim"),
+        catalog_connection=args["connection_name"],
+        connection_options={
+            "dbtable": day_load.AIRPORTS_STAGE,
+            "database": args["warehouse_database"],
+            "preactions": day_load.airports_preactions(),
+            "postactions": day_load.airports_postactions(),
+        },
+        redshift_tmp_dir=args.get("TempDir") or "",
+        transformation_ctx="load_airports",
+    )
+    report = {"status": "SUCCEEDED", "airports_object": source.uri, "rows_loaded": len(rows)}
+    glue_context.get_logger().info("airports loaded " + json.dumps(report))
+    job.commit()
+    return report
+
+
+if __name__ == "__main__":
+    main()
