@@ -6,6 +6,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+ASL_VALIDATOR := tools/asl/node_modules/.bin/asl-validator
 PYTEST_ARGS ?=
 
 .PHONY: help install test test-unit test-functional test-integration lint local-up local-down local-status local-e2e clean
@@ -13,12 +14,17 @@ PYTEST_ARGS ?=
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: $(STAMP) ## Create .venv and install the pinned dependencies (quick when nothing changed)
+install: $(STAMP) $(ASL_VALIDATOR) ## Create .venv and install the pinned dependencies (quick when nothing changed)
 
 $(STAMP): pyproject.toml
 	@scripts/check_prereqs.sh python
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+$(ASL_VALIDATOR): tools/asl/package-lock.json
+	@scripts/check_prereqs.sh node
+	npm ci --prefix tools/asl --no-audit --no-fund --loglevel=error
 	@touch $@
 
 test: install ## Run the whole suite, with a throwaway PostgreSQL unless DATABASE_URL is set
@@ -52,11 +58,9 @@ local-down: ## Stop the local stack and PostgreSQL (by pid)
 local-status: install ## Health, recent executions and notifications of the local stack
 	$(BIN)/flightpipe local status
 
-local-e2e: ## The whole flow on the sample data (arrives with the Chalice/state machine issue)
-	@echo "make local-e2e is not available yet: it needs the local AWS stack and the state machine," >&2
-	@echo "which arrive with the next issues. Today, 'make test' runs the Glue job over the sample" >&2
-	@echo "days on the local Glue runtime and checks every loaded row." >&2
-	@exit 2
+local-e2e: install ## The whole flow on the sample data, checked; stops the stack unless KEEP=1
+	@scripts/check_prereqs.sh java postgres
+	$(BIN)/python -m flightpipe.e2e
 
 clean: ## Remove the virtualenv and local state (.venv, .local)
 	rm -rf $(VENV) .local

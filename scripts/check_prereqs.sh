@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Check the prerequisites a make target needs, and say plainly what is missing.
-# Usage: scripts/check_prereqs.sh [python] [java] [postgres]
+# Usage: scripts/check_prereqs.sh [python] [java] [postgres] [node]
 set -u
 status=0
 fail() { echo "missing prerequisite: $*" >&2; status=1; }
@@ -31,6 +31,11 @@ for need in "$@"; do
       if [ -z "${DATABASE_URL:-}" ] && ! command -v initdb >/dev/null 2>&1 \
          && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
         fail "PostgreSQL server binaries (initdb, postgres) not found on PATH or in /usr/lib/postgresql/*/bin. Install them (Debian: apt-get install postgresql) or set DATABASE_URL to a PostgreSQL server the tests may create databases on"
+      fi
+      ;;
+    node)
+      if ! command -v npm >/dev/null 2>&1; then
+        fail "npm not found. Install Node.js with npm (Debian: apt-get install npm); the state machine is checked with the npm package asl-validator"
       fi
       ;;
     *) echo "check_prereqs.sh: unknown prerequisite $need" >&2; exit 2 ;;

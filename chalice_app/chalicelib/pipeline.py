@@ -1,4 +1,4 @@
-"""Starting pipeline runs and sending alerts: small wrappers over boto3 with the pipeline's outcomes.
+"""Starting pipeline runs and sending alerts: small boto3 wrappers with the pipeline's outcomes.
 
 Clients are made lazily and can be passed in (tests use a moto-backed or a local-stack client);
 no endpoint URL appears here: boto3 reads ``AWS_ENDPOINT_URL``.

@@ -1,0 +1,244 @@
+"""``make local-e2e``: the whole flow on the shipped sample data, checked independently.
+
+Brings the local stack up, uploads the airports file and the sample days with a real S3 client
+exactly where production uploads land, waits for the executions the uploads start, compares
+the fact table with an independent computation over the same files (DuckDB), and prints, per
+day, the status, rows loaded, unmatched airports, quarantined rows, duration and the
+notification received. Exits non-zero on any mismatch or failed run. Stops the stack and
+PostgreSQL afterwards unless KEEP=1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from flightpipe.config import REPO, LocalSettings, Names
+from flightpipe.stack.local import LocalStack, down, up
+
+SAMPLE_DIR = REPO / "sample_data"
+TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+def expected_fact_rows(
+    flights_glob: str, airports_csv: Path, min_dep_delay: int = 60
+) -> list[tuple[Any, ...]]:
+    """The fact table computed independently of the pipeline, with DuckDB over the CSV files."""
+    import duckdb
+
+    return (
+        duckdb.connect()
+        .execute(
+            f"""
+        WITH f AS (
+            SELECT * FROM read_csv('{flights_glob}', all_varchar = true, header = true,
+                                   hive_partitioning = true, filename = false)
+        ), a AS (
+            SELECT * FROM read_csv('{airports_csv}', all_varchar = true, header = true)
+        )
+        SELECT f.Carrier, CAST(f.OriginAirportID AS BIGINT), CAST(f.DestAirportID AS BIGINT),
+               d.name, r.name, d.city, r.city, d.state, r.state,
+               CAST(f.DepDelay AS BIGINT), CAST(NULLIF(f.ArrDelay, '') AS BIGINT),
+               CAST(f.date AS DATE)
+        FROM f
+        LEFT JOIN a d ON d.airport_id = f.OriginAirportID
+        LEFT JOIN a r ON r.airport_id = f.DestAirportID
+        WHERE f.DepDelay <> '' AND CAST(f.DepDelay AS BIGINT) >= {int(min_dep_delay)}
+        """
+        )
+        .fetchall()
+    )
+
+
+@dataclass
+class DayResult:
+    key: str
+    etag: str
+    execution: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+    notifications: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return str(self.execution.get("status", "NOT STARTED"))
+
+    @property
+    def seconds(self) -> float | None:
+        start, stop = self.execution.get("startDate"), self.execution.get("stopDate")
+        if isinstance(start, datetime) and isinstance(stop, datetime):
+            return (stop - start).total_seconds()
+        return None
+
+
+class EndToEnd:
+    def __init__(self, settings: LocalSettings, names: Names, values: dict[str, str]):
+        session = LocalStack(settings).session()
+        self.s3 = session.client("s3", endpoint_url=settings.endpoint_url)
+        self.sfn = session.client("stepfunctions", endpoint_url=settings.endpoint_url)
+        self.sqs = session.client("sqs", endpoint_url=settings.endpoint_url)
+        self.bucket = values["DATA_BUCKET"]
+        self.machine = values["STATE_MACHINE_ARN"]
+        self.queue = values["ALERTS_QUEUE_URL"]
+        self.database_url = values["DATABASE_URL"]
+        self.names = names
+
+    def upload(self, path: Path, key: str) -> DayResult:
+        self.s3.upload_file(str(path), self.bucket, key)
+        etag = self.s3.head_object(Bucket=self.bucket, Key=key)["ETag"].strip('"')
+        return DayResult(key, etag)
+
+    def wait(self, uploads: list[DayResult], timeout: float = 600.0) -> None:
+        """Wait for the execution each upload started (matched by key and ETag) to end."""
+        pending = {(u.key, u.etag): u for u in uploads}
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            for item in self._executions():
+                described = self.sfn.describe_execution(executionArn=item["executionArn"])
+                started_with = json.loads(described.get("input") or "{}")
+                upload = pending.get((started_with.get("key"), started_with.get("etag")))
+                if upload is not None and described["status"] in TERMINAL:
+                    upload.execution = described
+                    del pending[(upload.key, upload.etag)]
+            time.sleep(0.5)
+
+    def _executions(self) -> list[dict[str, Any]]:
+        pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.machine)
+        return [e for page in pages for e in page["executions"]]
+
+    def attach_reports(self, uploads: list[DayResult]) -> None:
+        for upload in uploads:
+            output = upload.execution.get("output")
+            if upload.status != "SUCCEEDED" or not output:
+                continue
+            job = json.loads(output).get("job", {})
+            day = upload.key.split("date=")[1].split("/")[0]
+            body = self.s3.get_object(
+                Bucket=self.bucket, Key=f"run-reports/date={day}/{job['id']}.json"
+            )
+            upload.report = json.load(body["Body"])
+
+    def collect_notifications(
+        self, uploads: list[DayResult], expected: int, timeout: float = 30.0
+    ) -> None:
+        by_object = {f"s3://{self.bucket}/{u.key}": u for u in uploads}
+        received = 0
+        deadline = time.monotonic() + timeout
+        while received < expected and time.monotonic() < deadline:
+            for message in self.sqs.receive_message(
+                QueueUrl=self.queue, MaxNumberOfMessages=10, WaitTimeSeconds=1
+            ).get("Messages", []):
+                envelope = json.loads(message["Body"])
+                body = _json_or_empty(envelope.get("Message", ""))
+                target = (
+                    by_object.get(str(body.get("input_object")))
+                    or by_object.get(f"s3://{body.get('bucket')}/{body.get('key')}")
+                    or by_object.get(
+                        f"s3://{body.get('input', {}).get('bucket')}/{body.get('input', {}).get('key')}"
+                    )
+                )
+                if target is not None:
+                    target.notifications.append(str(envelope.get("Subject")))
+                    received += 1
+                self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=message["ReceiptHandle"])
+
+    def loaded_rows(self, days: list[date]) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.database_url) as conn:
+            return conn.execute(
+                "SELECT carrier, dep_airport_id, arr_airport_id, dep_airport, arr_airport, dep_city, "
+                "arr_city, dep_state, arr_state, dep_delay, arr_delay, flight_date "
+                "FROM airlines.daily_flights_fact WHERE flight_date = ANY(%s)",
+                (days,),
+            ).fetchall()
+
+
+def _json_or_empty(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def run(settings: LocalSettings, names: Names, keep: bool, out: Any = sys.stdout) -> int:
+    started = time.monotonic()
+    print("bringing the local stack up ...", file=out, flush=True)
+    values = up(settings, names)
+    try:
+        return _check(EndToEnd(settings, names, values), out, started)
+    finally:
+        if keep:
+            print("KEEP=1: the stack stays up; `make local-down` stops it", file=out)
+        else:
+            down(settings)
+            print("stack and PostgreSQL stopped", file=out)
+
+
+def _check(e2e: EndToEnd, out: Any, started: float) -> int:
+    airports = e2e.upload(SAMPLE_DIR / "airports.csv", "dim/airports.csv")
+    e2e.wait([airports])
+    day_files = sorted(SAMPLE_DIR.glob("daily_flights/date=*/flights.csv"))
+    uploads = [e2e.upload(path, str(path.relative_to(SAMPLE_DIR))) for path in day_files]
+    print(
+        f"uploaded dim/airports.csv and {len(uploads)} days to s3://{e2e.bucket}/",
+        file=out,
+        flush=True,
+    )
+    e2e.wait(uploads)
+    e2e.attach_reports(uploads)
+    e2e.collect_notifications([airports, *uploads], expected=1 + len(uploads))
+
+    days = [date.fromisoformat(u.key.split("date=")[1].split("/")[0]) for u in uploads]
+    expected = expected_fact_rows(
+        str(SAMPLE_DIR / "daily_flights" / "date=*" / "flights.csv"), SAMPLE_DIR / "airports.csv"
+    )
+    loaded = e2e.loaded_rows(days)
+    matches = sorted(loaded, key=repr) == sorted(expected, key=repr)
+
+    print(
+        f"\n{'day':<12}{'status':<11}{'loaded':>8}{'unmatched':>11}{'quarantined':>13}{'seconds':>9}  notification",
+        file=out,
+    )
+    for day, upload in zip(days, uploads, strict=True):
+        report = upload.report
+        seconds = f"{upload.seconds:.1f}" if upload.seconds is not None else "-"
+        print(
+            f"{day.isoformat():<12}{upload.status:<11}{report.get('rows_loaded', '-'):>8}"
+            f"{report.get('rows_unmatched_airports', '-'):>11}{report.get('rows_quarantined', '-'):>13}"
+            f"{seconds:>9}  {'; '.join(upload.notifications) or '(none)'}",
+            file=out,
+        )
+    print(
+        f"{'airports':<12}{airports.status:<11}{'':>41}  {'; '.join(airports.notifications) or '(none)'}",
+        file=out,
+    )
+    failed = [u for u in [airports, *uploads] if u.status != "SUCCEEDED"]
+    for upload in failed:
+        print(
+            f"\n{upload.key}: {upload.status} {upload.execution.get('error', '')}: "
+            f"{upload.execution.get('cause', '')}",
+            file=out,
+        )
+    print(
+        f"\nfact table: {len(loaded)} rows loaded, {len(expected)} expected by an independent "
+        f"computation (DuckDB over the same files): {'MATCH' if matches else 'MISMATCH'}",
+        file=out,
+    )
+    print(f"total {time.monotonic() - started:.1f}s", file=out)
+    return 0 if matches and not failed else 1
+
+
+def main() -> int:
+    keep = os.environ.get("KEEP", "") not in ("", "0")
+    return run(LocalSettings.from_env(), Names.from_env(), keep)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
