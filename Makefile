@@ -8,8 +8,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ASL_VALIDATOR := tools/asl/node_modules/.bin/asl-validator
 PYTEST_ARGS ?=
+STAGE ?= dev
 
-.PHONY: help install test test-unit test-functional test-integration lint local-up local-down local-status local-e2e clean
+.PHONY: help install test test-unit test-functional test-integration lint local-up local-down local-status local-e2e package deploy clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,7 +47,7 @@ test-integration: install ## Integration tests (real services started by the tes
 lint: install ## ruff (lint and format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy flightpipe glue_job
+	$(BIN)/mypy flightpipe glue_job chalice_app
 
 local-up: install ## Start PostgreSQL and the local AWS stack, provision, write .local/stack.env
 	@scripts/check_prereqs.sh java postgres
@@ -62,5 +63,23 @@ local-e2e: install ## The whole flow on the sample data, checked; stops the stac
 	@scripts/check_prereqs.sh java postgres
 	$(BIN)/python -m flightpipe.e2e
 
-clean: ## Remove the virtualenv and local state (.venv, .local)
-	rm -rf $(VENV) .local
+package: install ## Write dist/: Chalice deployment package + merged CloudFormation (offline, uploads nothing)
+	rm -rf dist
+	$(BIN)/python -m flightpipe.cloudformation dist/merge-template.json
+	cd chalice_app && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} ../$(BIN)/chalice package \
+	    --stage $(STAGE) --merge-template ../dist/merge-template.json ../dist/chalice
+	mkdir -p dist/glue-scripts && cp glue_job/*.py dist/glue-scripts/
+	$(BIN)/cfn-lint dist/chalice/sam.json
+
+deploy: package ## Deploy to AWS (STAGE=dev|prod ARTIFACT_BUCKET=... PARAMS="AlertEmail=... ..."); see README
+	@test -n "$(ARTIFACT_BUCKET)" || { echo "ARTIFACT_BUCKET is required: an S3 bucket for the Lambda package" >&2; exit 2; }
+	$(BIN)/aws cloudformation package --template-file dist/chalice/sam.json \
+	    --s3-bucket $(ARTIFACT_BUCKET) --output-template-file dist/packaged.json
+	$(BIN)/aws cloudformation deploy --template-file dist/packaged.json --stack-name flightpipe-$(STAGE) \
+	    --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --parameter-overrides Stage=$(STAGE) $(PARAMS)
+	bucket=$$($(BIN)/aws cloudformation describe-stacks --stack-name flightpipe-$(STAGE) \
+	    --query "Stacks[0].Outputs[?OutputKey=='DataBucket'].OutputValue" --output text) && \
+	$(BIN)/aws s3 cp dist/glue-scripts/ s3://$$bucket/glue-scripts/ --recursive
+
+clean: ## Remove the virtualenv, local state and build output (.venv, .local, dist)
+	rm -rf $(VENV) .local dist

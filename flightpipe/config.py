@@ -53,7 +53,7 @@ class LocalSettings:
     postgres_port: int = 5439
     region: str = "us-east-1"
     state_dir: Path = LOCAL_DIR
-    chalice_app: Path = REPO / "chalice_app"
+    chalice_apps: tuple[Path, ...] = (REPO / "chalice_app",)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LocalSettings:
@@ -63,7 +63,10 @@ class LocalSettings:
             postgres_port=int(env.get("FLIGHTPIPE_POSTGRES_PORT", cls.postgres_port)),
             region=env.get("AWS_DEFAULT_REGION", cls.region),
             state_dir=Path(env.get("FLIGHTPIPE_STATE_DIR", str(LOCAL_DIR))),
-            chalice_app=Path(env.get("FLIGHTPIPE_CHALICE_APP", str(REPO / "chalice_app"))),
+            chalice_apps=tuple(
+                Path(p)
+                for p in env.get("FLIGHTPIPE_CHALICE_APPS", str(REPO / "chalice_app")).split(":")
+            ),
         )
 
     @property

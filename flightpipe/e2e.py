@@ -25,6 +25,21 @@ from flightpipe.config import REPO, LocalSettings, Names
 from flightpipe.stack.local import LocalStack, down, up
 
 SAMPLE_DIR = REPO / "sample_data"
+FACT_COLUMNS = (
+    "carrier",
+    "dep_airport_id",
+    "arr_airport_id",
+    "dep_airport",
+    "arr_airport",
+    "dep_city",
+    "arr_city",
+    "dep_state",
+    "arr_state",
+    "dep_delay",
+    "arr_delay",
+    "flight_date",
+)
+ROW = "{:<12}{:<11}{:>8}{:>11}{:>13}{:>9}  {}"
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
@@ -137,13 +152,7 @@ class EndToEnd:
             ).get("Messages", []):
                 envelope = json.loads(message["Body"])
                 body = _json_or_empty(envelope.get("Message", ""))
-                target = (
-                    by_object.get(str(body.get("input_object")))
-                    or by_object.get(f"s3://{body.get('bucket')}/{body.get('key')}")
-                    or by_object.get(
-                        f"s3://{body.get('input', {}).get('bucket')}/{body.get('input', {}).get('key')}"
-                    )
-                )
+                target = by_object.get(_object_of(body))
                 if target is not None:
                     target.notifications.append(str(envelope.get("Subject")))
                     received += 1
@@ -152,11 +161,19 @@ class EndToEnd:
     def loaded_rows(self, days: list[date]) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.database_url) as conn:
             return conn.execute(
-                "SELECT carrier, dep_airport_id, arr_airport_id, dep_airport, arr_airport, dep_city, "
-                "arr_city, dep_state, arr_state, dep_delay, arr_delay, flight_date "
-                "FROM airlines.daily_flights_fact WHERE flight_date = ANY(%s)",
+                f"SELECT {', '.join(FACT_COLUMNS)} FROM airlines.daily_flights_fact "
+                "WHERE flight_date = ANY(%s)",
                 (days,),
             ).fetchall()
+
+
+def _object_of(body: dict[str, Any]) -> str:
+    """The input object a notification is about (success, failure and dimension messages)."""
+    if body.get("input_object"):
+        return str(body["input_object"])
+    nested = body.get("input")
+    source: dict[str, Any] = nested if isinstance(nested, dict) else body
+    return f"s3://{source.get('bucket')}/{source.get('key')}"
 
 
 def _json_or_empty(text: str) -> dict[str, Any]:
@@ -203,22 +220,26 @@ def _check(e2e: EndToEnd, out: Any, started: float) -> int:
     matches = sorted(loaded, key=repr) == sorted(expected, key=repr)
 
     print(
-        f"\n{'day':<12}{'status':<11}{'loaded':>8}{'unmatched':>11}{'quarantined':>13}{'seconds':>9}  notification",
+        "\n"
+        + ROW.format(
+            "day", "status", "loaded", "unmatched", "quarantined", "seconds", "notification"
+        ),
         file=out,
     )
-    for day, upload in zip(days, uploads, strict=True):
+    for day, upload in [*zip(days, uploads, strict=True), ("airports", airports)]:
         report = upload.report
-        seconds = f"{upload.seconds:.1f}" if upload.seconds is not None else "-"
         print(
-            f"{day.isoformat():<12}{upload.status:<11}{report.get('rows_loaded', '-'):>8}"
-            f"{report.get('rows_unmatched_airports', '-'):>11}{report.get('rows_quarantined', '-'):>13}"
-            f"{seconds:>9}  {'; '.join(upload.notifications) or '(none)'}",
+            ROW.format(
+                str(day),
+                upload.status,
+                report.get("rows_loaded", "-"),
+                report.get("rows_unmatched_airports", "-"),
+                report.get("rows_quarantined", "-"),
+                f"{upload.seconds:.1f}" if upload.seconds is not None else "-",
+                "; ".join(upload.notifications) or "(none)",
+            ),
             file=out,
         )
-    print(
-        f"{'airports':<12}{airports.status:<11}{'':>41}  {'; '.join(airports.notifications) or '(none)'}",
-        file=out,
-    )
     failed = [u for u in [airports, *uploads] if u.status != "SUCCEEDED"]
     for upload in failed:
         print(

@@ -95,7 +95,7 @@ def configure_environment(port: int, region: str) -> None:
         os.environ.setdefault(name, value)
 
 
-def install_behaviour(log_dir: Path, chalice_app: Path | None, stage: str) -> None:
+def install_behaviour(log_dir: Path, chalice_apps: list[Path], stage: str) -> None:
     """Enable state machine execution and apply every patch that gives moto real behaviour."""
     from moto.core.config import default_user_config
 
@@ -105,13 +105,18 @@ def install_behaviour(log_dir: Path, chalice_app: Path | None, stage: str) -> No
     sfn_workarounds.apply()
     glue.install(log_dir, glue.resolve_script(REPO / "glue_job"))
     events.install()
-    if chalice_app is not None and chalice_app.exists():
+    for chalice_app in chalice_apps:
+        if not chalice_app.exists():
+            log.warning(
+                "no Chalice app at %s: its Lambda targets will not be delivered", chalice_app
+            )
+            continue
         for name, handler in lambdas.chalice_handlers(chalice_app, stage).items():
             events.register_lambda(name, handler)
             log.info("Lambda function %s -> %s", name, chalice_app)
 
 
-def serve(port: int, region: str, log_dir: Path, chalice_app: Path | None, stage: str) -> None:
+def serve(port: int, region: str, log_dir: Path, chalice_apps: list[Path], stage: str) -> None:
     """Serve until SIGTERM or SIGINT."""
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
@@ -121,7 +126,7 @@ def serve(port: int, region: str, log_dir: Path, chalice_app: Path | None, stage
     from werkzeug.serving import make_server
 
     configure_environment(port, region)
-    install_behaviour(log_dir, chalice_app, stage)
+    install_behaviour(log_dir, chalice_apps, stage)
     warmer = SparkWarmer()
     app = HealthMiddleware(DomainDispatcherApplication(create_backend_app), warmer)
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
@@ -142,7 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=4566)
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--log-dir", type=Path, default=REPO / ".local" / "logs")
-    parser.add_argument("--chalice-app", type=Path, default=REPO / "chalice_app")
+    parser.add_argument(
+        "--chalice-app",
+        type=Path,
+        action="append",
+        dest="chalice_apps",
+        help="a Chalice app whose event handlers serve Lambda targets (repeatable)",
+    )
     parser.add_argument("--stage", default="local")
     args = parser.parse_args(argv)
     args.log_dir.mkdir(parents=True, exist_ok=True)
@@ -153,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("werkzeug", "botocore", "py4j"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    serve(args.port, args.region, args.log_dir, args.chalice_app, args.stage)
+    apps = args.chalice_apps if args.chalice_apps is not None else [REPO / "chalice_app"]
+    serve(args.port, args.region, args.log_dir, apps, args.stage)
     return 0
 
 

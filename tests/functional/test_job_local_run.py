@@ -15,11 +15,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import boto3
-import duckdb
 import psycopg
 import pytest
 from moto import mock_aws
 
+from flightpipe.e2e import expected_fact_rows
 from flightpipe.gluelocal.runner import run_job
 from tests.conftest import REPO
 
@@ -158,26 +158,7 @@ def expected_rows(tmp_path: Path) -> list[tuple]:
     """The fact table computed independently, with DuckDB over the same files."""
     dim = tmp_path / "airports.csv"
     dim.write_bytes(dimension_without_dropped())
-    con = duckdb.connect()
-    flights = str(SAMPLE / "daily_flights" / "date=*" / "flights.csv")
-    return con.execute(
-        f"""
-        WITH f AS (
-            SELECT * FROM read_csv('{flights}', all_varchar = true, header = true,
-                                   hive_partitioning = true, filename = false)
-        ), a AS (
-            SELECT * FROM read_csv('{dim}', all_varchar = true, header = true)
-        )
-        SELECT f.Carrier, CAST(f.OriginAirportID AS BIGINT), CAST(f.DestAirportID AS BIGINT),
-               d.name, r.name, d.city, r.city, d.state, r.state,
-               CAST(f.DepDelay AS BIGINT), CAST(NULLIF(f.ArrDelay, '') AS BIGINT),
-               CAST(f.date AS DATE)
-        FROM f
-        LEFT JOIN a d ON d.airport_id = f.OriginAirportID
-        LEFT JOIN a r ON r.airport_id = f.DestAirportID
-        WHERE f.DepDelay <> '' AND CAST(f.DepDelay AS BIGINT) >= 60
-        """
-    ).fetchall()
+    return expected_fact_rows(str(SAMPLE / "daily_flights" / "date=*" / "flights.csv"), dim)
 
 
 def test_job_loads_the_sample_days_exactly(pipeline, tmp_path):

@@ -11,7 +11,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -30,6 +30,7 @@ class Stack:
     names: Names
     provisioned: Provisioned
     database_url: str
+    unclaimed: list[dict[str, Any]] = field(default_factory=list)
 
     def client(self, service: str) -> Any:
         return self.local.session().client(service, endpoint_url=self.settings.endpoint_url)
@@ -52,25 +53,54 @@ class Stack:
 
         return dict(self.wait_for(done, timeout, f"execution {arn}"))
 
-    def alerts(self, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
-        sqs, received = self.client("sqs"), []
+    def alert(
+        self, match: Callable[[dict[str, Any]], bool], timeout: float = 60.0
+    ) -> dict[str, Any]:
+        """The first notification on the alerts queue that ``match`` accepts (SNS envelope with
+        ``Message`` parsed when it is JSON); others are kept for the tests that wait for them."""
+        sqs = self.client("sqs")
 
-        def enough() -> bool:
-            messages = sqs.receive_message(
+        def found() -> dict[str, Any] | None:
+            for alert in self.unclaimed:
+                if match(alert):
+                    self.unclaimed.remove(alert)
+                    return alert
+            for message in sqs.receive_message(
                 QueueUrl=self.provisioned.alerts_queue_url,
                 MaxNumberOfMessages=10,
                 WaitTimeSeconds=1,
-            ).get("Messages", [])
-            for message in messages:
-                received.append(json.loads(message["Body"]))
+            ).get("Messages", []):
                 sqs.delete_message(
                     QueueUrl=self.provisioned.alerts_queue_url,
                     ReceiptHandle=message["ReceiptHandle"],
                 )
-            return len(received) >= count
+                envelope = json.loads(message["Body"])
+                try:
+                    envelope["body"] = json.loads(envelope["Message"])
+                except ValueError:
+                    envelope["body"] = None
+                self.unclaimed.append(envelope)
+            return None
 
-        self.wait_for(enough, timeout, f"{count} alert(s)")
-        return received
+        return dict(self.wait_for(found, timeout, "a matching notification"))
+
+    def quiesce(self, timeout: float = 180.0) -> None:
+        """Wait until no execution and no job run is in progress."""
+        sfn, glue = self.client("stepfunctions"), self.client("glue")
+
+        def idle() -> bool:
+            running = sfn.list_executions(
+                stateMachineArn=self.provisioned.state_machine_arn, statusFilter="RUNNING"
+            )["executions"]
+            runs = [
+                r
+                for name in (self.names.job, self.names.airports_job)
+                for r in glue.get_job_runs(JobName=name)["JobRuns"]
+                if r["JobRunState"] in ("STARTING", "RUNNING")
+            ]
+            return not running and not runs
+
+        self.wait_for(idle, timeout, "the pipeline to be idle")
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +110,7 @@ def stack(server_url: str) -> Iterator[Stack]:
         stack_port=free_port(),
         postgres_port=free_port(),
         state_dir=state,
-        chalice_app=REPO / "tests" / "fixtures" / "echo_app",
+        chalice_apps=(REPO / "chalice_app", REPO / "tests" / "fixtures" / "echo_app"),
     )
     local = LocalStack(settings)
     with created_database(server_url) as database_url:

@@ -40,7 +40,7 @@ def test_up_is_repeatable_writes_stack_env_and_down_leaves_nothing_running(monke
         stack_port=free_port(),
         postgres_port=free_port(),
         state_dir=state,
-        chalice_app=state / "no-app",
+        chalice_apps=(state / "no-app",),
     )
     stack = LocalStack(settings)
     try:

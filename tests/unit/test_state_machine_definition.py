@@ -74,6 +74,7 @@ def test_the_filled_definition_passes_the_public_asl_validator(tmp_path):
     assert validator.exists(), "asl-validator is missing: run make install"
     filled = tmp_path / "pipeline.json"
     filled.write_text(state_machine_definition(Names(), TOPIC, poll_seconds=5))
-    result = subprocess.run([str(validator), "--json-path", str(filled)], capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [str(validator), "--json-path", str(filled)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
