@@ -28,6 +28,19 @@ from flightpipe.config import REPO, Names
 DEFINITION = REPO / "stepfunctions" / "pipeline.asl.json"
 LIBRARIES = ("flight_transforms.py", "flight_io.py", "day_load.py")
 Json = dict[str, Any]
+PRIVATE_BUCKET: Json = {
+    "BucketEncryption": {
+        "ServerSideEncryptionConfiguration": [
+            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+        ]
+    },
+    "PublicAccessBlockConfiguration": {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    },
+}
 
 
 def _sub(text: str) -> Json:
@@ -127,34 +140,14 @@ def merge_template(names: Names) -> Json:
                 "NotificationConfiguration": {
                     "EventBridgeConfiguration": {"EventBridgeEnabled": True}
                 },
-                "BucketEncryption": {
-                    "ServerSideEncryptionConfiguration": [
-                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-                    ]
-                },
-                "PublicAccessBlockConfiguration": {
-                    "BlockPublicAcls": True,
-                    "BlockPublicPolicy": True,
-                    "IgnorePublicAcls": True,
-                    "RestrictPublicBuckets": True,
-                },
+                **PRIVATE_BUCKET,
                 "VersioningConfiguration": {"Status": "Enabled"},
             },
         },
         "TrailBucket": {
             "Type": "AWS::S3::Bucket",
             "Properties": {
-                "BucketEncryption": {
-                    "ServerSideEncryptionConfiguration": [
-                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-                    ]
-                },
-                "PublicAccessBlockConfiguration": {
-                    "BlockPublicAcls": True,
-                    "BlockPublicPolicy": True,
-                    "IgnorePublicAcls": True,
-                    "RestrictPublicBuckets": True,
-                },
+                **PRIVATE_BUCKET,
             },
         },
         "TrailBucketPolicy": {
