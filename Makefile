@@ -10,7 +10,7 @@ ASL_VALIDATOR := tools/asl/node_modules/.bin/asl-validator
 PYTEST_ARGS ?=
 STAGE ?= dev
 
-.PHONY: help install test test-unit test-functional test-integration lint local-up local-down local-status local-e2e package deploy clean
+.PHONY: help install test test-unit test-functional test-integration lint local-up local-down local-status local-e2e replay package deploy clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -62,6 +62,10 @@ local-status: install ## Health, recent executions and notifications of the loca
 local-e2e: install ## The whole flow on the sample data, checked; stops the stack unless KEEP=1
 	@scripts/check_prereqs.sh java postgres
 	$(BIN)/python -m flightpipe.e2e
+
+replay: install ## Reprocess a day from the objects already in S3: make replay DATE=YYYY-MM-DD
+	@test -n "$(DATE)" || { echo "usage: make replay DATE=YYYY-MM-DD" >&2; exit 2; }
+	$(BIN)/python -m flightpipe.replay --date $(DATE)
 
 package: install ## Write dist/: Chalice deployment package + merged CloudFormation (offline, uploads nothing)
 	rm -rf dist

@@ -28,10 +28,15 @@ class Started:
     already_running: bool
 
 
-def start_run(upload: Upload, state_machine_arn: str, sfn: Any = None) -> Started:
-    """Start the execution for ``upload``; a duplicate event finds it already started."""
+def start_run(
+    upload: Upload, state_machine_arn: str, sfn: Any = None, name: str | None = None
+) -> Started:
+    """Start the execution for ``upload``; a duplicate event finds it already started.
+
+    ``name`` overrides the name derived from the object (a replay must not be deduplicated).
+    """
     sfn = sfn or boto3.client("stepfunctions")
-    name = upload.execution_name
+    name = name or upload.execution_name
     try:
         arn = sfn.start_execution(
             stateMachineArn=state_machine_arn,

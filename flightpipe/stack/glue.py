@@ -7,6 +7,7 @@ GetCrawler and GetJobRun report are the real ones:
 
 * a crawler is RUNNING until its crawl ends, then READY with ``LastCrawl`` SUCCEEDED, or FAILED
   with the error as ``ErrorMessage``; StartCrawler while running raises CrawlerRunningException;
+* UpdateConnection and DeleteConnection, which moto lacks, change the stored connection;
 * a job run is STARTING, RUNNING, then SUCCEEDED, or FAILED with the real exception as
   ``ErrorMessage``; ``MaxConcurrentRuns`` is enforced by moto's own StartJobRun check, which
   counts the real states; each run's log goes to ``<log dir>/glue-jobs/<run id>.log``.
@@ -29,7 +30,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+from moto.core.responses import ActionResult, EmptyResult
 from moto.glue import models as glue_models
+from moto.glue.exceptions import EntityNotFoundException
+from moto.glue.responses import GlueResponse
 
 from flightpipe.stack.crawler import crawl
 
@@ -60,6 +64,8 @@ def install(log_dir: Path, script_resolver: JobScriptResolver, workers: int = 4)
     setattr(glue_models.FakeCrawler, "as_dict", _crawler_as_dict(glue_models.FakeCrawler.as_dict))
     setattr(glue_models, "FakeJobRun", LocalJobRun)
     setattr(glue_models.FakeJob, "start_job_run", _start_job_run(glue_models.FakeJob.start_job_run))
+    setattr(GlueResponse, "update_connection", _update_connection)
+    setattr(GlueResponse, "delete_connection", _delete_connection)
     _installed = True
 
 
@@ -158,6 +164,30 @@ class _WithoutCrawls:
     @property
     def status(self) -> str:
         return "READY"
+
+
+# --- connections ----------------------------------------------------------------------------
+# moto has CreateConnection and GetConnection only; UpdateConnection and DeleteConnection let
+# provisioning change a connection and tests take the warehouse away.
+
+
+def _update_connection(self: Any) -> ActionResult:
+    name, given = self._get_param("Name"), self._get_param("ConnectionInput")
+    backend = self.glue_backend
+    if name not in backend.connections:
+        raise EntityNotFoundException(f"Connection {name} not found")
+    del backend.connections[name]
+    backend.connections[given["Name"]] = glue_models.FakeConnection(
+        backend, self._get_param("CatalogId"), given, {}
+    )
+    return EmptyResult()
+
+
+def _delete_connection(self: Any) -> ActionResult:
+    name = self._get_param("ConnectionName")
+    if self.glue_backend.connections.pop(name, None) is None:
+        raise EntityNotFoundException(f"Connection {name} not found")
+    return EmptyResult()
 
 
 # --- job runs -------------------------------------------------------------------------------

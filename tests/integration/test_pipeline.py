@@ -116,3 +116,54 @@ def test_a_duplicate_event_starts_one_run(with_airports):
     assert execution["status"] == "SUCCEEDED"
     assert len(executions_for(stack, key)) == 1
     assert len(fact_rows(stack, day)) == 42
+
+
+def test_warehouse_unreachable_fails_cleanly_and_replay_reprocesses_the_day(
+    with_airports, monkeypatch
+):
+    from flightpipe.postgres import free_port
+    from flightpipe.replay import replay
+
+    stack, day = with_airports, "2013-01-04"
+    key = f"daily_flights/date={day}/flights.csv"
+    glue = stack.client("glue")
+    name = stack.names.glue_connection
+    connection = glue.get_connection(Name=name, HidePassword=False)["Connection"]
+    good = {
+        "Name": name,
+        "ConnectionType": "JDBC",
+        "ConnectionProperties": connection["ConnectionProperties"],
+    }
+    broken = {
+        **good,
+        "ConnectionProperties": {
+            **good["ConnectionProperties"],
+            "JDBC_CONNECTION_URL": f"jdbc:postgresql://127.0.0.1:{free_port()}/nowhere",
+        },
+    }
+    glue.update_connection(Name=name, ConnectionInput=broken)
+    try:
+        etag = upload(stack, key, (SAMPLE / key).read_bytes())
+        execution = finished(stack, key, etag)
+    finally:
+        glue.update_connection(Name=name, ConnectionInput=good)
+
+    assert (execution["status"], execution["error"]) == ("FAILED", "PipelineFailed")
+    alert = stack.alert(lambda a: (a.get("body") or {}).get("key") == key)
+    assert (
+        "Connection refused" in alert["body"]["Cause"]
+        or "connection" in alert["body"]["Cause"].lower()
+    )
+    assert fact_rows(stack, day) == []
+
+    for variable, value in (
+        ("AWS_ENDPOINT_URL", stack.settings.endpoint_url),
+        ("DATA_BUCKET", stack.provisioned.data_bucket),
+        ("STATE_MACHINE_ARN", stack.provisioned.state_machine_arn),
+        ("AWS_DEFAULT_REGION", stack.settings.region),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+    ):
+        monkeypatch.setenv(variable, value)
+    assert replay(date.fromisoformat(day)) == 0
+    assert len(fact_rows(stack, day)) == 47
