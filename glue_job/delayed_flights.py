@@ -13,6 +13,7 @@ optional:
   --min_dep_delay      minutes; flights departing at least this late are loaded (default 60)
   --airports_key       the airports dimension object (default dim/airports.csv)
   --input_key          the object whose upload started this run, for the run record
+  --flights_prefix     where the days are when the catalog has no partition (daily_flights/)
 
 Reading: the day is read from the Data Catalog with ``from_catalog`` and a push-down predicate
 on the partition, and the same partition's objects are read as text so that every line can be
@@ -55,6 +56,7 @@ REQUIRED = (
 )
 OPTIONAL = {
     "min_dep_delay": str(T.DEFAULT_MIN_DEP_DELAY),
+    "flights_prefix": "daily_flights/",
     "airports_key": "dim/airports.csv",
     "input_key": "",
 }
@@ -105,15 +107,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     logger = glue_context.get_logger()
     s3, glue = boto3.client("s3"), boto3.client("glue")
 
-    catalog_day = glue_context.create_dynamic_frame.from_catalog(
-        database=args["catalog_database"],
-        table_name=args["flights_table"],
-        push_down_predicate=f"{PARTITION_KEY} = '{day.isoformat()}'",
-        transformation_ctx="catalog_day",
-    )
     location = flight_io.partition_location(
         glue, args["catalog_database"], args["flights_table"], [day.isoformat()]
     )
+    catalog_day = None
+    if location is None:
+        # The crawler adds no partition for a day whose only file is empty (or not yet crawled):
+        # read the day's prefix directly, so that the error names the file itself.
+        location = f"s3://{bucket}/{args['flights_prefix']}{PARTITION_KEY}={day.isoformat()}/"
+        logger.warn(f"no catalog partition for {day}; reading {location}")
+    else:
+        catalog_day = glue_context.create_dynamic_frame.from_catalog(
+            database=args["catalog_database"],
+            table_name=args["flights_table"],
+            push_down_predicate=f"{PARTITION_KEY} = '{day.isoformat()}'",
+            transformation_ctx="catalog_day",
+        )
     objects, ignored = flight_io.day_objects(s3, location)
     for other in ignored:
         logger.warn(f"ignoring {other.uri}: not a .csv object")
@@ -132,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         **T.outcome_counts(parsed, args["min_dep_delay"]).collect()[0].asDict(),
         **T.fact_counts(fact).collect()[0].asDict(),
     }
-    catalog_records = catalog_day.count()
+    catalog_records = catalog_day.count() if catalog_day is not None else None
 
     quarantine = None
     if counts["rows_quarantined"]:
@@ -178,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "quarantine_object": quarantine.uri if quarantine else None,
         "duration_seconds": round(time.monotonic() - clock, 3),
     }
-    if catalog_records != counts["rows_read"]:
+    if catalog_records is not None and catalog_records != counts["rows_read"]:
         logger.warn(
             f"the catalog reader saw {catalog_records} records under {location}, "
             f"the line parser {counts['rows_read']} data rows"

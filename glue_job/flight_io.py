@@ -36,17 +36,14 @@ def parse_s3_uri(uri: str) -> S3Object:
     return S3Object(parts.netloc, parts.path.lstrip("/"))
 
 
-def partition_location(glue: Any, database: str, table: str, values: list[str]) -> str:
-    """The S3 location the Data Catalog holds for one partition of ``table``."""
+def partition_location(glue: Any, database: str, table: str, values: list[str]) -> str | None:
+    """The S3 location the Data Catalog holds for one partition of ``table``, or None."""
     try:
         partition = glue.get_partition(
             DatabaseName=database, TableName=table, PartitionValues=values
         )["Partition"]
-    except glue.exceptions.EntityNotFoundException as error:
-        raise InputFileError(
-            f"the Data Catalog has no partition {values} of {database}.{table}: "
-            "has the crawler run since the file was uploaded?"
-        ) from error
+    except glue.exceptions.EntityNotFoundException:
+        return None
     return str(partition["StorageDescriptor"]["Location"])
 
 

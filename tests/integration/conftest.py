@@ -124,3 +124,11 @@ def stack(server_url: str) -> Iterator[Stack]:
         finally:
             local.stop_server()
             shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def with_airports(stack: Stack) -> Stack:
+    """The stack after the shipped airports dimension went through the pipeline."""
+    from tests.integration.helpers import load_airports
+
+    return load_airports(stack)
