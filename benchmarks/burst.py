@@ -1,0 +1,95 @@
+"""Benchmark: thirty days uploaded at once, until every one is loaded (issue: bursts).
+
+Needs a running stack (``make local-up``). Generates ``--days`` days of ``--rows`` flights,
+uploads them all within a few seconds from parallel threads, waits until every execution they
+started has ended, then checks that each day was loaded exactly once (one SUCCEEDED run in the
+run table, fact rows equal to that run's count) and prints how long the burst took to settle.
+
+    .venv/bin/python benchmarks/burst.py --days 30 --rows 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from pathlib import Path
+
+import boto3
+import psycopg
+
+from flightpipe.config import LOCAL_DIR
+from flightpipe.generate import generate_day
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--first-day", default="2015-06-01")
+    args = parser.parse_args()
+    for line in (LOCAL_DIR / "stack.env").read_text().splitlines():
+        key, _, value = line.partition("=")
+        os.environ[key] = value
+    s3, sfn = boto3.client("s3"), boto3.client("stepfunctions")
+    bucket, machine = os.environ["DATA_BUCKET"], os.environ["STATE_MACHINE_ARN"]
+    days = [date.fromisoformat(args.first_day) + timedelta(d) for d in range(args.days)]
+    s3.upload_file("sample_data/airports.csv", bucket, "dim/airports.csv")
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        for day in days:
+            path = Path(tmp) / f"{day}.csv"
+            generate_day(path, day, args.rows, seed=day.toordinal())
+            files[day] = path
+        started = time.monotonic()
+
+        def put(day: date) -> tuple[str, str]:
+            key = f"daily_flights/date={day}/flights.csv"
+            s3.upload_file(str(files[day]), bucket, key)
+            return key, s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            uploads = dict(pool.map(put, days))
+    uploaded = time.monotonic() - started
+    pending, ended = dict(uploads), {}
+    while pending and time.monotonic() - started < 1800:
+        for item in sfn.list_executions(stateMachineArn=machine, maxResults=1000)["executions"]:
+            described = sfn.describe_execution(executionArn=item["executionArn"])
+            started_with = json.loads(described["input"])
+            if (
+                pending.get(started_with.get("key")) == started_with.get("etag")
+                and described["status"] != "RUNNING"
+            ):
+                ended[started_with["key"]] = described["status"]
+                del pending[started_with["key"]]
+        time.sleep(1)
+    settled = time.monotonic() - started
+    with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+        runs = conn.execute(
+            "SELECT flight_date, count(*), max(rows_loaded) FROM airlines.pipeline_runs "
+            "WHERE flight_date = ANY(%s) AND status = 'SUCCEEDED' GROUP BY 1",
+            (days,),
+        ).fetchall()
+        facts = dict(
+            conn.execute(
+                "SELECT flight_date, count(*) FROM airlines.daily_flights_fact "
+                "WHERE flight_date = ANY(%s) GROUP BY 1",
+                (days,),
+            ).fetchall()
+        )
+    exactly_once = len(runs) == len(days) and all(
+        count == 1 and facts.get(day, 0) == loaded for day, count, loaded in runs
+    )
+    statuses = sorted(set(ended.values()))
+    print(
+        f"{len(days)} days x {args.rows} rows: uploaded in {uploaded:.1f}s, "
+        f"settled in {settled:.1f}s; executions {statuses}, {len(pending)} unfinished; each day loaded once: {exactly_once}"
+    )
+
+
+if __name__ == "__main__":
+    main()
