@@ -87,7 +87,8 @@ def main() -> None:
     statuses = sorted(set(ended.values()))
     print(
         f"{len(days)} days x {args.rows} rows: uploaded in {uploaded:.1f}s, "
-        f"settled in {settled:.1f}s; executions {statuses}, {len(pending)} unfinished; each day loaded once: {exactly_once}"
+        f"settled in {settled:.1f}s; executions {statuses}, {len(pending)} unfinished; "
+        f"each day loaded once: {exactly_once}"
     )
 
 
