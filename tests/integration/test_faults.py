@@ -1,0 +1,97 @@
+"""Faults, corrections, dimension problems and stray keys, through the local stack."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from tests.integration.helpers import SAMPLE, executions_for, fact_rows, finished, upload
+
+pytestmark = pytest.mark.integration
+
+HEADER = "Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay"
+
+
+def test_a_corrected_reupload_replaces_the_day(with_airports):
+    stack, day = with_airports, "2014-03-01"
+    key = f"daily_flights/date={day}/flights.csv"
+    first = upload(stack, key, f"{HEADER}\nAA,10397,12478,61,0\nUA,10397,12478,62,0\n".encode())
+    assert finished(stack, key, first)["status"] == "SUCCEEDED"
+    second = upload(stack, key, f"{HEADER}\nB6,10397,12478,99,0\n".encode())
+    assert finished(stack, key, second)["status"] == "SUCCEEDED"
+    assert fact_rows(stack, day) == [("B6", 99)]
+
+
+def test_a_failing_crawl_is_reported_with_its_cause(with_airports):
+    stack, key = with_airports, "daily_flights/date=2014-03-02/flights.csv"
+    glue = stack.client("glue")
+    stack.quiesce()
+    glue.delete_database(Name=stack.names.glue_database)
+    try:
+        etag = upload(stack, key, f"{HEADER}\nAA,10397,12478,61,0\n".encode())
+        execution = finished(stack, key, etag)
+    finally:
+        glue.create_database(DatabaseInput={"Name": stack.names.glue_database})
+    assert (execution["status"], execution["error"]) == ("FAILED", "PipelineFailed")
+    alert = stack.alert(lambda a: (a.get("body") or {}).get("key") == key)
+    assert alert["body"]["Error"] == "CrawlerFailed"
+    assert f"database {stack.names.glue_database} does not exist" in alert["body"]["Cause"]
+    assert fact_rows(stack, "2014-03-02") == []
+
+
+def dimension(stack) -> list[tuple]:
+    with psycopg.connect(stack.database_url) as conn:
+        return conn.execute(
+            "SELECT count(*), min(airport_id) FROM airlines.airports_dim"
+        ).fetchall()
+
+
+def test_a_dimension_with_duplicate_ids_is_refused_and_the_previous_one_stays(with_airports):
+    stack = with_airports
+    before = dimension(stack)
+    body = (SAMPLE / "airports.csv").read_bytes() + b'10397,"Atlanta, again",GA,Duplicate\n'
+    etag = upload(stack, "dim/airports.csv", body)
+    try:
+        execution = finished(stack, "dim/airports.csv", etag)
+        assert (execution["status"], execution["error"]) == ("FAILED", "PipelineFailed")
+        alert = stack.alert(
+            lambda a: (
+                (a.get("body") or {}).get("key") == "dim/airports.csv"
+                and "Error" in (a.get("body") or {})
+            )
+        )
+        assert "duplicate airport_id 10397" in alert["body"]["Cause"]
+        assert dimension(stack) == before
+    finally:
+        restored = upload(stack, "dim/airports.csv", (SAMPLE / "airports.csv").read_bytes())
+        assert finished(stack, "dim/airports.csv", restored)["status"] == "SUCCEEDED"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "daily_flights/date=2014-02-30/flights.csv",
+        "daily_flights/date=2014-03-03/notes.txt",
+    ],
+)
+def test_keys_outside_the_layout_start_nothing_and_are_logged(with_airports, key):
+    stack = with_airports
+    upload(stack, key, f"{HEADER}\nAA,10397,12478,61,0\n".encode())
+    log = stack.settings.log_dir / "stack.log"
+    stack.wait_for(
+        lambda: f"ignored: s3://{stack.provisioned.data_bucket}/{key}" in log.read_text(),
+        what=f"the handler's log line for {key}",
+    )
+    assert executions_for(stack, key) == []
+
+
+def test_keys_outside_the_rule_never_reach_the_handler(with_airports):
+    """The EventBridge rule only matches daily_flights/ and dim/: other keys start nothing."""
+    stack, key = with_airports, "elsewhere/date=2014-03-03/flights.csv"
+    upload(stack, key, f"{HEADER}\nAA,10397,12478,61,0\n".encode())
+    stack.quiesce()
+    assert executions_for(stack, key) == []
+    assert (
+        f"s3://{stack.provisioned.data_bucket}/{key}"
+        not in (stack.settings.log_dir / "stack.log").read_text()
+    )
