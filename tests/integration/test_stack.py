@@ -60,13 +60,10 @@ def test_crawl_creates_the_table_and_partitions(stack):
     assert crawler["LastCrawl"]["Status"] == "SUCCEEDED"
     glue = stack.client("glue")
     table = glue.get_table(DatabaseName=stack.names.glue_database, Name="daily_flights")["Table"]
-    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == [
-        "carrier",
-        "originairportid",
-        "destairportid",
-        "depdelay",
-        "arrdelay",
-    ]
+    columns = {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]}
+    # Other tests' days may add columns: the table's schema is the union over all days.
+    assert {"carrier", "originairportid", "destairportid", "depdelay", "arrdelay"} <= set(columns)
+    assert columns["carrier"] == "string"
     assert table["PartitionKeys"] == [{"Name": "date", "Type": "string"}]
     values = [
         p["Values"]
