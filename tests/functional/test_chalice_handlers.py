@@ -7,7 +7,6 @@ import sys
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from tests.conftest import REPO
 
@@ -19,39 +18,31 @@ DEFINITION = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True
 
 
 @pytest.fixture
-def app(monkeypatch):
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    for name, value in (
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "t"),
-        ("AWS_SECRET_ACCESS_KEY", "t"),
-    ):
-        monkeypatch.setenv(name, value)
+def app(moto, monkeypatch):
     monkeypatch.syspath_prepend(str(APP_DIR))
-    with mock_aws():
-        sfn, sns, sqs = boto3.client("stepfunctions"), boto3.client("sns"), boto3.client("sqs")
-        machine = sfn.create_state_machine(
-            name="flightpipe-pipeline",
-            definition=json.dumps(DEFINITION),
-            roleArn="arn:aws:iam::123456789012:role/x",
-        )["stateMachineArn"]
-        topic = sns.create_topic(Name="flightpipe-alerts")["TopicArn"]
-        queue = sqs.create_queue(QueueName="alerts")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-        monkeypatch.setenv("DATA_BUCKET", BUCKET)
-        monkeypatch.setenv("STATE_MACHINE_ARN", machine)
-        monkeypatch.setenv("ALERTS_TOPIC_ARN", topic)
-        for name in [m for m in sys.modules if m == "app" or m.startswith("chalicelib")]:
-            monkeypatch.delitem(sys.modules, name)
-        import app as chalice_app
-        from chalicelib.settings import settings
+    sfn, sns, sqs = boto3.client("stepfunctions"), boto3.client("sns"), boto3.client("sqs")
+    machine = sfn.create_state_machine(
+        name="flightpipe-pipeline",
+        definition=json.dumps(DEFINITION),
+        roleArn="arn:aws:iam::123456789012:role/x",
+    )["stateMachineArn"]
+    topic = sns.create_topic(Name="flightpipe-alerts")["TopicArn"]
+    queue = sqs.create_queue(QueueName="alerts")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    monkeypatch.setenv("DATA_BUCKET", BUCKET)
+    monkeypatch.setenv("STATE_MACHINE_ARN", machine)
+    monkeypatch.setenv("ALERTS_TOPIC_ARN", topic)
+    for name in [m for m in sys.modules if m == "app" or m.startswith("chalicelib")]:
+        monkeypatch.delitem(sys.modules, name)
+    import app as chalice_app
+    from chalicelib.settings import settings
 
-        settings.cache_clear()
-        yield chalice_app.app, sfn, machine, sqs, queue
-        settings.cache_clear()
+    settings.cache_clear()
+    yield chalice_app.app, sfn, machine, sqs, queue
+    settings.cache_clear()
 
 
 def upload_event(client, key: str, etag: str = "abc123", bucket: str = BUCKET) -> dict:

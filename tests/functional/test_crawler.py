@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from flightpipe.stack.crawler import CrawlError, crawl
 
@@ -15,19 +14,11 @@ HEADER = "Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay"
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    for name, value in (
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "t"),
-        ("AWS_SECRET_ACCESS_KEY", "t"),
-    ):
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        s3, glue = boto3.client("s3"), boto3.client("glue")
-        s3.create_bucket(Bucket=BUCKET)
-        glue.create_database(DatabaseInput={"Name": "flights"})
-        yield s3, glue
+def aws(moto, monkeypatch):
+    s3, glue = boto3.client("s3"), boto3.client("glue")
+    s3.create_bucket(Bucket=BUCKET)
+    glue.create_database(DatabaseInput={"Name": "flights"})
+    yield s3, glue
 
 
 def crawler(path: str, **extra) -> dict:

@@ -6,7 +6,6 @@ import sys
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from flightpipe.gluelocal import SHIM_PATH
 
@@ -21,57 +20,49 @@ BUCKET = "catalog-test"
 
 
 @pytest.fixture
-def catalog(monkeypatch):
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    for name, value in (
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "t"),
-        ("AWS_SECRET_ACCESS_KEY", "t"),
+def catalog(moto, monkeypatch):
+    s3, glue = boto3.client("s3"), boto3.client("glue")
+    s3.create_bucket(Bucket=BUCKET)
+    serde = {
+        "SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe",
+        "Parameters": {"field.delim": ","},
+    }
+    glue.create_database(DatabaseInput={"Name": "db"})
+    glue.create_table(
+        DatabaseName="db",
+        TableInput={
+            "Name": "events",
+            "StorageDescriptor": {
+                "Columns": [
+                    {"Name": "id", "Type": "bigint"},
+                    {"Name": "score", "Type": "double"},
+                    {"Name": "note", "Type": "string"},
+                ],
+                "Location": f"s3://{BUCKET}/events/",
+                "SerdeInfo": serde,
+            },
+            "PartitionKeys": [{"Name": "date", "Type": "string"}],
+            "Parameters": {"classification": "csv", "skip.header.line.count": "1"},
+        },
+    )
+    for day, body in (
+        ("2013-01-01", "id,score,note\n1,0.5,a\n2,1.5,b\n"),
+        ("2013-01-02", "id,score,note\n3,2,c\n"),
+        ("2013-02-01", "id,score,note\n4,3,d\n"),
     ):
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        s3, glue = boto3.client("s3"), boto3.client("glue")
-        s3.create_bucket(Bucket=BUCKET)
-        serde = {
-            "SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe",
-            "Parameters": {"field.delim": ","},
-        }
-        glue.create_database(DatabaseInput={"Name": "db"})
-        glue.create_table(
+        s3.put_object(Bucket=BUCKET, Key=f"events/date={day}/part.csv", Body=body.encode())
+        glue.create_partition(
             DatabaseName="db",
-            TableInput={
-                "Name": "events",
+            TableName="events",
+            PartitionInput={
+                "Values": [day],
                 "StorageDescriptor": {
-                    "Columns": [
-                        {"Name": "id", "Type": "bigint"},
-                        {"Name": "score", "Type": "double"},
-                        {"Name": "note", "Type": "string"},
-                    ],
-                    "Location": f"s3://{BUCKET}/events/",
+                    "Location": f"s3://{BUCKET}/events/date={day}/",
                     "SerdeInfo": serde,
                 },
-                "PartitionKeys": [{"Name": "date", "Type": "string"}],
-                "Parameters": {"classification": "csv", "skip.header.line.count": "1"},
             },
         )
-        for day, body in (
-            ("2013-01-01", "id,score,note\n1,0.5,a\n2,1.5,b\n"),
-            ("2013-01-02", "id,score,note\n3,2,c\n"),
-            ("2013-02-01", "id,score,note\n4,3,d\n"),
-        ):
-            s3.put_object(Bucket=BUCKET, Key=f"events/date={day}/part.csv", Body=body.encode())
-            glue.create_partition(
-                DatabaseName="db",
-                TableName="events",
-                PartitionInput={
-                    "Values": [day],
-                    "StorageDescriptor": {
-                        "Location": f"s3://{BUCKET}/events/date={day}/",
-                        "SerdeInfo": serde,
-                    },
-                },
-            )
-        yield glue
+    yield glue
 
 
 def test_push_down_predicate_selects_partitions_with_spark_sql(catalog, spark):

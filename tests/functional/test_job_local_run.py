@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 import boto3
 import psycopg
 import pytest
-from moto import mock_aws
 
 from flightpipe.e2e import expected_fact_rows
 from flightpipe.gluelocal.runner import run_job
@@ -66,13 +65,8 @@ class Pipeline:
 
 
 @pytest.fixture
-def pipeline(monkeypatch, warehouse_url):
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield Pipeline(warehouse_url)
+def pipeline(moto, warehouse_url):
+    return Pipeline(warehouse_url)
 
 
 def dimension_without_dropped() -> bytes:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import boto3
 import pytest
 import redshift_connector
-from moto import mock_aws
 
 from flightpipe.warehouse import CsvSource, RedshiftWarehouse, WarehouseError, warehouse_from_url
 
@@ -55,18 +54,10 @@ class Recorder:
 
 
 @pytest.fixture
-def s3(monkeypatch):
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    for name, value in (
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "t"),
-        ("AWS_SECRET_ACCESS_KEY", "t"),
-    ):
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        client = boto3.client("s3")
-        client.create_bucket(Bucket="staging")
-        yield client
+def s3(moto, monkeypatch):
+    client = boto3.client("s3")
+    client.create_bucket(Bucket="staging")
+    yield client
 
 
 def warehouse(s3, monkeypatch, recorder) -> RedshiftWarehouse:
