@@ -16,7 +16,7 @@ import os
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -46,6 +46,7 @@ def main() -> None:
             generate_day(path, day, args.rows, seed=day.toordinal())
             files[day] = path
         started = time.monotonic()
+        burst_began = datetime.now(UTC).replace(tzinfo=None)
 
         def put(day: date) -> tuple[str, str]:
             key = f"daily_flights/date={day}/flights.csv"
@@ -71,8 +72,8 @@ def main() -> None:
     with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
         runs = conn.execute(
             "SELECT flight_date, count(*), max(rows_loaded) FROM airlines.pipeline_runs "
-            "WHERE flight_date = ANY(%s) AND status = 'SUCCEEDED' GROUP BY 1",
-            (days,),
+            "WHERE flight_date = ANY(%s) AND status = 'SUCCEEDED' AND started_at >= %s GROUP BY 1",
+            (days, burst_began),
         ).fetchall()
         facts = dict(
             conn.execute(
