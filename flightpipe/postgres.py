@@ -10,6 +10,16 @@ on Redshift's port 5439 unless told otherwise, and trusts local connections: it 
 development and tests only and must never hold real data. As root, the server runs as the
 ``postgres`` system user (or ``nobody``), which owns the cluster directory. It is stopped by the
 pid it was started with, never by name.
+
+Root in a container is a normal way to run CI, and a checkout there often sits below a private
+directory (``/root``, a ``mktemp -d``) that the server's user cannot enter. Then the data
+directory and socket move to a private (0700) directory under the system temp dir, owned by
+that user; the pid file and the log stay where they were asked for, since only we (root) touch
+them. The moved directory is recorded in ``cluster-dir`` under the requested root, so a later
+start (``local down`` then ``local up``) finds the same data and the pid file stays in one
+place; deleting a throwaway cluster removes both directories. Whether the user can enter a path
+is asked of the kernel, as that user, rather than guessed from mode bits. If the temp dir is not
+reachable either, starting fails at once and says what to change.
 """
 
 from __future__ import annotations
@@ -20,7 +30,9 @@ import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +48,10 @@ SUPERUSER = "flightpipe"
 DATABASE = "flights"
 DEBIAN_BIN_ROOT = Path("/usr/lib/postgresql")
 UNPRIVILEGED_USERS = ("postgres", "nobody")
+LOCATION_FILE = "cluster-dir"
+RELOCATED_PREFIX = "flightpipe-pg-"
+# Prints the first argument that is not an enterable directory, and fails; silent if all are.
+FIRST_UNENTERABLE_SH = 'for d in "$@"; do [ -x "$d" ] || { printf %s "$d"; exit 1; }; done'
 
 
 class PostgresError(RuntimeError):
@@ -94,6 +110,22 @@ class RunAs:
             return {}
         return {"user": self.uid, "group": self.gid, "extra_groups": []}
 
+    def first_unenterable(self, path: Path) -> Path | None:
+        """The first directory from ``/`` down to ``path`` this account may not enter, or None.
+
+        ``test -x`` runs as the account, so the kernel answers (groups and ACLs included).
+        """
+        chain = [str(p) for p in (*reversed(path.parents), path)]
+        result = subprocess.run(
+            ["/bin/sh", "-c", FIRST_UNENTERABLE_SH, "sh", *chain],
+            capture_output=True,
+            text=True,
+            cwd="/",
+            check=False,
+            **self.popen_kwargs(),
+        )
+        return Path(result.stdout) if result.returncode != 0 else None
+
 
 class LocalPostgres:
     """One cluster under ``root``: ``start()`` is idempotent, ``stop()`` stops it by pid."""
@@ -101,11 +133,23 @@ class LocalPostgres:
     def __init__(self, root: Path, port: int = DEFAULT_PORT, log_path: Path | None = None):
         self.root = root.resolve()
         self.port = port
-        self.data_dir = self.root / "data"
-        self.socket_dir = self.root / "run"
         self.pid_file = self.root / "server.pid"
+        self.location_file = self.root / LOCATION_FILE
         self.log_path = log_path or self.root / "postgres.log"
         self.run_as = RunAs.for_current_user()
+
+    @property
+    def cluster_dir(self) -> Path:
+        """Where data and socket live: ``root``, or the directory it was moved to as root."""
+        return self._recorded_dir() or self.root
+
+    @property
+    def data_dir(self) -> Path:
+        return self.cluster_dir / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.cluster_dir / "run"
 
     @property
     def url(self) -> str:
@@ -138,15 +182,67 @@ class LocalPostgres:
         """The pid of the running server started here, or None."""
         return processes.read_pid(self.pid_file)
 
+    def delete(self) -> None:
+        """Remove the stopped cluster's files: ``root`` and the directory it moved to, if any."""
+        pid = self.pid()
+        if pid is not None:
+            raise PostgresError(f"PostgreSQL (pid {pid}) still runs: stop it before deleting")
+        shutil.rmtree(self.cluster_dir, ignore_errors=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+
     def _prepare_dirs(self) -> None:
-        for directory in (self.root, self.socket_dir):
-            directory.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        cluster_dir = self._place_cluster()
+        self.socket_dir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
-            for path in (self.root, self.socket_dir):
+            for path in (cluster_dir, self.socket_dir):
                 os.chown(path, self.run_as.uid, self.run_as.gid)
             if self.data_dir.exists():
                 os.chown(self.data_dir, self.run_as.uid, self.run_as.gid)
+
+    def _place_cluster(self) -> Path:
+        """``root`` if the server's account can enter it, else a recorded directory it can."""
+        recorded = self._recorded_dir()
+        if os.geteuid() != 0 or recorded is not None:
+            return recorded or self.root
+        blocked = self.run_as.first_unenterable(self.root.parent)
+        if blocked is None:
+            self.location_file.unlink(missing_ok=True)
+            return self.root
+        user = self.run_as.name
+        if (self.root / "data" / "PG_VERSION").exists():
+            raise PostgresError(
+                f"{self.root / 'data'} holds a cluster, but PostgreSQL runs as {user}, who "
+                f"cannot enter {blocked}: let it in (chmod o+x {blocked}) or delete the cluster"
+            )
+        relocated = Path(tempfile.mkdtemp(prefix=RELOCATED_PREFIX))
+        try:
+            os.chown(relocated, self.run_as.uid, self.run_as.gid)
+            blocked_tmp = self.run_as.first_unenterable(relocated)
+        except BaseException:
+            relocated.rmdir()
+            raise
+        if blocked_tmp is not None:
+            relocated.rmdir()
+            raise PostgresError(
+                f"PostgreSQL runs as {user}, who cannot enter {blocked} (on the way to "
+                f"{self.root}) nor {blocked_tmp} (on the way to the temp dir {relocated.parent}): "
+                f"set TMPDIR to a directory {user} can enter, or let it into {blocked} "
+                f"(chmod o+x {blocked}), or set DATABASE_URL to a server you already have"
+            )
+        self.location_file.write_text(f"{relocated}\n")
+        return relocated
+
+    def _recorded_dir(self) -> Path | None:
+        """The directory recorded in ``location_file`` if it still exists as the server's own."""
+        try:
+            recorded = Path(self.location_file.read_text().strip())
+            info = recorded.lstat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        ours = stat.S_ISDIR(info.st_mode) and info.st_uid == self.run_as.uid
+        return recorded if recorded.is_absolute() and ours else None
 
     def _initdb(self, bin_dir: Path) -> None:
         result = subprocess.run(
@@ -167,7 +263,7 @@ class LocalPostgres:
             ],
             capture_output=True,
             text=True,
-            cwd=self.root,
+            cwd=self.cluster_dir,
             check=False,
             **self.run_as.popen_kwargs(),
         )
@@ -203,7 +299,7 @@ class LocalPostgres:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                cwd=self.root,
+                cwd=self.cluster_dir,
                 start_new_session=True,
                 **self.run_as.popen_kwargs(),
             )
@@ -250,7 +346,7 @@ def throwaway(root: Path, port: int | None = None) -> Iterator[LocalPostgres]:
         yield cluster
     finally:
         cluster.stop()
-        shutil.rmtree(cluster.root, ignore_errors=True)
+        cluster.delete()
 
 
 def _port_free(port: int) -> bool:

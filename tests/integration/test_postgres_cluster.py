@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
 
-from flightpipe.postgres import LocalPostgres, PostgresError, find_bin_dir, free_port
+from flightpipe.postgres import (
+    LocalPostgres,
+    PostgresError,
+    RunAs,
+    find_bin_dir,
+    free_port,
+    throwaway,
+)
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -63,6 +72,70 @@ def test_port_in_use_is_a_clear_error(cluster_root):
         cluster = LocalPostgres(cluster_root, port=busy.getsockname()[1])
         with pytest.raises(PostgresError, match="in use"):
             cluster.start()
+
+
+@pytest.fixture
+def private_checkout(tmp_path):
+    """A checkout below a 0700 directory, as under /root or ``mktemp -d``, when we are root."""
+    if os.geteuid() != 0:
+        pytest.skip("only root runs the server as another user, who may not enter a private path")
+    tmp_path.chmod(0o700)
+    if RunAs.for_current_user().first_unenterable(tmp_path) is None:
+        pytest.skip(f"the server's user can enter {tmp_path} despite mode 0700 (ACL?)")
+    return tmp_path / "repo"
+
+
+def test_root_runs_a_throwaway_cluster_from_a_private_checkout(private_checkout):
+    root = private_checkout / ".local" / "tmp" / "pg-private"
+    with throwaway(root) as cluster:
+        moved_to, pid = cluster.cluster_dir, cluster.pid()
+        assert not moved_to.is_relative_to(private_checkout)
+        assert (moved_to.stat().st_mode & 0o777, moved_to.owner()) == (0o700, cluster.run_as.name)
+        with psycopg.connect(cluster.url) as conn:
+            data_dir = conn.execute("SELECT current_setting('data_directory')").fetchone()[0]
+        assert Path(data_dir) == moved_to / "data"
+    assert pid is not None and not _runs(pid)
+    assert not moved_to.exists() and not root.exists()
+
+
+def test_a_moved_cluster_is_found_again_after_a_restart(private_checkout):
+    """``local down`` then ``local up``: new objects, same data, stopped by the recorded pid."""
+    root = private_checkout / ".local" / "postgres"
+    port = free_port()
+    first = LocalPostgres(root, port=port, log_path=private_checkout / ".local/logs/pg.log")
+    try:
+        with psycopg.connect(first.start(), autocommit=True) as conn:
+            conn.execute("CREATE TABLE kept (x int)")
+        pid = first.pid()
+        assert LocalPostgres(root, port=port).stop() is True and not _runs(pid)
+        second = LocalPostgres(root, port=port)
+        assert second.cluster_dir == first.cluster_dir != root
+        with psycopg.connect(second.start()) as conn:
+            assert conn.execute("SELECT count(*) FROM kept").fetchone() == (0,)
+        assert (private_checkout / ".local/logs/pg.log").stat().st_size > 0
+    finally:
+        first.stop()
+        moved_to = first.cluster_dir
+        first.delete()
+    assert not moved_to.exists() and not root.exists()
+
+
+def test_an_unreachable_temp_dir_is_a_clear_error(private_checkout, monkeypatch):
+    private_tmp = private_checkout.parent / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
+    cluster = LocalPostgres(private_checkout / "pg", port=free_port())
+    with pytest.raises(PostgresError, match="set TMPDIR to a directory"):
+        cluster.start()
+    assert cluster.pid() is None and list(private_tmp.iterdir()) == []
+
+
+def _runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_binaries_are_found():
