@@ -7,7 +7,12 @@ from chalicelib.pipeline import alert_if_unnotified, start_run
 from chalicelib.settings import settings
 from chalicelib.uploads import Ignored, parse_upload
 
-app = Chalice(app_name="flightpipe")
+# configure_logs=False: Chalice would give the ``flightpipe`` logger its own stdout handler
+# without timestamps and stop it propagating, which takes every ``flightpipe.*`` logger of the
+# process with it. Lambda's Python runtime puts a handler on the root logger before it imports
+# this module (timestamp, request id, level; JSON when the function's log format is JSON), and
+# the local stack puts its own there, so records only need to propagate.
+app = Chalice(app_name="flightpipe", configure_logs=False)
 app.log.setLevel(logging.INFO)
 
 OBJECT_CREATED = {"source": ["aws.s3"], "detail-type": ["Object Created"]}

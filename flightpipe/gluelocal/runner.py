@@ -26,10 +26,20 @@ _loaded: dict[Path, dict[str, Any]] = {}
 
 
 def local_spark(app_name: str = "flightpipe-glue-local") -> Any:
-    """The process's SparkSession, created once: local[*], no UI, UTC, small shuffles."""
+    """The process's SparkSession, created once: local[*], no UI, UTC, small shuffles.
+
+    Spark's Python workers run this process's interpreter: PySpark starts them with
+    ``PYSPARK_PYTHON``, else with whatever ``python3`` is on PATH, and Spark's launcher runs
+    ``PYSPARK_DRIVER_PYTHON`` (else that same default) to find its home. Either set by the user
+    is kept; both must be set before the SparkContext starts.
+    """
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    if sys.executable:
+        for variable in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON"):
+            if not os.environ.get(variable):
+                os.environ[variable] = sys.executable
     session = (
         SparkSession.builder.master("local[*]")
         .appName(app_name)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -243,7 +242,7 @@ class LocalJobRun(glue_models.FakeJobRun):
         log_path = _settings.log_dir / "glue-jobs" / f"{self.job_run_id}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         handler = _thread_log_handler(log_path)
-        logging.getLogger().addHandler(handler)
+        logging.getLogger().addHandler(handler)  # flightpipe.*, GlueLogger, ... all propagate
         started = time.monotonic()
         try:
             script = self._script()
@@ -255,7 +254,11 @@ class LocalJobRun(glue_models.FakeJobRun):
         except BaseException as error:  # the run fails; the stack goes on
             self._error = f"{type(error).__name__}: {error}"
             log.error(
-                "job %s run %s FAILED\n%s", self.job_name, self.job_run_id, traceback.format_exc()
+                "job %s run %s FAILED: %s",
+                self.job_name,
+                self.job_run_id,
+                self._error,
+                exc_info=True,
             )
             self._set("FAILED")
         finally:
@@ -295,7 +298,9 @@ class LocalJobRun(glue_models.FakeJobRun):
 
 
 def _thread_log_handler(path: Path) -> logging.Handler:
-    """A handler that keeps only the records of the current thread (one job run)."""
+    """A handler for the root logger that keeps only the records of the current thread (one job
+    run: its own lines, its GlueLogger's, its failure's traceback), not those of other runs or of
+    py4j's and Spark's threads."""
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     thread = threading.get_ident()

@@ -32,6 +32,7 @@ from flightpipe.config import REPO
 log = logging.getLogger("flightpipe.stack")
 
 HEALTH_PATH = "/_flightpipe/health"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Credentials the stack and its job runs use; moto accepts any.
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
@@ -114,6 +115,38 @@ def install_behaviour(log_dir: Path, chalice_apps: list[Path], stage: str) -> No
         for name, handler in lambdas.chalice_handlers(chalice_app, stage).items():
             events.register_lambda(name, handler)
             log.info("Lambda function %s -> %s", name, chalice_app)
+    propagate_to_root()
+
+
+def configure_logging() -> None:
+    """The process's one logging configuration: a timestamped handler on the root logger, which
+    every logger reaches (the per-run logs of job runs are root handlers too)."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    logging.captureWarnings(True)
+    for noisy in ("werkzeug", "botocore", "py4j"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def propagate_to_root() -> None:
+    """Undo what ``Chalice(configure_logs=True)`` did to its app's logger, whatever its name.
+
+    On Lambda each function has a process of its own; here the functions of every app share
+    the stack's. Chalice gives the app's logger a stdout handler without timestamps and stops it
+    propagating, so its records, and those of its children, would miss the stack's format and
+    the per-run logs. Called once the apps are imported, which is when Chalice does it.
+    """
+    for logger in list(logging.root.manager.loggerDict.values()):
+        if not isinstance(logger, logging.Logger) or logger.propagate:
+            continue
+        console = [
+            handler
+            for handler in logger.handlers
+            if type(handler) is logging.StreamHandler and handler.stream is sys.stdout
+        ]
+        if console:
+            for handler in console:
+                logger.removeHandler(handler)
+            logger.propagate = True
 
 
 def serve(port: int, region: str, log_dir: Path, chalice_apps: list[Path], stage: str) -> None:
@@ -157,13 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", default="local")
     args = parser.parse_args(argv)
     args.log_dir.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("werkzeug", "botocore", "py4j"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging()
     apps = args.chalice_apps if args.chalice_apps is not None else [REPO / "chalice_app"]
     serve(args.port, args.region, args.log_dir, apps, args.stage)
     return 0
