@@ -7,6 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ASL_VALIDATOR := tools/asl/node_modules/.bin/asl-validator
+AWS_GLUE_REFERENCE := $(VENV)/reference/aws-glue
 PYTEST_ARGS ?=
 STAGE ?= dev
 
@@ -15,12 +16,19 @@ STAGE ?= dev
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: $(STAMP) $(ASL_VALIDATOR) ## Create .venv and install the pinned dependencies (quick when nothing changed)
+install: $(STAMP) $(ASL_VALIDATOR) $(AWS_GLUE_REFERENCE)/.installed ## Create .venv and install the pinned dependencies (quick when nothing changed)
 
 $(STAMP): pyproject.toml
 	@scripts/check_prereqs.sh python
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+# AWS's awsglue, outside the project's import path: the local runtime's conformance test reads it.
+$(AWS_GLUE_REFERENCE)/.installed: tests/reference/aws-glue.txt | $(STAMP)
+	rm -rf $(AWS_GLUE_REFERENCE)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+	    --require-hashes --target $(AWS_GLUE_REFERENCE) -r tests/reference/aws-glue.txt
 	@touch $@
 
 $(ASL_VALIDATOR): tools/asl/package-lock.json

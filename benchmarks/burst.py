@@ -21,8 +21,8 @@ from pathlib import Path
 
 import boto3
 import psycopg
+from stack_client import accept_airports, load_stack_env
 
-from flightpipe.config import LOCAL_DIR
 from flightpipe.generate import generate_day
 
 
@@ -32,13 +32,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--first-day", default="2015-06-01")
     args = parser.parse_args()
-    for line in (LOCAL_DIR / "stack.env").read_text().splitlines():
-        key, _, value = line.partition("=")
-        os.environ[key] = value
+    load_stack_env()
     s3, sfn = boto3.client("s3"), boto3.client("stepfunctions")
     bucket, machine = os.environ["DATA_BUCKET"], os.environ["STATE_MACHINE_ARN"]
     days = [date.fromisoformat(args.first_day) + timedelta(d) for d in range(args.days)]
-    s3.upload_file("sample_data/airports.csv", bucket, "dim/airports.csv")
+    accept_airports(s3, bucket)
     with tempfile.TemporaryDirectory() as tmp:
         files = {}
         for day in days:

@@ -18,20 +18,26 @@ from datetime import date
 from pathlib import Path
 
 import boto3
+from stack_client import accept_airports, load_stack_env
 
-from flightpipe.config import LOCAL_DIR
 from flightpipe.generate import generate_day
-
-
-def load_env(path: Path) -> None:
-    for line in path.read_text().splitlines():
-        key, _, value = line.partition("=")
-        os.environ[key] = value
 
 
 def wait_crawler(glue, name: str) -> None:
     while glue.get_crawler(Name=name)["Crawler"]["State"] != "READY":
         time.sleep(0.05)
+
+
+def crawl(glue, name: str) -> None:
+    """A crawl of our own (the upload's own execution may be crawling already)."""
+    while True:
+        wait_crawler(glue, name)
+        try:
+            glue.start_crawler(Name=name)
+            break
+        except glue.exceptions.CrawlerRunningException:
+            continue
+    wait_crawler(glue, name)
 
 
 def run_once(glue, job: str, day: str) -> float:
@@ -53,18 +59,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--day", default="2013-03-01")
     args = parser.parse_args()
-    load_env(LOCAL_DIR / "stack.env")
+    load_stack_env()
     s3, glue = boto3.client("s3"), boto3.client("glue")
     bucket = os.environ["DATA_BUCKET"]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "flights.csv"
         generate_day(path, date.fromisoformat(args.day), args.rows)
         s3.upload_file(str(path), bucket, f"daily_flights/date={args.day}/flights.csv")
-    s3.upload_file("sample_data/airports.csv", bucket, "dim/airports.csv")
-    crawler = os.environ["GLUE_CRAWLER_NAME"]
-    wait_crawler(glue, crawler)
-    glue.start_crawler(Name=crawler)
-    wait_crawler(glue, crawler)
+    accept_airports(s3, bucket)
+    crawl(glue, os.environ["GLUE_CRAWLER_NAME"])
     times = [run_once(glue, os.environ["GLUE_JOB_NAME"], args.day) for _ in range(args.runs)]
     for index, seconds in enumerate(times, start=1):
         print(f"run {index}: {seconds:.2f}s")

@@ -105,6 +105,7 @@ def merge_template(names: Names) -> Json:
         "--data_bucket": "${DataBucket}",
         "--connection_name": names.glue_connection,
         "--warehouse_database": "${WarehouseDatabase}",
+        "--accepted_airports_key": names.accepted_airports_key,
         "--TempDir": "s3://${DataBucket}/glue-temp/",
         "--job-bookmark-option": "job-bookmark-disable",
     }
@@ -294,11 +295,26 @@ def merge_template(names: Names) -> Json:
                 _allow(["s3:ListBucket"], [_arn("DataBucket")]),
                 _allow(
                     ["s3:GetObject"],
-                    _objects(f"{names.flights_table}/", "dim/", "glue-scripts/", "glue-temp/"),
+                    [
+                        *_objects(f"{names.flights_table}/", "dim/", "glue-scripts/", "glue-temp/"),
+                        _sub(f"${{DataBucket.Arn}}/{names.accepted_airports_key}"),
+                    ],
                 ),
                 _allow(
                     ["s3:PutObject", "s3:DeleteObject"],
-                    _objects("quarantine/", "run-reports/", "glue-temp/"),
+                    [
+                        *_objects("quarantine/", "run-reports/", "glue-temp/"),
+                        _sub(f"${{DataBucket.Arn}}/{names.accepted_airports_key}"),
+                    ],
+                ),
+                # The day job serialises its runs of one day through Glue's list of its runs.
+                _allow(
+                    ["glue:GetJobRuns"],
+                    [
+                        _sub(
+                            f"arn:${{AWS::Partition}}:glue:${{AWS::Region}}:${{AWS::AccountId}}:job/{names.job}"
+                        )
+                    ],
                 ),
                 _allow(
                     [

@@ -25,6 +25,9 @@ class Names:
     alerts_queue: str = "flightpipe-alerts-inbox"
     glue_database: str = "flightpipe"
     flights_table: str = "daily_flights"
+    # Written only by the airports job, after it checked and loaded the upload; the day runs
+    # join it. Outside the prefixes that start executions.
+    accepted_airports_key: str = "accepted/airports.csv"
     crawler: str = "flightpipe-daily-flights"
     job: str = "flightpipe-delayed-flights"
     airports_job: str = "flightpipe-load-airports"

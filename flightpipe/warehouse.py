@@ -2,9 +2,11 @@
 
 Everything the pipeline does to the warehouse is a bulk load of CSV into one table, wrapped in
 SQL run before and after it, all in one transaction: that is the contract of a Glue
-``write_dynamic_frame.from_jdbc_conf`` with ``preactions``/``postactions``, and it is what makes a
-day's or the dimension's replacement atomic. The two implementations differ only in how they
-connect and how they bulk-load:
+``write_dynamic_frame.from_jdbc_conf`` with ``preactions``/``postactions`` (the local runtime
+runs it as Glue's Redshift writer does, in ``flightpipe.gluelocal.jdbc``), and it is what makes
+a day's or the dimension's replacement atomic. This module gives that writer, and the schema
+apply, a transaction with ``execute``, ``query`` and a bulk ``copy_csv``. The two
+implementations differ only in how they connect and how they bulk-load:
 
 * ``RedshiftWarehouse``: redshift-connector, ``COPY ... FROM 's3://...' IAM_ROLE ...``; local CSV
   files are staged to S3 first.
@@ -18,11 +20,10 @@ connection's ``jdbc:`` URL); callers never branch on it.
 from __future__ import annotations
 
 import contextlib
-import csv
 import re
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,19 +37,6 @@ COPY_CHUNK = 1 << 20
 
 class WarehouseError(RuntimeError):
     """A warehouse operation failed; the transaction it ran in was rolled back."""
-
-
-class DuplicateAirportIds(WarehouseError):
-    """The airports dimension holds an airport_id more than once (it would multiply fact rows)."""
-
-    def __init__(self, ids: Sequence[int]):
-        self.ids = list(ids)
-        shown = ", ".join(str(i) for i in self.ids[:20])
-        more = f" and {len(self.ids) - 20} more" if len(self.ids) > 20 else ""
-        super().__init__(
-            f"airports dimension rejected: duplicate airport_id {shown}{more}; "
-            "the previous dimension is unchanged"
-        )
 
 
 def identifier(name: str) -> str:
@@ -73,17 +61,6 @@ class CsvSource:
     def __post_init__(self) -> None:
         if self.paths and self.s3_uri:
             raise ValueError("a CsvSource is either local paths or one s3:// prefix, not both")
-
-    @classmethod
-    def from_rows(cls, rows: Iterable[Sequence[Any]], directory: Path) -> CsvSource:
-        """Write rows (None for NULL) to a CSV file in ``directory`` and point at it."""
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"rows-{uuid.uuid4().hex}.csv"
-        with path.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            for row in rows:
-                writer.writerow(["" if v is None else v for v in row])
-        return cls(paths=(path,))
 
 
 class Session(Protocol):
@@ -117,23 +94,6 @@ class Warehouse(ABC):
                     session.execute(statement)
                 applied.append(ddl.path.name)
         return applied
-
-    def load(
-        self,
-        table: str,
-        columns: Sequence[str],
-        source: CsvSource,
-        preactions: Sequence[str] = (),
-        postactions: Sequence[str] = (),
-    ) -> int:
-        """Run preactions, bulk-load ``source`` into ``table``, run postactions: one transaction."""
-        with self.transaction() as session:
-            for statement in preactions:
-                session.execute(statement)
-            loaded = session.copy_csv(identifier(table), columns, source)
-            for statement in postactions:
-                session.execute(statement)
-        return loaded
 
 
 def split_statements(sql: str) -> list[str]:
@@ -388,32 +348,3 @@ def _s3_objects(s3: Any, uri: str) -> Iterator[tuple[str, str]]:
         for item in page.get("Contents", []):
             if not item["Key"].endswith("/"):
                 yield bucket, item["Key"]
-
-
-# --- the airports dimension -----------------------------------------------------------------
-
-AIRPORTS_TABLE = "airlines.airports_dim"
-AIRPORT_COLUMNS = ("airport_id", "city", "state", "name")
-
-
-def replace_airports(warehouse: Warehouse, source: CsvSource) -> int:
-    """Replace the airports dimension atomically with ``source`` (header-less CSV rows).
-
-    The rows go to a staging table first; a duplicate ``airport_id`` raises
-    ``DuplicateAirportIds`` naming the ids, and the previous dimension stays as it was.
-    """
-    stage = "airports_dim_stage"
-    with warehouse.transaction() as session:
-        session.execute(f"CREATE TEMPORARY TABLE {stage} (LIKE {AIRPORTS_TABLE})")
-        loaded = session.copy_csv(stage, AIRPORT_COLUMNS, source)
-        duplicates = session.query(
-            f"SELECT airport_id FROM {stage} GROUP BY airport_id HAVING COUNT(*) > 1 "
-            "ORDER BY airport_id"
-        )
-        if duplicates:
-            raise DuplicateAirportIds([row[0] for row in duplicates])
-        session.execute(f"DELETE FROM {AIRPORTS_TABLE}")
-        columns = _column_list(AIRPORT_COLUMNS)
-        session.execute(f"INSERT INTO {AIRPORTS_TABLE} ({columns}) SELECT {columns} FROM {stage}")
-        session.execute(f"DROP TABLE {stage}")
-    return loaded

@@ -8,12 +8,20 @@ Runs unchanged on AWS Glue and on the project's local Glue runtime. Job argument
   --flights_table      catalog table of daily_flights (partitioned by ``date``)
   --connection_name    Glue connection to the warehouse
   --warehouse_database database name on that connection
+  --accepted_airports_key  the last airports dimension the airports job accepted
   --TempDir            S3 staging for the Redshift COPY (set by Glue)
 optional:
   --min_dep_delay      minutes; flights departing at least this late are loaded (default 60)
-  --airports_key       the airports dimension object (default dim/airports.csv)
   --input_key          the object whose upload started this run, for the run record
   --flights_prefix     where the days are when the catalog has no partition (daily_flights/)
+
+Serialised: a run of a day waits until every run of the same day that Glue started before it
+has ended, then lists the day's objects (``flight_io.wait_for_earlier_runs``): the last run to
+commit is the last to have listed, so concurrent uploads of one day all end up loaded.
+
+The airports dimension joined is the last one the airports job accepted
+(``--accepted_airports_key``), never an upload that has not been checked: a rejected dimension
+leaves the days after it loading against the previous one.
 
 Reading: the day is read from the Data Catalog with ``from_catalog`` and a push-down predicate
 on the partition, and the same partition's objects are read as text so that every line can be
@@ -31,6 +39,7 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -53,34 +62,49 @@ REQUIRED = (
     "flights_table",
     "connection_name",
     "warehouse_database",
+    "accepted_airports_key",
 )
 OPTIONAL = {
     "min_dep_delay": str(T.DEFAULT_MIN_DEP_DELAY),
     "flights_prefix": "daily_flights/",
-    "airports_key": "dim/airports.csv",
     "input_key": "",
 }
 PARTITION_KEY = "date"
 
 
-def resolve_args(argv: Sequence[str]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DayArgs:
+    """The job's arguments. ``resolved`` is what ``getResolvedOptions`` returned (text only):
+    it is what ``Job.init`` receives, because AWS hands it to the JVM as a
+    ``java.util.Map[String, String]``; the typed values are for the job's own use."""
+
+    resolved: dict[str, Any]
+    flight_date: date
+    min_dep_delay: int
+    run_id: str
+
+    def __getitem__(self, name: str) -> Any:
+        return self.resolved[name]
+
+
+def resolve_args(argv: Sequence[str]) -> DayArgs:
     """Required and optional job arguments (getResolvedOptions knows only required ones)."""
     given = [name for name in OPTIONAL if any(a.split("=")[0] == f"--{name}" for a in argv)]
-    args = {**OPTIONAL, **getResolvedOptions(list(argv), [*REQUIRED, *given])}
+    resolved = {**OPTIONAL, **getResolvedOptions(list(argv), [*REQUIRED, *given])}
     try:
-        args["flight_date"] = date.fromisoformat(args["flight_date"])
+        flight_date = date.fromisoformat(resolved["flight_date"])
     except ValueError as error:
         raise ValueError(
-            f"--flight_date {args['flight_date']!r} is not a YYYY-MM-DD date"
+            f"--flight_date {resolved['flight_date']!r} is not a YYYY-MM-DD date"
         ) from error
     try:
-        args["min_dep_delay"] = int(args["min_dep_delay"])
+        min_dep_delay = int(resolved["min_dep_delay"])
     except ValueError as error:
         raise ValueError(
-            f"--min_dep_delay {args['min_dep_delay']!r} is not whole minutes"
+            f"--min_dep_delay {resolved['min_dep_delay']!r} is not whole minutes"
         ) from error
-    args["run_id"] = args.get("JOB_RUN_ID") or f"manual-{uuid.uuid4().hex}"
-    return args
+    run_id = resolved.get("JOB_RUN_ID") or f"manual-{uuid.uuid4().hex}"
+    return DayArgs(resolved, flight_date, min_dep_delay, run_id)
 
 
 def read_day(
@@ -97,15 +121,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     started = datetime.now(UTC)
     clock = time.monotonic()
     args = resolve_args(sys.argv if argv is None else argv)
-    day: date = args["flight_date"]
+    day = args.flight_date
     bucket: str = args["data_bucket"]
 
     glue_context = GlueContext(SparkContext.getOrCreate())
     spark = glue_context.spark_session
     job = Job(glue_context)
-    job.init(args["JOB_NAME"], args)
+    job.init(args["JOB_NAME"], args.resolved)
     logger = glue_context.get_logger()
     s3, glue = boto3.client("s3"), boto3.client("glue")
+    flight_io.wait_for_earlier_runs(
+        glue, args["JOB_NAME"], args.run_id, "--flight_date", day.isoformat(), logger.info
+    )
 
     location = flight_io.partition_location(
         glue, args["catalog_database"], args["flights_table"], [day.isoformat()]
@@ -129,16 +156,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if not objects:
         raise T.InputFileError(f"no .csv object under {location}")
 
-    dimension = flight_io.S3Object(bucket, args["airports_key"])
     airports = T.airports_frame(
-        spark, T.parse_airports(dimension.uri, flight_io.read_text(s3, dimension))
+        spark,
+        flight_io.accepted_airports(s3, flight_io.S3Object(bucket, args["accepted_airports_key"])),
     )
     lines, layouts = read_day(spark, s3, objects)
     parsed = T.parse_flights(T.data_lines(lines, layouts), layouts).cache()
-    fact = T.enrich(T.delayed(parsed, args["min_dep_delay"]), airports, day).cache()
+    fact = T.enrich(T.delayed(parsed, args.min_dep_delay), airports, day).cache()
 
     counts = {
-        **T.outcome_counts(parsed, args["min_dep_delay"]).collect()[0].asDict(),
+        **T.outcome_counts(parsed, args.min_dep_delay).collect()[0].asDict(),
         **T.fact_counts(fact).collect()[0].asDict(),
     }
     catalog_records = catalog_day.count() if catalog_day is not None else None
@@ -146,42 +173,43 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     quarantine = None
     if counts["rows_quarantined"]:
         quarantine = flight_io.S3Object(
-            bucket, f"quarantine/date={day.isoformat()}/run={args['run_id']}/rows.jsonl"
+            bucket, f"quarantine/date={day.isoformat()}/run={args.run_id}/rows.jsonl"
         )
         rows = T.quarantined(parsed).orderBy("source", "line_number").toLocalIterator()
         flight_io.put_json_lines(s3, quarantine, (row.asDict() for row in rows))
 
     input_object = args["input_key"] and f"s3://{bucket}/{args['input_key']}"
     record = day_load.RunRecord(
-        run_id=args["run_id"],
+        run_id=args.run_id,
         flight_date=day,
         input_object=input_object or location,
         counts=counts,
-        min_dep_delay=args["min_dep_delay"],
+        min_dep_delay=args.min_dep_delay,
         started_at=started,
         finished_at=datetime.now(UTC),
     )
+    stage = day_load.stage_table(day_load.FACT_TABLE, args.run_id)
     glue_context.write_dynamic_frame.from_jdbc_conf(
         frame=DynamicFrame.fromDF(fact, glue_context, "daily_flights_fact"),
         catalog_connection=args["connection_name"],
         connection_options={
-            "dbtable": day_load.stage_table(day),
+            "dbtable": stage,
             "database": args["warehouse_database"],
-            "preactions": day_load.day_preactions(day),
-            "postactions": day_load.day_postactions(day, T.FACT_COLUMNS, record),
+            "preactions": day_load.day_preactions(stage),
+            "postactions": day_load.day_postactions(stage, T.FACT_COLUMNS, record),
         },
-        redshift_tmp_dir=args.get("TempDir") or "",
+        redshift_tmp_dir=args.resolved.get("TempDir") or "",
         transformation_ctx="load_day",
     )
 
     report = {
         "status": "SUCCEEDED",
-        "run_id": args["run_id"],
+        "run_id": args.run_id,
         "flight_date": day.isoformat(),
         "input_object": record.input_object,
         "sources": [o.uri for o in objects],
         "ignored_objects": [o.uri for o in ignored],
-        "min_dep_delay": args["min_dep_delay"],
+        "min_dep_delay": args.min_dep_delay,
         **{name: counts[name] for name in day_load.COUNT_COLUMNS},
         "catalog_records": catalog_records,
         "quarantine_object": quarantine.uri if quarantine else None,
@@ -194,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         )
     flight_io.put_json(
         s3,
-        flight_io.S3Object(bucket, f"run-reports/date={day.isoformat()}/{args['run_id']}.json"),
+        flight_io.S3Object(bucket, f"run-reports/date={day.isoformat()}/{args.run_id}.json"),
         report,
     )
     logger.info("run report " + json.dumps(report, sort_keys=True))

@@ -1,22 +1,29 @@
-"""S3 and Data Catalog I/O of the delayed-flights Glue job, through boto3.
+"""S3, Data Catalog and Glue job-run I/O of the pipeline's Glue jobs, through boto3.
 
 The job reads whole objects and keeps their lines itself (see ``flight_transforms``), so the
 bytes come through boto3 rather than a Spark file reader: that gives the exact text, works the
 same on AWS Glue and against a local endpoint (boto3 honours ``AWS_ENDPOINT_URL``), and keeps
 the job free of a Hadoop S3 connector. A day file is tens of megabytes at most; each object
 becomes one row that Spark splits into lines.
+
+Runs of the day job for the same day are serialised through Glue's own record of job runs
+(``wait_for_earlier_runs``): a run lists the day's objects only once every run of that day
+that started before it has ended. So the run that commits last is the one that listed last,
+and a file that landed while another run of its day was working is never lost.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flight_transforms import InputFileError
+from flight_transforms import InputFileError, parse_airports
 
 
 @dataclass(frozen=True)
@@ -66,12 +73,16 @@ def day_objects(s3: Any, location: str) -> tuple[list[S3Object], list[S3Object]]
     return csvs, others
 
 
+class MissingObject(InputFileError):
+    """The object does not exist."""
+
+
 def read_text(s3: Any, obj: S3Object) -> str:
     """An object's content decoded as UTF-8; InputFileError naming the object otherwise."""
     try:
         body = s3.get_object(Bucket=obj.bucket, Key=obj.key)["Body"].read()
     except s3.exceptions.NoSuchKey as error:
-        raise InputFileError(f"{obj.uri}: no such object") from error
+        raise MissingObject(f"{obj.uri}: no such object") from error
     try:
         return str(body.decode("utf-8"))
     except UnicodeDecodeError as error:
@@ -79,6 +90,28 @@ def read_text(s3: Any, obj: S3Object) -> str:
         raise InputFileError(
             f"{obj.uri}: not UTF-8 text (at byte {error.start}: {sample!r})"
         ) from error
+
+
+def accepted_airports(s3: Any, accepted: S3Object) -> list[tuple[Any, ...]]:
+    """The rows of the last airports dimension the airports job accepted (``accept_airports``)."""
+    try:
+        text = read_text(s3, accepted)
+    except MissingObject:
+        raise InputFileError(
+            f"{accepted.uri}: no airports dimension has been accepted yet; upload one to "
+            "dim/airports.csv and let its run succeed"
+        ) from None
+    return parse_airports(accepted.uri, text)
+
+
+def accept_airports(s3: Any, accepted: S3Object, text: str) -> None:
+    """Keep ``text``, a dimension the airports job has checked and loaded, for the day runs."""
+    s3.put_object(
+        Bucket=accepted.bucket,
+        Key=accepted.key,
+        Body=text.encode("utf-8"),
+        ContentType="text/csv; charset=utf-8",
+    )
 
 
 def put_json_lines(s3: Any, target: S3Object, records: Iterator[dict[str, Any]]) -> int:
@@ -102,3 +135,94 @@ def put_json(s3: Any, target: S3Object, document: dict[str, Any]) -> None:
         Body=json.dumps(document, indent=2, sort_keys=True).encode("utf-8"),
         ContentType="application/json",
     )
+
+
+ACTIVE_RUN_STATES = frozenset({"STARTING", "RUNNING", "STOPPING", "WAITING"})
+# No Glue batch job runs longer than this (its largest timeout): older runs cannot be active.
+_LONGEST_RUN = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class JobRun:
+    run_id: str
+    started_on: datetime
+    state: str
+    arguments: dict[str, str]
+
+    @property
+    def order(self) -> tuple[datetime, str]:
+        """Glue's start time, the run id breaking ties: every run sees the same order."""
+        return (self.started_on, self.run_id)
+
+
+def job_runs(glue: Any, job_name: str) -> list[JobRun]:
+    """The runs of ``job_name``; paging stops at a page older than any run can last."""
+    runs: list[JobRun] = []
+    try:
+        for page in glue.get_paginator("get_job_runs").paginate(JobName=job_name):
+            page_runs = [
+                JobRun(r["Id"], r["StartedOn"], r["JobRunState"], dict(r.get("Arguments") or {}))
+                for r in page["JobRuns"]
+            ]
+            runs.extend(page_runs)
+            newest = max((r.started_on for r in runs), default=None)
+            if (
+                newest
+                and page_runs
+                and all(r.started_on < newest - _LONGEST_RUN for r in page_runs)
+            ):
+                break  # newest first, as Glue lists them: the rest are older still
+    except glue.exceptions.EntityNotFoundException:
+        return []  # no such job: this is a run started by hand
+    return runs
+
+
+def earlier_active_runs(
+    glue: Any, job_name: str, run_id: str, argument: str, value: str
+) -> list[JobRun] | None:
+    """Active runs of ``job_name`` with ``argument`` = ``value`` that started before ``run_id``,
+    oldest first; None when ``run_id`` is not a run of ``job_name`` (a run started by hand)."""
+    runs = job_runs(glue, job_name)
+    mine = next((r for r in runs if r.run_id == run_id), None)
+    if mine is None:
+        return None
+    return sorted(
+        (
+            r
+            for r in runs
+            if r.order < mine.order
+            and r.state in ACTIVE_RUN_STATES
+            and r.arguments.get(argument) == value
+        ),
+        key=lambda r: r.order,
+    )
+
+
+def wait_for_earlier_runs(
+    glue: Any,
+    job_name: str,
+    run_id: str,
+    argument: str,
+    value: str,
+    log: Callable[[str], None],
+    sleep: Callable[[float], None] = time.sleep,
+    first_poll: float = 0.2,
+    longest_poll: float = 5.0,
+) -> list[str]:
+    """Return once no run of ``job_name`` for the same ``argument`` value that started before
+    ``run_id`` is active; the ids of the runs waited for."""
+    waited: list[str] = []
+    poll = first_poll
+    while True:
+        earlier = earlier_active_runs(glue, job_name, run_id, argument, value)
+        if earlier is None:
+            log(f"{run_id} is not a run of job {job_name}: not serialised with other runs")
+            return waited
+        if not earlier:
+            return waited
+        new = [r.run_id for r in earlier if r.run_id not in waited]
+        if new:
+            log(f"waiting for earlier runs of {argument} {value} to end: {', '.join(new)}")
+            waited.extend(new)
+        sleep(poll)
+        poll = min(poll * 1.5, longest_poll)

@@ -3,16 +3,19 @@
 The file is parsed and checked on the driver with the same rules the day job uses
 (``flight_transforms.parse_airports``): a bad row or a duplicate ``airport_id`` fails the run
 naming them, and the warehouse keeps its previous dimension. Otherwise the rows are staged and
-swapped in by the postactions, in the one transaction of ``from_jdbc_conf``.
+swapped in by the postactions, in the one transaction of ``from_jdbc_conf``, and the checked
+text is kept at ``--accepted_airports_key``: the day runs join that copy, so an upload that is
+refused never reaches them.
 
-Job arguments: --data_bucket, --airports_key, --connection_name, --warehouse_database,
---TempDir (set by Glue).
+Job arguments: --data_bucket, --airports_key, --accepted_airports_key, --connection_name,
+--warehouse_database, --TempDir (set by Glue).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,7 +29,14 @@ from awsglue.job import Job
 from awsglue.utils import getResolvedOptions
 from pyspark.context import SparkContext
 
-REQUIRED = ("JOB_NAME", "data_bucket", "airports_key", "connection_name", "warehouse_database")
+REQUIRED = (
+    "JOB_NAME",
+    "data_bucket",
+    "airports_key",
+    "accepted_airports_key",
+    "connection_name",
+    "warehouse_database",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -34,22 +44,34 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     glue_context = GlueContext(SparkContext.getOrCreate())
     job = Job(glue_context)
     job.init(args["JOB_NAME"], args)
+    s3 = boto3.client("s3")
     source = flight_io.S3Object(args["data_bucket"], args["airports_key"])
-    rows = T.parse_airports(source.uri, flight_io.read_text(boto3.client("s3"), source))
+    text = flight_io.read_text(s3, source)
+    rows = T.parse_airports(source.uri, text)
     frame = T.airports_frame(glue_context.spark_session, rows)
+    stage = day_load.stage_table(
+        day_load.AIRPORTS_TABLE, args.get("JOB_RUN_ID") or f"manual-{uuid.uuid4().hex}"
+    )
     glue_context.write_dynamic_frame.from_jdbc_conf(
         frame=DynamicFrame.fromDF(frame, glue_context, "airports_dim"),
         catalog_connection=args["connection_name"],
         connection_options={
-            "dbtable": day_load.AIRPORTS_STAGE,
+            "dbtable": stage,
             "database": args["warehouse_database"],
-            "preactions": day_load.airports_preactions(),
-            "postactions": day_load.airports_postactions(),
+            "preactions": day_load.airports_preactions(stage),
+            "postactions": day_load.airports_postactions(stage),
         },
         redshift_tmp_dir=args.get("TempDir") or "",
         transformation_ctx="load_airports",
     )
-    report = {"status": "SUCCEEDED", "airports_object": source.uri, "rows_loaded": len(rows)}
+    accepted = flight_io.S3Object(args["data_bucket"], args["accepted_airports_key"])
+    flight_io.accept_airports(s3, accepted, text)
+    report = {
+        "status": "SUCCEEDED",
+        "airports_object": source.uri,
+        "accepted_object": accepted.uri,
+        "rows_loaded": len(rows),
+    }
     glue_context.get_logger().info("airports loaded " + json.dumps(report))
     job.commit()
     return report

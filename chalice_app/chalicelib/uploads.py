@@ -1,9 +1,11 @@
 """S3 "Object Created" events -> the pipeline work they ask for, validated at the edge.
 
 Only two kinds of key mean work: ``daily_flights/date=YYYY-MM-DD/<name>.csv`` (a real calendar
-date; the name letters, digits, ``._-``) and the airports dimension key. Anything else is
-ignored with a log line naming it. Nothing from a key goes further unless it matched here, so
-no key text reaches SQL or an execution name unvalidated.
+date; any name S3 allows that is not hidden, i.e. not starting with ``_`` or ``.``, the objects
+Hive and Glue skip, as the day job does) and the airports dimension key. Anything else is
+ignored with a log line naming it. Key text never becomes an execution name (that is a digest);
+it reaches SQL only through ``day_load.text``, which spells every character the Redshift
+connector or SQL would treat specially as ``CHR(n)``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import date
 from typing import Any
 
 _DAY_KEY = re.compile(
-    r"^(?P<prefix>.+/)?date=(?P<day>\d{4}-\d{2}-\d{2})/(?P<name>[A-Za-z0-9._-]{1,200})\.csv$"
+    r"^(?P<prefix>.+/)?date=(?P<day>\d{4}-\d{2}-\d{2})/(?P<name>[^/_.][^/]*)\.(?i:csv)\Z", re.DOTALL
 )
 
 

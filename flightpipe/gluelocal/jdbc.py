@@ -1,21 +1,74 @@
-"""Writing a frame through a Glue connection locally, as ``write_dynamic_frame.from_jdbc_conf``.
+"""Writing a frame through a Glue connection locally, as Glue's Redshift writer does.
 
-The connection (JDBC URL, user, password) is resolved through the Glue API; the rows are
-staged as CSV, then ``preactions``, the bulk load into ``dbtable`` and ``postactions`` run in one
-warehouse transaction, which is how Glue's Redshift writer behaves. A ``database`` option
-replaces the database of the connection's URL, as on Glue.
+AWS Glue writes ``write_dynamic_frame.from_jdbc_conf`` to Redshift with the spark-redshift
+community connector (spark-redshift-community/spark-redshift: ``RedshiftWriter.scala``,
+``doRedshiftLoad`` and ``saveToRedshift``, at commit 046da8187e9223f61d956ce47ef4916f8feff2a7;
+``Parameters.scala``, ``DEFAULT_PARAMETERS``, ``preActions``, ``postActions``, at commit
+025d78ab1e2af9d3518636a7eb337f174f60e7c3). In one transaction it:
+
+1. runs ``CREATE TABLE IF NOT EXISTS <dbtable> (<the frame's columns>)``;
+2. runs the preactions: the option (default ``";"``) trimmed and split on ``;`` by Java's
+   ``String.split`` (quotes are not respected, trailing empty pieces are dropped), each piece
+   that contains ``%s`` first passed through ``String.format(piece, dbtable)``;
+3. COPYs the rows into ``dbtable`` without a column list, only if the frame has rows;
+4. runs the postactions, split and formatted the same way;
+
+then commits, or rolls back on any error. This module does the same steps in the same order on
+the warehouse interface (PostgreSQL locally), with the trim, split and format done by the JVM
+of the local Spark through py4j: an option the connector would mangle is mangled here too, and
+a format it cannot apply fails with Java's own error. Where AWS's behaviour cannot be observed
+here, this is stricter:
+
+* the options may not contain a line break (AWS: "The preaction parameter can't contain newline
+  characters", repost.aws knowledge-center/sql-commands-redshift-glue-job);
+* the COPY has no column list, so with the connector's default AVRO staging Redshift matches
+  columns by name, with CSV staging by position: the frame's columns must be the table's, by
+  name and in order, whether or not the frame has rows;
+* an empty statement (``a;;b``) is refused.
+
+The connector also retries the whole transaction (``copyretrycount``, default 2, 30 s apart);
+locally a failure fails at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from py4j.protocol import Py4JJavaError
+from pyspark.errors.exceptions.captured import CapturedException
 from pyspark.sql import DataFrame
+from pyspark.sql import types as T
 
 from flightpipe.gluelocal.aws import scratch_dir
-from flightpipe.warehouse import CsvSource, split_statements, warehouse_from_url
+from flightpipe.warehouse import CsvSource, Session, Warehouse, identifier, warehouse_from_url
+
+# The connector's DEFAULT_PARAMETERS.
+DEFAULT_ACTIONS = ";"
+# Spark type -> column type of the connector's CREATE TABLE (RedshiftWrapper.schemaString),
+# and its PostgreSQL equivalent where the spelling differs.
+_REDSHIFT_TYPES: dict[type[T.DataType], str] = {
+    T.IntegerType: "INTEGER",
+    T.LongType: "BIGINT",
+    T.DoubleType: "DOUBLE PRECISION",
+    T.FloatType: "REAL",
+    T.ShortType: "SMALLINT",
+    T.ByteType: "SMALLINT",
+    T.BooleanType: "BOOLEAN",
+    T.StringType: "VARCHAR(MAX)",
+    T.BinaryType: "VARBYTE",
+    T.TimestampType: "TIMESTAMPTZ",
+    T.TimestampNTZType: "TIMESTAMP",
+    T.DateType: "DATE",
+}
+_POSTGRES_SPELLING = {"VARCHAR(MAX)": "TEXT", "VARBYTE": "BYTEA"}
+
+
+class ConnectorError(ValueError):
+    """The write would fail, or do something else than asked, on AWS Glue's Redshift writer."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +111,79 @@ def connection_conf(glue: Any, name: str, catalog_id: str | None = None) -> Jdbc
         raise ValueError(f"Glue connection {name!r} has no JDBC_CONNECTION_URL") from error
 
 
+@dataclass(frozen=True)
+class ConnectorLoad:
+    """One write as the connector runs it: the statements are already split and formatted."""
+
+    table: str
+    preactions: tuple[str, ...]
+    postactions: tuple[str, ...]
+
+    @classmethod
+    def from_options(cls, spark_context: Any, options: dict[str, Any]) -> ConnectorLoad:
+        table = options.get("dbtable")
+        if not table:
+            raise ConnectorError(
+                "For save operations you must specify a Redshift table name with the 'dbtable' "
+                "parameter"
+            )
+        table = identifier(_text_option(options, "dbtable").strip())
+        return cls(
+            table,
+            connector_statements(spark_context, options, "preactions", table),
+            connector_statements(spark_context, options, "postactions", table),
+        )
+
+    def run(self, warehouse: Warehouse, schema: T.StructType, parts: Sequence[Path]) -> int:
+        """Create, preactions, COPY (if there are rows), postactions: one transaction."""
+        with warehouse.transaction() as session:
+            session.execute(create_table_sql(self.table, schema, warehouse.dialect))
+            for statement in self.preactions:
+                session.execute(statement)
+            columns = _matching_columns(session, self.table, schema)
+            loaded = session.copy_csv(self.table, columns, CsvSource(tuple(parts))) if parts else 0
+            for statement in self.postactions:
+                session.execute(statement)
+        return loaded
+
+
+def connector_statements(
+    spark_context: Any, options: dict[str, Any], option: str, table: str
+) -> tuple[str, ...]:
+    """The statements the connector runs for ``options[option]``, trimmed, split and formatted
+    by the JVM exactly as ``Parameters.preActions`` and ``doRedshiftLoad`` do."""
+    value = _text_option(options, option) if option in options else DEFAULT_ACTIONS
+    if "\n" in value or "\r" in value:
+        raise ConnectorError(
+            f"{option} contains a line break; AWS Glue's Redshift writer cannot run it "
+            "(AWS: the parameter can't contain newline characters)"
+        )
+    jvm = spark_context._jvm
+    trimmed = jvm.org.apache.commons.lang3.StringUtils.trim(value)  # Java's String.trim()
+    pieces = list(jvm.java.util.regex.Pattern.compile(";").split(trimmed, 0))
+    statements = []
+    for position, piece in enumerate(pieces, start=1):
+        if not piece.strip():
+            raise ConnectorError(f"{option}: statement {position} of {len(pieces)} is empty")
+        if "%s" in piece:
+            piece = _formatted(spark_context, piece, table, option)
+        statements.append(piece)
+    return tuple(statements)
+
+
+def create_table_sql(table: str, schema: T.StructType, dialect: str) -> str:
+    """The connector's ``CREATE TABLE IF NOT EXISTS`` for the frame's schema."""
+    columns = []
+    for field in schema.fields:
+        column_type = _column_type(field)
+        if dialect == "postgres":
+            column_type = _POSTGRES_SPELLING.get(column_type, column_type)
+        nullable = "" if field.nullable else " NOT NULL"
+        name = field.name.replace('"', '\\"') if dialect == "redshift" else field.name
+        columns.append(f'"{name}" {column_type}{nullable}')
+    return f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(columns)})"
+
+
 def write_frame(
     frame: DataFrame,
     glue: Any,
@@ -67,9 +193,9 @@ def write_frame(
     redshift_tmp_dir: str = "",
     catalog_id: str | None = None,
 ) -> int:
-    """Load ``frame`` into ``options['dbtable']`` with its pre/postactions; returns rows loaded."""
-    if "dbtable" not in options:
-        raise ValueError("connection_options needs 'dbtable'")
+    """Load ``frame`` into ``options['dbtable']`` as the connector does; returns rows loaded."""
+    spark_context = frame.sparkSession.sparkContext
+    load = ConnectorLoad.from_options(spark_context, options)
     conf = connection_conf(glue, connection_name, catalog_id)
     warehouse = warehouse_from_url(
         conf.with_database(options.get("database")),
@@ -80,12 +206,67 @@ def write_frame(
         staging_s3_uri=redshift_tmp_dir,
     )
     staged = scratch_dir("jdbc-") / "rows"
-    frame.write.csv(str(staged), header=False, mode="overwrite")
-    source = CsvSource(paths=tuple(sorted(staged.glob("part-*"))))
-    return warehouse.load(
-        options["dbtable"],
-        frame.columns,
-        source,
-        preactions=split_statements(options.get("preactions", "")),
-        postactions=split_statements(options.get("postactions", "")),
+    # The connector's CSV staging options: "" escapes a quote, values are not trimmed.
+    frame.write.csv(
+        str(staged),
+        header=False,
+        mode="overwrite",
+        escape='"',
+        ignoreLeadingWhiteSpace=False,
+        ignoreTrailingWhiteSpace=False,
     )
+    parts = [p for p in sorted(staged.glob("part-*")) if p.stat().st_size > 0]
+    return load.run(warehouse, frame.schema, parts)
+
+
+def _text_option(options: dict[str, Any], name: str) -> str:
+    value = options[name]
+    if not isinstance(value, str):
+        raise ConnectorError(f"connection option {name!r} must be text, not {type(value).__name__}")
+    return value
+
+
+def _formatted(spark_context: Any, statement: str, table: str, option: str) -> str:
+    jvm = spark_context._jvm
+    arguments = spark_context._gateway.new_array(jvm.java.lang.Object, 1)
+    arguments[0] = table
+    try:
+        return str(jvm.java.lang.String.format(statement, arguments))
+    except (Py4JJavaError, CapturedException) as error:
+        # PySpark turns some Java exceptions into its own, keeping the Java one as _origin.
+        cause: Any = getattr(error, "java_exception", None) or getattr(error, "_origin", None)
+        java_error = f"{cause.getClass().getName()}: {cause.getMessage()}" if cause else error
+        raise ConnectorError(
+            f"{option}: the connector formats statements containing %s with Java's "
+            f"String.format(statement, table), which fails on {statement[:200]!r}: {java_error}"
+        ) from None
+
+
+def _column_type(field: T.StructField) -> str:
+    data_type = field.dataType
+    if isinstance(data_type, T.StringType) and "maxlength" in field.metadata:
+        return f"VARCHAR({int(field.metadata['maxlength'])})"
+    if isinstance(data_type, T.DecimalType):
+        return f"DECIMAL({data_type.precision},{data_type.scale})"
+    found = _REDSHIFT_TYPES.get(type(data_type))
+    if found is None:
+        raise ConnectorError(f"Don't know how to save {field} to JDBC")
+    return found
+
+
+def _matching_columns(session: Session, table: str, schema: T.StructType) -> list[str]:
+    schema_name, _, table_name = table.rpartition(".")
+    rows = session.query(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+        (schema_name or "public", table_name),
+    )
+    table_columns = [str(row[0]) for row in rows]
+    frame_columns = [name.lower() for name in schema.names]
+    if frame_columns != table_columns:
+        raise ConnectorError(
+            f"the frame's columns ({', '.join(frame_columns)}) are not those of {table} "
+            f"({', '.join(table_columns)}) in the same order: the connector COPYs without a "
+            "column list"
+        )
+    return table_columns

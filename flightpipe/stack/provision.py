@@ -255,6 +255,7 @@ def job_definitions(
         "--data_bucket": names.data_bucket,
         "--connection_name": names.glue_connection,
         "--warehouse_database": warehouse_database,
+        "--accepted_airports_key": names.accepted_airports_key,
         "--TempDir": f"s3://{names.data_bucket}/glue-temp/",
         "--job-bookmark-option": "job-bookmark-disable",
     }

@@ -96,6 +96,28 @@ def configure_environment(port: int, region: str) -> None:
         os.environ.setdefault(name, value)
 
 
+def route_any_key() -> None:
+    """Let moto's routes match line breaks, which an S3 key may hold (any UTF-8 is allowed).
+
+    moto's server routes a key with the pattern ``.+`` through werkzeug, and ``.`` stops at a
+    line break, so such a key answers 404 where AWS stores the object. Every route pattern is
+    compiled with DOTALL instead (a URL path holds no line break but in a key). Must run before
+    the backend apps are created.
+    """
+    from moto.moto_server.utilities import RegexConverter
+
+    if getattr(RegexConverter, "_flightpipe_dotall", False):
+        return
+    original = RegexConverter.__init__
+
+    def dotall(self: Any, url_map: Any, *items: Any) -> None:
+        original(self, url_map, *items)
+        self.regex = f"(?s:{self.regex})"
+
+    setattr(RegexConverter, "__init__", dotall)
+    setattr(RegexConverter, "_flightpipe_dotall", True)
+
+
 def install_behaviour(log_dir: Path, chalice_apps: list[Path], stage: str) -> None:
     """Enable state machine execution and apply every patch that gives moto real behaviour."""
     from moto.core.config import default_user_config
@@ -103,6 +125,7 @@ def install_behaviour(log_dir: Path, chalice_apps: list[Path], stage: str) -> No
     from flightpipe.stack import events, glue, lambdas, sfn_workarounds
 
     default_user_config["stepfunctions"] = {"execute_state_machine": True}
+    route_any_key()
     sfn_workarounds.apply()
     glue.install(log_dir, glue.resolve_script(REPO / "glue_job"))
     events.install()

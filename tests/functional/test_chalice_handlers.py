@@ -97,6 +97,26 @@ def test_a_duplicate_event_starts_nothing_and_a_corrected_upload_runs(app):
     assert len(executions(sfn, machine)) == 2
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["x';DROP TABLE t", "100%s done", "semi;colon", "two\nlines", "Flights 2013 \u00e9t\u00e9"],
+)
+def test_any_visible_csv_name_starts_a_run_with_the_key_intact(app, name):
+    """Every visible .csv object of a day is part of the day's load, so each one starts a run;
+    the key reaches SQL only through day_load.text (see test_day_load)."""
+    from chalice.test import Client
+
+    chalice_app, sfn, machine, _, _ = app
+    key = f"daily_flights/date=2013-01-01/{name}.CSV"
+    with Client(chalice_app) as client:
+        client.lambda_.invoke("on_object_created", upload_event(client, key))
+    [execution] = executions(sfn, machine)
+    started_with = json.loads(
+        sfn.describe_execution(executionArn=execution["executionArn"])["input"]
+    )
+    assert (started_with["key"], started_with["flight_date"]) == (key, "2013-01-01")
+
+
 def test_the_airports_dimension_starts_a_reload(app):
     from chalice.test import Client
 
@@ -117,7 +137,8 @@ def test_the_airports_dimension_starts_a_reload(app):
         "daily_flights/date=2013-1-1/flights.csv",  # not YYYY-MM-DD
         "daily_flights/flights.csv",  # no partition
         "daily_flights/date=2013-01-01/flights.json",  # not CSV
-        "daily_flights/date=2013-01-01/x';DROP TABLE t.csv",  # odd name
+        "daily_flights/date=2013-01-01/_temporary.csv",  # hidden, as Hive and Glue skip it
+        "daily_flights/date=2013-01-01/.flights.csv",  # hidden
         "other/date=2013-01-01/flights.csv",  # outside the layout
         "quarantine/date=2013-01-01/run=x/rows.jsonl",  # the pipeline's own output
     ],

@@ -26,6 +26,8 @@ pytestmark = pytest.mark.functional
 
 SAMPLE = REPO / "sample_data"
 SCRIPT = REPO / "glue_job" / "delayed_flights.py"
+AIRPORTS_SCRIPT = REPO / "glue_job" / "load_airports.py"
+ACCEPTED_AIRPORTS = "accepted/airports.csv"
 BUCKET = "flights-data"
 DATABASE = "flights_catalog"
 TABLE = "daily_flights"
@@ -53,8 +55,25 @@ class Pipeline:
         for day in days:
             key = f"daily_flights/date={day}/flights.csv"
             self.upload(key, (SAMPLE / key).read_bytes())
-        self.upload("dim/airports.csv", dimension)
+        self.load_dimension(dimension)
         register_catalog(self.glue, days)
+
+    def load_dimension(self, body: bytes, run_id: str = "jr_airports") -> dict:
+        """Upload dim/airports.csv and run the airports job over it, as the pipeline does."""
+        self.upload("dim/airports.csv", body)
+        return run_job(
+            AIRPORTS_SCRIPT,
+            {
+                "JOB_NAME": "load-airports",
+                "JOB_RUN_ID": run_id,
+                "data_bucket": BUCKET,
+                "airports_key": "dim/airports.csv",
+                "accepted_airports_key": ACCEPTED_AIRPORTS,
+                "connection_name": "warehouse",
+                "warehouse_database": self.database_name,
+                "TempDir": f"s3://{BUCKET}/glue-temp/",
+            },
+        )
 
     def run(self, day: str, run_id: str) -> dict:
         return run_job(SCRIPT, job_arguments(day, self.database_name, run_id))
@@ -144,6 +163,7 @@ def job_arguments(day: str, database_name: str, run_id: str) -> dict[str, str]:
         "connection_name": "warehouse",
         "warehouse_database": database_name,
         "input_key": f"daily_flights/date={day}/flights.csv",
+        "accepted_airports_key": ACCEPTED_AIRPORTS,
         "TempDir": f"s3://{BUCKET}/glue-temp/",
     }
 
@@ -256,11 +276,32 @@ def test_header_only_file_succeeds_with_zero_rows(pipeline):
     ]
 
 
-def test_dimension_with_duplicate_ids_fails_the_run_naming_them(pipeline):
+def test_a_refused_dimension_leaves_the_days_loading_against_the_accepted_one(pipeline):
     day = DAYS[0]
-    dimension = (SAMPLE / "airports.csv").read_bytes() + b"10397,Elsewhere,GA,Second Atlanta\n"
-    pipeline.upload_samples([day], dimension)
+    pipeline.upload_samples([day], dimension_without_dropped())
+    accepted = pipeline.s3.get_object(Bucket=BUCKET, Key=ACCEPTED_AIRPORTS)["Body"].read()
+    duplicated = (SAMPLE / "airports.csv").read_bytes() + b"10397,Elsewhere,GA,Second Atlanta\n"
 
     with pytest.raises(Exception, match="duplicate airport_id 10397"):
-        pipeline.run(day, "jr_dup")
+        pipeline.load_dimension(duplicated, run_id="jr_dup")
+    report = pipeline.run(day, "jr_after")
+
+    assert pipeline.s3.get_object(Bucket=BUCKET, Key=ACCEPTED_AIRPORTS)["Body"].read() == accepted
+    assert pipeline.query("SELECT count(*) FROM airlines.airports_dim") == [
+        (len(dimension_without_dropped().splitlines()) - 1,)
+    ]
+    assert report["rows_loaded"] > 0
+    assert pipeline.query(
+        "SELECT count(*) FROM airlines.daily_flights_fact WHERE dep_airport = 'Second Atlanta'"
+    ) == [(0,)]
+
+
+def test_a_day_before_any_accepted_dimension_fails_saying_so(pipeline):
+    day = DAYS[0]
+    key = f"daily_flights/date={day}/flights.csv"
+    pipeline.upload(key, (SAMPLE / key).read_bytes())
+    register_catalog(pipeline.glue, [day])
+
+    with pytest.raises(Exception, match="no airports dimension has been accepted yet"):
+        pipeline.run(day, "jr_no_dimension")
     assert pipeline.query("SELECT count(*) FROM airlines.daily_flights_fact") == [(0,)]

@@ -74,16 +74,31 @@ def warehouse(s3, monkeypatch, recorder) -> RedshiftWarehouse:
     return built
 
 
+def csv_file(tmp_path, text: str) -> CsvSource:
+    path = tmp_path / "rows.csv"
+    path.write_text(text, encoding="utf-8")
+    return CsvSource(paths=(path,))
+
+
+def load(built: RedshiftWarehouse, source: CsvSource, pre: str, post: str) -> int:
+    with built.transaction() as session:
+        session.execute(pre)
+        loaded = session.copy_csv(
+            "airlines.airports_dim", ("airport_id", "city", "state", "name"), source
+        )
+        session.execute(post)
+    return loaded
+
+
 def test_load_stages_to_s3_copies_with_the_role_and_cleans_up(s3, monkeypatch, tmp_path):
     recorder = Recorder(s3)
-    source = CsvSource.from_rows([(1, "Kekaha, Kauai", None, "x")], tmp_path)
+    source = csv_file(tmp_path, '1,"Kekaha, Kauai",,x\n')
 
-    loaded = warehouse(s3, monkeypatch, recorder).load(
-        "airlines.airports_dim",
-        ("airport_id", "city", "state", "name"),
+    loaded = load(
+        warehouse(s3, monkeypatch, recorder),
         source,
-        preactions=["DELETE FROM airlines.airports_dim"],
-        postactions=["ANALYZE airlines.airports_dim"],
+        "DELETE FROM airlines.airports_dim",
+        "ANALYZE airlines.airports_dim",
     )
 
     sqls = [sql for sql, _ in recorder.statements]
@@ -103,11 +118,11 @@ def test_load_stages_to_s3_copies_with_the_role_and_cleans_up(s3, monkeypatch, t
 def test_a_failing_postaction_rolls_back(s3, monkeypatch, tmp_path):
     recorder = Recorder(s3, fail_on="ANALYZE")
     with pytest.raises(WarehouseError, match="Redshift: boom"):
-        warehouse(s3, monkeypatch, recorder).load(
-            "airlines.airports_dim",
-            ("airport_id",),
-            CsvSource.from_rows([(1,)], tmp_path),
-            postactions=["ANALYZE airlines.airports_dim"],
+        load(
+            warehouse(s3, monkeypatch, recorder),
+            csv_file(tmp_path, "1,a,b,c\n"),
+            "SELECT 1",
+            "ANALYZE airlines.airports_dim",
         )
     assert recorder.rolled_back and not recorder.committed and recorder.closed
     assert s3.list_objects_v2(Bucket="staging").get("KeyCount") == 0

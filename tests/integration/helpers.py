@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
 
 import psycopg
@@ -46,9 +47,56 @@ def finished(stack, key: str, etag: str) -> dict:
 def fact_rows(stack, day: str) -> list[tuple]:
     with psycopg.connect(stack.database_url) as conn:
         return conn.execute(
-            "SELECT carrier, dep_delay FROM airlines.daily_flights_fact WHERE flight_date = %s",
+            "SELECT carrier, dep_delay FROM airlines.daily_flights_fact WHERE flight_date = %s "
+            "ORDER BY carrier, dep_delay",
             (date.fromisoformat(day),),
         ).fetchall()
+
+
+def job_run(stack, arguments: dict[str, str], timeout: float = 240) -> dict:
+    """Start a run of the provisioned day job and wait until it ends; its GetJobRun answer."""
+    glue = stack.client("glue")
+    job = stack.provisioned.glue_job
+    run_id = glue.start_job_run(JobName=job, Arguments=arguments)["JobRunId"]
+    return dict(
+        stack.wait_for(
+            lambda: (
+                (r := glue.get_job_run(JobName=job, RunId=run_id)["JobRun"])["JobRunState"]
+                not in ("STARTING", "RUNNING")
+                and r
+            ),
+            timeout=timeout,
+            what=f"job run {run_id}",
+        )
+    )
+
+
+def runs_of(stack, day: str) -> list[tuple]:
+    """The run table's rows of a day: (run_id, status, rows_loaded), oldest first."""
+    with psycopg.connect(stack.database_url) as conn:
+        return conn.execute(
+            "SELECT run_id, status, rows_loaded FROM airlines.pipeline_runs "
+            "WHERE flight_date = %s ORDER BY started_at, run_id",
+            (date.fromisoformat(day),),
+        ).fetchall()
+
+
+@dataclass(frozen=True)
+class LoadedDay:
+    rows: list[tuple]
+    runs: list[tuple]
+
+
+def loaded_day(stack, day: str, body: bytes | str, name: str = "flights.csv") -> LoadedDay:
+    """Upload a day's file, wait for its run to succeed; the day as the warehouse then holds it
+    (so that a test can fault a reload and check nothing of it was committed)."""
+    key = f"daily_flights/date={day}/{name}"
+    etag = upload(stack, key, body.encode() if isinstance(body, str) else body)
+    execution = finished(stack, key, etag)
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    state = LoadedDay(fact_rows(stack, day), runs_of(stack, day))
+    assert state.rows and state.runs, f"{key} loaded nothing"
+    return state
 
 
 def load_airports(stack):

@@ -5,7 +5,15 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.integration.helpers import SAMPLE, executions_for, fact_rows, finished, upload
+from tests.integration.helpers import (
+    SAMPLE,
+    executions_for,
+    fact_rows,
+    finished,
+    loaded_day,
+    runs_of,
+    upload,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -22,21 +30,26 @@ def test_a_corrected_reupload_replaces_the_day(with_airports):
     assert fact_rows(stack, day) == [("B6", 99)]
 
 
-def test_a_failing_crawl_is_reported_with_its_cause(with_airports):
-    stack, key = with_airports, "daily_flights/date=2014-03-02/flights.csv"
+def test_a_failing_crawl_is_reported_with_its_cause_and_the_day_is_unchanged(with_airports):
+    stack, day = with_airports, "2014-03-02"
+    key = f"daily_flights/date={day}/flights.csv"
+    before = loaded_day(stack, day, f"{HEADER}\nAA,10397,12478,61,0\nUA,10397,12478,75,3\n")
     glue = stack.client("glue")
     stack.quiesce()
     glue.delete_database(Name=stack.names.glue_database)
     try:
-        etag = upload(stack, key, f"{HEADER}\nAA,10397,12478,61,0\n".encode())
+        etag = upload(stack, key, f"{HEADER}\nDL,10397,12478,99,0\n".encode())
         execution = finished(stack, key, etag)
     finally:
         glue.create_database(DatabaseInput={"Name": stack.names.glue_database})
     assert (execution["status"], execution["error"]) == ("FAILED", "PipelineFailed")
-    alert = stack.alert(lambda a: (a.get("body") or {}).get("key") == key)
+    alert = stack.alert(
+        lambda a: (a.get("body") or {}).get("key") == key and "Error" in (a.get("body") or {})
+    )
     assert alert["body"]["Error"] == "CrawlerFailed"
     assert f"database {stack.names.glue_database} does not exist" in alert["body"]["Cause"]
-    assert fact_rows(stack, "2014-03-02") == []
+    assert fact_rows(stack, day) == before.rows
+    assert runs_of(stack, day) == before.runs
 
 
 def dimension(stack) -> list[tuple]:
@@ -46,8 +59,10 @@ def dimension(stack) -> list[tuple]:
         ).fetchall()
 
 
-def test_a_dimension_with_duplicate_ids_is_refused_and_the_previous_one_stays(with_airports):
-    stack = with_airports
+def test_a_refused_dimension_is_notified_and_later_days_still_load(with_airports):
+    """A dimension with a duplicated airport_id is refused (naming the id), the warehouse keeps
+    the previous one, and the days uploaded after it load against that previous one."""
+    stack, day = with_airports, "2014-03-04"
     before = dimension(stack)
     body = (SAMPLE / "airports.csv").read_bytes() + b'10397,"Atlanta, again",GA,Duplicate\n'
     etag = upload(stack, "dim/airports.csv", body)
@@ -62,6 +77,15 @@ def test_a_dimension_with_duplicate_ids_is_refused_and_the_previous_one_stays(wi
         )
         assert "duplicate airport_id 10397" in alert["body"]["Cause"]
         assert dimension(stack) == before
+
+        key = f"daily_flights/date={day}/flights.csv"
+        later = upload(stack, key, f"{HEADER}\nAA,10397,12478,61,0\n".encode())
+        assert finished(stack, key, later)["status"] == "SUCCEEDED"
+        with psycopg.connect(stack.database_url) as conn:
+            assert conn.execute(
+                "SELECT dep_city, arr_city FROM airlines.daily_flights_fact WHERE flight_date = %s",
+                (day,),
+            ).fetchall() == [("Atlanta", "New York")]
     finally:
         restored = upload(stack, "dim/airports.csv", (SAMPLE / "airports.csv").read_bytes())
         assert finished(stack, "dim/airports.csv", restored)["status"] == "SUCCEEDED"

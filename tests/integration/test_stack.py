@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tests.conftest import REPO
+from tests.integration.helpers import job_run
 
 pytestmark = pytest.mark.integration
 
@@ -15,11 +16,8 @@ DAY = "2013-01-02"
 
 
 def upload_day(stack, day: str = DAY) -> None:
-    s3 = stack.client("s3")
-    bucket = stack.provisioned.data_bucket
-    s3.upload_file(str(SAMPLE / "airports.csv"), bucket, "dim/airports.csv")
     key = f"daily_flights/date={day}/flights.csv"
-    s3.upload_file(str(SAMPLE / key), bucket, key)
+    stack.client("s3").upload_file(str(SAMPLE / key), stack.provisioned.data_bucket, key)
 
 
 def crawl(stack) -> dict:
@@ -37,21 +35,6 @@ def crawl(stack) -> dict:
     stack.wait_for(started, what="a crawl of our own")
     stack.wait_for(lambda: glue.get_crawler(Name=name)["Crawler"]["State"] == "READY", what="crawl")
     return glue.get_crawler(Name=name)["Crawler"]
-
-
-def run_job(stack, arguments: dict) -> dict:
-    glue = stack.client("glue")
-    job = stack.provisioned.glue_job
-    run_id = glue.start_job_run(JobName=job, Arguments=arguments)["JobRunId"]
-    return stack.wait_for(
-        lambda: (
-            (r := glue.get_job_run(JobName=job, RunId=run_id)["JobRun"])["JobRunState"]
-            not in ("STARTING", "RUNNING")
-            and r
-        ),
-        timeout=120,
-        what=f"job run {run_id}",
-    )
 
 
 def test_crawl_creates_the_table_and_partitions(stack):
@@ -104,10 +87,11 @@ def test_failed_crawl_reports_its_error(stack):
     assert "no-such-bucket does not exist" in crawler["LastCrawl"]["ErrorMessage"]
 
 
-def test_job_run_loads_the_day_and_logs_to_a_file_named_by_run_id(stack):
+def test_job_run_loads_the_day_and_logs_to_a_file_named_by_run_id(with_airports):
+    stack = with_airports
     upload_day(stack)
     crawl(stack)
-    run = run_job(stack, {"--flight_date": DAY})
+    run = job_run(stack, {"--flight_date": DAY})
     assert run["JobRunState"] == "SUCCEEDED", run.get("ErrorMessage")
     log = stack.settings.log_dir / "glue-jobs" / f"{run['Id']}.log"
     assert "SUCCEEDED" in log.read_text()
@@ -120,7 +104,7 @@ def test_job_run_loads_the_day_and_logs_to_a_file_named_by_run_id(stack):
 
 
 def test_job_run_that_raises_ends_failed_with_the_error(stack):
-    run = run_job(stack, {"--flight_date": "2013-02-30"})
+    run = job_run(stack, {"--flight_date": "2013-02-30"})
     assert run["JobRunState"] == "FAILED"
     assert run["ErrorMessage"] == "ValueError: --flight_date '2013-02-30' is not a YYYY-MM-DD date"
 

@@ -95,7 +95,8 @@ def glue_sync_machine(stack, name: str) -> str:
     )
 
 
-def test_defect_1_glue_sync_waits_for_the_run_and_succeeds(stack):
+def test_defect_1_glue_sync_waits_for_the_run_and_succeeds(with_airports):
+    stack = with_airports
     s3 = stack.client("s3")
     day = "2013-01-03"
     from tests.integration.test_stack import crawl, upload_day

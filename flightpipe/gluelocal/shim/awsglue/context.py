@@ -1,50 +1,52 @@
 """``awsglue.context.GlueContext`` for the local runtime.
 
-Same constructor and method signatures as AWS's (awslabs/aws-glue-libs ``awsglue/context.py``)
-for what the project's jobs use: ``spark_session``, ``create_dynamic_frame.from_catalog``,
-``write_dynamic_frame.from_jdbc_conf``, ``extract_jdbc_conf`` and ``get_logger``. The work is
-done by ``flightpipe.gluelocal.catalog`` and ``flightpipe.gluelocal.jdbc``.
+As AWS's (AWSGlueDataplanePython 5.0.0, ``awsglue/context.py``), a ``SQLContext`` built from a
+SparkContext, a SparkSession or nothing, with the same signatures and defaults (pinned by
+tests/unit/test_awsglue_conformance.py), for what the project's jobs use: ``spark_session``,
+``create_dynamic_frame.from_catalog``, ``write_dynamic_frame.from_jdbc_conf``,
+``extract_jdbc_conf`` and ``get_logger``. Every value AWS hands to Glue's JVM classes is checked
+here as the JVM would check it (``awsglue._jvm``): option dicts go through ``json.dumps`` as in
+AWS's ``makeOptions`` and only the JSON's content is used afterwards; names, predicates and
+contexts go through py4j to ``String`` parameters. The work is done by
+``flightpipe.gluelocal.catalog`` and ``flightpipe.gluelocal.jdbc``.
 """
 
 from __future__ import annotations
 
-import logging
-from typing import Any
+import typing
 
-from pyspark import SparkContext
-from pyspark.sql import SparkSession
+from pyspark.sql import SparkSession, SQLContext
 
+from awsglue import _jvm
 from awsglue.dynamicframe import DynamicFrame, DynamicFrameReader, DynamicFrameWriter
-from flightpipe.gluelocal import catalog, jdbc
-from flightpipe.gluelocal.aws import clients
+from flightpipe.gluelocal import aws, catalog, jdbc
+
+if typing.TYPE_CHECKING:
+    from typing import Any
+
+    from pyspark import SparkContext
 
 
-class GlueLogger:
-    """Glue's driver logger (``info``/``warn``/``error``), writing to Python logging."""
-
-    def __init__(self) -> None:
-        self._log = logging.getLogger("GlueLogger")
-
-    def info(self, message: str) -> None:
-        self._log.info(message)
-
-    def warn(self, message: str) -> None:
-        self._log.warning(message)
-
-    def error(self, message: str) -> None:
-        self._log.error(message)
-
-
-class GlueContext:
-    def __init__(self, sparkContext: SparkContext, **options: Any):
-        self._sc = sparkContext
-        self.spark_session = SparkSession(sparkContext)
+class GlueContext(SQLContext):
+    def __init__(self, sparkContext: SparkContext | SparkSession | None = None, **options: Any):
+        """``minPartitions``/``targetPartitions`` in ``options`` are checked as AWS hands them
+        to the JVM (Scala ``Int``); other options are ignored, as on AWS."""
+        if not sparkContext:
+            spark_session = SparkSession.builder.getOrCreate()
+            spark_context = spark_session.sparkContext
+        elif isinstance(sparkContext, SparkSession):
+            spark_session, spark_context = sparkContext, sparkContext.sparkContext
+        else:
+            spark_session, spark_context = SparkSession.builder.getOrCreate(), sparkContext
+        super().__init__(spark_context, spark_session)
+        _jvm.partition_hints(self._sc, options)
         self.create_dynamic_frame = DynamicFrameReader(self)
         self.write_dynamic_frame = DynamicFrameWriter(self)
-        self._logger = GlueLogger()
+        self.spark_session = self.sparkSession
+        self._glue_logger = _jvm.GlueLogger(self._sc)
 
-    def get_logger(self) -> GlueLogger:
-        return self._logger
+    def get_logger(self) -> _jvm.GlueLogger:
+        return self._glue_logger
 
     def create_dynamic_frame_from_catalog(
         self,
@@ -53,21 +55,44 @@ class GlueContext:
         redshift_tmp_dir: str = "",
         transformation_ctx: str = "",
         push_down_predicate: str = "",
-        additional_options: dict[str, Any] | None = None,
+        additional_options: dict[str, Any] = {},  # noqa: B006 -- AWS's default; never mutated
         catalog_id: str | None = None,
         **kwargs: Any,
     ) -> DynamicFrame:
-        if database is None or table_name is None:
+        """The table's rows: partitions chosen by ``push_down_predicate`` (Spark SQL over the
+        partition values) and by ``additional_options['catalogPartitionPredicate']`` (in the
+        catalog)."""
+        if "name_space" in kwargs:
+            if database is not None:
+                raise Exception("Parameter name_space and database are both specified, choose one.")
+            db = kwargs.pop("name_space")
+        elif database is None:
             raise Exception("Parameter name_space or database is missing.")
-        glue, s3 = clients()
+        else:
+            db = database
+        if table_name is None:
+            raise Exception("Parameter table_name is missing.")
+        options = _jvm.options(additional_options)
+        _jvm.strings(
+            self._sc,
+            nullable={"catalog_id"},
+            database=db,
+            table_name=table_name,
+            redshift_tmp_dir=redshift_tmp_dir,
+            transformation_ctx=transformation_ctx,
+            push_down_predicate=push_down_predicate,
+            catalog_id=catalog_id,
+        )
+        _jvm.partition_hints(self._sc, kwargs)
+        glue, s3 = aws.clients()
         read = catalog.read_table(
             self.spark_session,
             glue,
             s3,
-            database,
+            db,
             table_name,
             push_down_predicate=push_down_predicate,
-            partition_predicate=(additional_options or {}).get("catalogPartitionPredicate", ""),
+            partition_predicate=options.get("catalogPartitionPredicate", ""),
             catalog_id=catalog_id,
         )
         frame = DynamicFrame(read.frame, self, table_name)
@@ -78,18 +103,38 @@ class GlueContext:
         self,
         frame: DynamicFrame,
         catalog_connection: str,
-        connection_options: dict[str, Any] | None = None,
+        connection_options: dict[str, Any] = {},  # noqa: B006 -- AWS's default; never mutated
         redshift_tmp_dir: str = "",
         transformation_ctx: str = "",
         catalog_id: str | None = None,
     ) -> None:
-        glue, s3 = clients()
+        """Load the frame through the Glue connection ``catalog_connection``: ``dbtable``,
+        ``preactions`` and ``postactions`` (and ``database``) from the options, in one
+        transaction. Returns None, as AWS's does."""
+        if not isinstance(frame, DynamicFrame):
+            raise TypeError(
+                "frame_or_dfc must be DynamicFrame orDynamicFrameCollection. Got "
+                + str(type(frame))
+            )
+        options = _jvm.options(connection_options)
+        _jvm.strings(
+            self._sc,
+            nullable={"catalog_id"},
+            catalog_connection=catalog_connection,
+            redshift_tmp_dir=redshift_tmp_dir,
+            transformation_ctx=transformation_ctx,
+            catalog_id=catalog_id,
+        )
+        # AWS names the write's error frame ``frame.name + "_errors"`` once the rows are
+        # written, so a frame whose name is not a str fails there; here, before writing.
+        _errors_frame_name = frame.name + "_errors"
+        glue, s3 = aws.clients()
         jdbc.write_frame(
             frame.toDF(),
             glue,
             s3,
             catalog_connection,
-            connection_options or {},
+            options,
             redshift_tmp_dir=redshift_tmp_dir,
             catalog_id=catalog_id,
         )
@@ -97,5 +142,12 @@ class GlueContext:
     def extract_jdbc_conf(
         self, connection_name: str, catalog_id: str | None = None
     ) -> dict[str, str]:
-        glue, _ = clients()
+        """``url``, ``user``, ``password`` and ``vendor`` of a Glue connection."""
+        _jvm.strings(
+            self._sc,
+            nullable={"catalog_id"},
+            connection_name=connection_name,
+            catalog_id=catalog_id,
+        )
+        glue, _ = aws.clients()
         return jdbc.connection_conf(glue, connection_name, catalog_id).as_glue_dict()

@@ -1,22 +1,29 @@
-"""``awsglue.utils``: job argument parsing, behaving as AWS's ``getResolvedOptions``.
+"""``awsglue.utils``: job argument parsing that behaves as AWS's ``getResolvedOptions``
+(AWSGlueDataplanePython 5.0.0, ``awsglue/utils.py``), which tests/unit/test_awsglue_conformance.py
+runs side by side with this one on a corpus of arguments.
 
-Mirrors awslabs/aws-glue-libs ``awsglue/utils.py``: argparse that raises ``GlueArgumentError``
-instead of exiting, unknown arguments ignored, Glue's reserved arguments always accepted (and
-refused as option names), ``TempDir``/``RedshiftTempDir`` never required and aliased to each
-other, and the bookmark option defaulting to ``job-bookmark-disable``.
+What AWS's version does, and this one therefore does too: argparse that raises
+``GlueArgumentError`` instead of exiting; unknown arguments ignored; Glue's own arguments always
+accepted; ``TempDir``/``RedshiftTempDir`` never required and copied onto each other; the
+bookmark option defaulting to ``job-bookmark-disable`` (or translated from the older
+``--continuation-option``); a bookmark range only with ``job-bookmark-pause``, and then both
+ends. Reserved names are refused as AWS refuses them, quirks included: the bookmark and
+continuation options by their bare names (``job-bookmark-from``), the run ids, encryption type
+and data lineage only when spelled with their dashes (``--JOB_RUN_ID``); a bare ``JOB_RUN_ID``
+fails in argparse instead, with its "conflicting option string" error.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
-from typing import Any, NoReturn
+import typing
+
+from awsglue.job import Job
+
+if typing.TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 _global_args: dict[str, Any] = {}
-
-BOOKMARK_OPTIONS = ("job-bookmark-enable", "job-bookmark-pause", "job-bookmark-disable")
-CONTINUATION_OPTIONS = ("continuation-enabled", "continuation-readonly", "continuation-ignore")
-ID_PARAMS = ("--JOB_ID", "--JOB_RUN_ID", "--SECURITY_CONFIGURATION")
 
 
 class GlueArgumentError(Exception):
@@ -24,67 +31,68 @@ class GlueArgumentError(Exception):
 
 
 class GlueArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise GlueArgumentError(message)
+    def error(self, msg: str) -> NoReturn:
+        raise GlueArgumentError(msg)
 
 
-def getResolvedOptions(args: Sequence[str], options: Sequence[str]) -> dict[str, Any]:
-    """Parse ``--KEY value`` or ``--KEY=value`` job arguments; ``options`` are all required."""
+def _refuse_reserved(options: Any, name: str, shown: str | None = None) -> None:
+    if name in options:
+        raise RuntimeError("Using reserved arguments " + (shown or name))
+
+
+def getResolvedOptions(args: Any, options: Any) -> dict[str, Any]:
+    """Parse ``--KEY value`` or ``--KEY=value`` job arguments (``args[0]`` is the script);
+    every name in ``options`` is required, except ``TempDir`` and ``RedshiftTempDir``."""
     parser = GlueArgumentParser()
-    reserved = {
-        "continuation-option": "continuation-option",
-        "job-bookmark-option": "job-bookmark-option",
-        "job-bookmark-from": "--job-bookmark-from",
-        "job-bookmark-to": "--job-bookmark-to",
-        **{p[2:]: p for p in ID_PARAMS},
-        "encryption-type": "--encryption-type",
-        "enable-data-lineage": "--enable-data-lineage",
-    }
-    for option in options:
-        if option in reserved:
-            raise RuntimeError("Using reserved arguments " + reserved[option])
+    bookmark, continuation = Job.job_bookmark_options(), Job.continuation_options()
+    _refuse_reserved(options, continuation[0][2:])
+    _refuse_reserved(options, bookmark[0][2:])
+    parser.add_argument(bookmark[0], choices=bookmark[1:], required=False)
+    parser.add_argument(continuation[0], choices=continuation[1:], required=False)
+    for flag in Job.job_bookmark_range_options():
+        _refuse_reserved(options, flag[2:], flag)
+        parser.add_argument(flag, required=False)
+    for flag in Job.id_params()[1:]:  # a job may require --JOB_NAME
+        _refuse_reserved(options, flag)
+        parser.add_argument(flag, required=False)
+    encryption = Job.encryption_type_options()
+    _refuse_reserved(options, encryption[0])
+    parser.add_argument(encryption[0], choices=encryption[1:])
+    lineage = Job.data_lineage_options()[0]
+    _refuse_reserved(options, lineage)
+    parser.add_argument(lineage, required=False)
 
-    parser.add_argument("--job-bookmark-option", choices=BOOKMARK_OPTIONS, required=False)
-    parser.add_argument("--continuation-option", choices=CONTINUATION_OPTIONS, required=False)
-    parser.add_argument("--job-bookmark-from", required=False)
-    parser.add_argument("--job-bookmark-to", required=False)
-    for param in ID_PARAMS:
-        parser.add_argument(param, required=False)
-    parser.add_argument("--encryption-type", choices=["sse-s3"], required=False)
-    parser.add_argument("--enable-data-lineage", required=False)
-    parser.add_argument("--RedshiftTempDir", required=False)
-    parser.add_argument("--TempDir", required=False)
-    for option in options:
-        if option in ("RedshiftTempDir", "TempDir"):
-            continue
+    temp_dirs = {"RedshiftTempDir", "TempDir"}
+    required = [option for option in options if option not in temp_dirs]
+    for name in ("RedshiftTempDir", "TempDir"):
+        parser.add_argument("--" + name, required=False)
+    for option in required:
         parser.add_argument("--" + option, required=True)
 
-    parsed, _extra = parser.parse_known_args(list(args)[1:])
-    result = vars(parsed)
-    if result["TempDir"] is not None:
-        result["RedshiftTempDir"] = result["TempDir"]
-    elif result["RedshiftTempDir"] is not None:
-        result["TempDir"] = result["RedshiftTempDir"]
+    parsed, _unknown = parser.parse_known_args(args[1:])
+    resolved = vars(parsed)
+    if resolved["TempDir"] is not None:
+        resolved["RedshiftTempDir"] = resolved["TempDir"]
+    elif resolved["RedshiftTempDir"] is not None:
+        resolved["TempDir"] = resolved["RedshiftTempDir"]
 
-    continuation = result.pop("continuation_option", None)
-    if result["job_bookmark_option"] is None:
-        if continuation is None:
-            result["job_bookmark_option"] = BOOKMARK_OPTIONS[2]
-        else:
-            result["job_bookmark_option"] = BOOKMARK_OPTIONS[
-                CONTINUATION_OPTIONS.index(continuation)
-            ]
-    _check_bookmark_range(result)
-    _global_args.update(result)
-    return result
+    legacy = resolved.pop("continuation_option", None)
+    if resolved.get("job_bookmark_option") is None:
+        resolved["job_bookmark_option"] = (
+            bookmark[3] if legacy is None else bookmark[continuation.index(legacy)]
+        )
+    _check_bookmark_range(resolved)
+    _global_args.update(resolved)
+    return resolved
 
 
-def _check_bookmark_range(result: dict[str, Any]) -> None:
-    start, end = result["job_bookmark_from"], result["job_bookmark_to"]
-    if result["job_bookmark_option"] == "job-bookmark-pause":
-        if start is None and end is not None:
-            raise RuntimeError("Missing option or value for --job-bookmark-from")
-        if end is None and start is not None:
-            raise RuntimeError("Missing option or value for --job-bookmark-to")
-    elif start is not None and end is not None:
-        raise RuntimeError("Invalid option(s)--job-bookmark-from --job-bookmark-to")
+def _check_bookmark_range(resolved: dict[str, Any]) -> None:
+    """A range (``--job-bookmark-from``/``-to``) needs both ends with ``job-bookmark-pause``
+    and is refused whole with any other bookmark option."""
+    flags = Job.job_bookmark_range_options()
+    absent = [f for f in flags if resolved.get(f[2:].replace("-", "_")) is None]
+    if resolved["job_bookmark_option"] == "job-bookmark-pause":
+        if len(absent) == 1:
+            raise RuntimeError("Missing option or value for " + absent[0])
+    elif not absent:
+        raise RuntimeError("Invalid option(s)" + " ".join(flags))

@@ -1,0 +1,1 @@
+"""Reference packages the tests compare the project with (pinned in this directory's *.txt)."""
