@@ -152,6 +152,15 @@ def test_works_when_started_by_a_normal_user(cluster_root):
     user = pwd.getpwnam("postgres") if "postgres" in {p.pw_name for p in pwd.getpwall()} else None
     if user is None:
         pytest.skip("no unprivileged 'postgres' user to run as")
+    run_as = RunAs(user.pw_uid, user.pw_gid, user.pw_name)
+    purelib = Path(sysconfig.get_paths()["purelib"])
+    for needed in (REPO, purelib, cluster_root.parent):
+        blocked = run_as.first_unenterable(needed)
+        if blocked is not None:
+            pytest.skip(
+                f"{user.pw_name} cannot enter {blocked}, so it cannot run this checkout's code "
+                "(a private checkout: the root tests above cover it)"
+            )
     root = cluster_root
     root.mkdir(parents=True)
     os.chown(root, user.pw_uid, user.pw_gid)
@@ -178,7 +187,7 @@ def test_works_when_started_by_a_normal_user(cluster_root):
         env={
             "PATH": os.environ["PATH"],
             "HOME": str(root),
-            "PYTHONPATH": os.pathsep.join([str(REPO), sysconfig.get_paths()["purelib"]]),
+            "PYTHONPATH": os.pathsep.join([str(REPO), str(purelib)]),
         },
     )
     assert result.returncode == 0, result.stderr
