@@ -11,7 +11,7 @@ AWS_GLUE_REFERENCE := $(VENV)/reference/aws-glue
 PYTEST_ARGS ?=
 STAGE ?= dev
 
-.PHONY: help install test test-unit test-functional test-integration lint local-up local-down local-status local-e2e replay package deploy clean
+.PHONY: help install test test-unit test-functional test-integration lint local-up local-down local-status local-e2e replay package deploy smoke clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -75,23 +75,31 @@ replay: install ## Reprocess a day from the objects already in S3: make replay D
 	@test -n "$(DATE)" || { echo "usage: make replay DATE=YYYY-MM-DD" >&2; exit 2; }
 	$(BIN)/python -m flightpipe.replay --date $(DATE)
 
-package: install ## Write dist/: Chalice deployment package + merged CloudFormation (offline, uploads nothing)
+package: install ## Write dist/: the Chalice package merged with infra/pipeline.yaml, linted (offline)
 	rm -rf dist
-	$(BIN)/python -m flightpipe.cloudformation dist/merge-template.json
+	@# E3001 (no Type): OnObjectCreated and OnExecutionFailed only add to Chalice's functions.
+	$(BIN)/cfn-lint --ignore-checks E3001 -- infra/pipeline.yaml
 	cd chalice_app && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} ../$(BIN)/chalice package \
-	    --stage $(STAGE) --merge-template ../dist/merge-template.json ../dist/chalice
-	mkdir -p dist/glue-scripts && cp glue_job/*.py dist/glue-scripts/
-	$(BIN)/cfn-lint dist/chalice/sam.json
+	    --stage $(STAGE) --merge-template ../infra/pipeline.yaml ../dist
+	$(BIN)/cfn-lint dist/sam.yaml
+
+# The Glue jobs' library modules, uploaded under a prefix named by their content (GlueLibraryPrefix).
+GLUE_LIBRARIES := glue_job/flight_transforms.py glue_job/flight_io.py glue_job/day_load.py
 
 deploy: package ## Deploy to AWS (STAGE=dev|prod ARTIFACT_BUCKET=... PARAMS="AlertEmail=... ..."); see README
-	@test -n "$(ARTIFACT_BUCKET)" || { echo "ARTIFACT_BUCKET is required: an S3 bucket for the Lambda package" >&2; exit 2; }
-	$(BIN)/aws cloudformation package --template-file dist/chalice/sam.json \
-	    --s3-bucket $(ARTIFACT_BUCKET) --output-template-file dist/packaged.json
-	$(BIN)/aws cloudformation deploy --template-file dist/packaged.json --stack-name flightpipe-$(STAGE) \
-	    --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --parameter-overrides Stage=$(STAGE) $(PARAMS)
-	bucket=$$($(BIN)/aws cloudformation describe-stacks --stack-name flightpipe-$(STAGE) \
-	    --query "Stacks[0].Outputs[?OutputKey=='DataBucket'].OutputValue" --output text) && \
-	$(BIN)/aws s3 cp dist/glue-scripts/ s3://$$bucket/glue-scripts/ --recursive
+	@test -n "$(ARTIFACT_BUCKET)" || { echo "ARTIFACT_BUCKET is required: an S3 bucket for the packaged artifacts" >&2; exit 2; }
+	prefix=flightpipe-$(STAGE) && \
+	library=s3://$(ARTIFACT_BUCKET)/$$prefix/glue-lib/$$(cat $(GLUE_LIBRARIES) | sha256sum | cut -c1-16)/ && \
+	for module in $(GLUE_LIBRARIES); do $(BIN)/aws s3 cp --only-show-errors $$module $$library; done && \
+	$(BIN)/aws cloudformation package --template-file dist/sam.yaml --s3-bucket $(ARTIFACT_BUCKET) \
+	    --s3-prefix $$prefix --output-template-file dist/packaged.yaml && \
+	$(BIN)/aws cloudformation deploy --template-file dist/packaged.yaml --stack-name flightpipe-$(STAGE) \
+	    --s3-bucket $(ARTIFACT_BUCKET) --s3-prefix $$prefix \
+	    --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --parameter-overrides Stage=$(STAGE) \
+	    ArtifactBucket=$(ARTIFACT_BUCKET) ArtifactPrefix=$$prefix GlueLibraryPrefix=$$library $(PARAMS)
+
+smoke: install ## After a deploy: one upload through the pipeline, reported (make smoke STAGE=dev|prod|local)
+	$(BIN)/python -m flightpipe.smoke --stage $(STAGE)
 
 clean: ## Remove the virtualenv, local state and build output (.venv, .local, dist)
 	rm -rf $(VENV) .local dist

@@ -26,7 +26,7 @@ def load_stack_env(path: Path = LOCAL_DIR / "stack.env") -> None:
 def accept_airports(s3: Any, bucket: str, timeout: float = 300.0) -> None:
     """Upload the shipped dimension and wait until the airports job has accepted it."""
     body = AIRPORTS.read_bytes()
-    accepted = Names.from_env().accepted_airports_key
+    accepted = Names.local().accepted_airports_key
     s3.put_object(Bucket=bucket, Key="dim/airports.csv", Body=body)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

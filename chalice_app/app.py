@@ -4,7 +4,7 @@ import logging
 
 from chalice import Chalice
 from chalicelib.pipeline import alert_if_unnotified, start_run
-from chalicelib.settings import settings
+from chalicelib.settings import AIRPORTS_KEY, FLIGHTS_PREFIX, settings
 from chalicelib.uploads import Ignored, parse_upload
 
 # configure_logs=False: Chalice would give the ``flightpipe`` logger its own stdout handler
@@ -15,7 +15,13 @@ from chalicelib.uploads import Ignored, parse_upload
 app = Chalice(app_name="flightpipe", configure_logs=False)
 app.log.setLevel(logging.INFO)
 
-OBJECT_CREATED = {"source": ["aws.s3"], "detail-type": ["Object Created"]}
+# Only the keys that mean work reach the handler (infra/pipeline.yaml adds the bucket), so the
+# pipeline's own writes (glue-temp/, run-reports/, quarantine/, accepted/) invoke nothing.
+OBJECT_CREATED = {
+    "source": ["aws.s3"],
+    "detail-type": ["Object Created"],
+    "detail": {"object": {"key": [{"prefix": FLIGHTS_PREFIX}, AIRPORTS_KEY]}},
+}
 EXECUTION_ENDED_BADLY = {
     "source": ["aws.states"],
     "detail-type": ["Step Functions Execution Status Change"],

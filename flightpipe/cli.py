@@ -74,10 +74,10 @@ def cmd_glue_run(args: argparse.Namespace) -> int:
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
-    from flightpipe.config import LocalSettings, Names
+    from flightpipe.config import LocalSettings
     from flightpipe.stack.local import up
 
-    values = up(LocalSettings.from_env(), Names.from_env())
+    values = up(LocalSettings.from_env())
     seconds = values.pop("SECONDS_TO_HEALTHY")
     for key, value in values.items():
         print(f"{key}={value}")
@@ -100,7 +100,7 @@ def cmd_local_status(args: argparse.Namespace) -> int:
     from flightpipe.config import LocalSettings, Names
     from flightpipe.stack.local import status
 
-    report = status(LocalSettings.from_env(), Names.from_env())
+    report = status(LocalSettings.from_env(), Names.local())
     print(json.dumps(report, indent=2, default=str))
     return 0 if report["stack"] != "down" else 3
 

@@ -1,15 +1,16 @@
-"""The pipeline's names and local settings, read from the environment in one place.
+"""The pipeline's names and local settings, read in one place.
 
-Every resource name has a default, so a fresh clone works without configuration; each can be
-overridden with a ``FLIGHTPIPE_*`` variable. Values that have no sensible default are required
-by the code that needs them and fail there with their name.
+The resource names are the template's (infra/pipeline.yaml) for the stage ``local``, read through
+``flightpipe.stack.template``, so the local stack is named as a deployment of that stage would
+be. The local stack's own settings (ports, state directory) come from the environment.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -18,34 +19,35 @@ LOCAL_DIR = REPO / ".local"
 
 @dataclass(frozen=True)
 class Names:
-    """Names of the pipeline's AWS resources (the same locally and in an AWS account)."""
+    """Names of the pipeline's resources in the local stack (infra/pipeline.yaml, stage local)."""
 
-    data_bucket: str = "flightpipe-data"
-    alerts_topic: str = "flightpipe-alerts"
-    alerts_queue: str = "flightpipe-alerts-inbox"
-    glue_database: str = "flightpipe"
-    flights_table: str = "daily_flights"
+    data_bucket: str
+    alerts_topic: str
+    alerts_queue: str  # local only: the SQS queue subscribed to the alerts topic
+    glue_database: str
+    flights_table: str
     # Written only by the airports job, after it checked and loaded the upload; the day runs
     # join it. Outside the prefixes that start executions.
-    accepted_airports_key: str = "accepted/airports.csv"
-    crawler: str = "flightpipe-daily-flights"
-    job: str = "flightpipe-delayed-flights"
-    airports_job: str = "flightpipe-load-airports"
-    glue_connection: str = "flightpipe-warehouse"
-    warehouse_database: str = "flights"
-    state_machine: str = "flightpipe-pipeline"
-    object_created_rule: str = "flightpipe-object-created"
-    execution_status_rule: str = "flightpipe-execution-status"
+    accepted_airports_key: str
+    crawler: str
+    job: str
+    airports_job: str
+    glue_connection: str
+    warehouse_database: str
+    state_machine: str
+    object_created_rule: str
+    execution_status_rule: str
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Names:
-        env = os.environ if env is None else env
-        values = {}
-        for f in fields(cls):
-            variable = f"FLIGHTPIPE_{f.name.upper()}"
-            if env.get(variable):
-                values[f.name] = env[variable]
-        return cls(**values)
+    def local(cls) -> Names:
+        return _local_names()
+
+
+@cache
+def _local_names() -> Names:
+    from flightpipe.stack.template import local_names
+
+    return Names(**local_names())
 
 
 @dataclass(frozen=True)

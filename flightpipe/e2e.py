@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from flightpipe.config import REPO, LocalSettings, Names
+from flightpipe.config import REPO, LocalSettings
 from flightpipe.stack.local import LocalStack, down, up
 
 SAMPLE_DIR = REPO / "sample_data"
@@ -84,7 +84,7 @@ class DayResult:
 
 
 class EndToEnd:
-    def __init__(self, settings: LocalSettings, names: Names, values: dict[str, str]):
+    def __init__(self, settings: LocalSettings, values: dict[str, str]):
         session = LocalStack(settings).session()
         self.s3 = session.client("s3", endpoint_url=settings.endpoint_url)
         self.sfn = session.client("stepfunctions", endpoint_url=settings.endpoint_url)
@@ -93,7 +93,6 @@ class EndToEnd:
         self.machine = values["STATE_MACHINE_ARN"]
         self.queue = values["ALERTS_QUEUE_URL"]
         self.database_url = values["DATABASE_URL"]
-        self.names = names
 
     def upload(self, path: Path, key: str) -> DayResult:
         self.s3.upload_file(str(path), self.bucket, key)
@@ -174,12 +173,12 @@ def _json_or_empty(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def run(settings: LocalSettings, names: Names, keep: bool, out: Any = sys.stdout) -> int:
+def run(settings: LocalSettings, keep: bool, out: Any = sys.stdout) -> int:
     started = time.monotonic()
     print("bringing the local stack up ...", file=out, flush=True)
-    values = up(settings, names)
+    values = up(settings)
     try:
-        return _check(EndToEnd(settings, names, values), out, started)
+        return _check(EndToEnd(settings, values), out, started)
     finally:
         if keep:
             print("KEEP=1: the stack stays up; `make local-down` stops it", file=out)
@@ -248,7 +247,7 @@ def _check(e2e: EndToEnd, out: Any, started: float) -> int:
 
 def main() -> int:
     keep = os.environ.get("KEEP", "") not in ("", "0")
-    return run(LocalSettings.from_env(), Names.from_env(), keep)
+    return run(LocalSettings.from_env(), keep)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 
 After a fault is gone (warehouse back, job fixed), a day is run again without re-uploading:
 one execution per CSV object under ``daily_flights/date=<day>/``, started exactly as the upload
-handler starts them (same input, through the handler's own code), but under a new name so that
-Step Functions does not treat it as a duplicate of the failed run. Waits for the executions and
-prints how they ended; exit status 0 only if all succeeded.
+handler starts them (same input, through the handler's own code), but under a new name: the
+failed run holds the name of the object version (or ETag), and Step Functions would treat a
+second start under it as a duplicate event. The failure notification names this command. Waits
+for the executions and prints how they ended; exit status 0 only if all succeeded.
 
 Reads DATA_BUCKET and STATE_MACHINE_ARN from the environment, or from ``.local/stack.env``
 when the local stack is up.

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from botocore.exceptions import ClientError
 from flight_transforms import InputFileError, parse_airports
 
 
@@ -78,11 +79,19 @@ class MissingObject(InputFileError):
 
 
 def read_text(s3: Any, obj: S3Object) -> str:
-    """An object's content decoded as UTF-8; InputFileError naming the object otherwise."""
+    """An object's content decoded as UTF-8; InputFileError naming the object otherwise.
+
+    S3 answers a missing key with 403, not 404, to a caller whose ``s3:ListBucket`` is limited
+    to prefixes (the jobs' roles): a refused read is told apart from a missing object by
+    listing the key.
+    """
     try:
         body = s3.get_object(Bucket=obj.bucket, Key=obj.key)["Body"].read()
-    except s3.exceptions.NoSuchKey as error:
-        raise MissingObject(f"{obj.uri}: no such object") from error
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code")
+        if code in ("NoSuchKey", "AccessDenied") and not _listed(s3, obj):
+            raise MissingObject(f"{obj.uri}: no such object") from error
+        raise
     try:
         return str(body.decode("utf-8"))
     except UnicodeDecodeError as error:
@@ -90,6 +99,11 @@ def read_text(s3: Any, obj: S3Object) -> str:
         raise InputFileError(
             f"{obj.uri}: not UTF-8 text (at byte {error.start}: {sample!r})"
         ) from error
+
+
+def _listed(s3: Any, obj: S3Object) -> bool:
+    found = s3.list_objects_v2(Bucket=obj.bucket, Prefix=obj.key, MaxKeys=1).get("Contents", [])
+    return bool(found) and found[0]["Key"] == obj.key
 
 
 def accepted_airports(s3: Any, accepted: S3Object) -> list[tuple[Any, ...]]:

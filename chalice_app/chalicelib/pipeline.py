@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import boto3
@@ -20,6 +21,8 @@ log = logging.getLogger("flightpipe.handlers")
 # Our state machine ends every failure it catches in this Fail state, after it has published
 # the failure notification itself.
 NOTIFIED_FAILURE_ERROR = "PipelineFailed"
+# SNS refuses a Subject of 100 characters or more (Publish API reference: "less than 100").
+SUBJECT_MAX = 99
 
 
 @dataclass(frozen=True)
@@ -67,16 +70,27 @@ def alert_if_unnotified(
         started_with = json.loads(detail.get("input") or "{}")
     except ValueError:
         started_with = {}
+    if not isinstance(started_with, dict):
+        started_with = {}
+    day = _flight_date(started_with)
     message = {
         "status": status,
         "execution": detail.get("executionArn"),
         "input_object": _object_uri(started_with),
         "error": detail.get("error") or status,
         "cause": detail.get("cause") or f"the execution ended {status} before it could report",
+        "replay": f"make replay DATE={day}" if day else None,
     }
-    subject = f"Flight pipeline {status}: {message['input_object'] or detail.get('name')}"
+    if day:
+        what = f"day {day}"
+    elif started_with.get("kind") == "airports":
+        what = "airports dimension"
+    else:
+        what = str(detail.get("name") or "execution")
     (sns or boto3.client("sns")).publish(
-        TopicArn=topic_arn, Subject=_subject(subject), Message=json.dumps(message, indent=2)
+        TopicArn=topic_arn,
+        Subject=_subject(f"Flight pipeline {status}: {what}"),
+        Message=json.dumps(message, indent=2),
     )
     return True
 
@@ -87,7 +101,18 @@ def _object_uri(started_with: dict[str, Any]) -> str | None:
     return None
 
 
+def _flight_date(started_with: dict[str, Any]) -> str | None:
+    """The run's day, only if it is one: subjects and commands are built from it."""
+    try:
+        return date.fromisoformat(str(started_with.get("flight_date"))).isoformat()
+    except ValueError:
+        return None
+
+
 def _subject(text: str) -> str:
-    """SNS subjects: printable ASCII, at most 100 characters."""
-    cleaned = "".join(c if 32 <= ord(c) < 127 else "?" for c in text)
-    return cleaned if len(cleaned) <= 100 else cleaned[:97] + "..."
+    """``text`` as SNS accepts a Subject: printable ASCII, no line breaks or control characters,
+    starting with a letter, number or punctuation mark, 1 to 99 characters."""
+    cleaned = "".join(c if " " <= c <= "~" else "?" for c in text).lstrip(" ")
+    if len(cleaned) > SUBJECT_MAX:
+        cleaned = cleaned[: SUBJECT_MAX - 3].rstrip(" ") + "..."
+    return cleaned or "Flight pipeline alert"

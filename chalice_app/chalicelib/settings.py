@@ -6,6 +6,11 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
+# Where uploads that mean work land. The upload rule's pattern (app.py) is built from these, so
+# they are constants, not settings: an event outside them never reaches the handler.
+FLIGHTS_PREFIX = "daily_flights/"
+AIRPORTS_KEY = "dim/airports.csv"
+
 
 class MissingSetting(RuntimeError):
     """A required environment variable is not set for this stage."""
@@ -16,8 +21,8 @@ class Settings:
     data_bucket: str
     state_machine_arn: str
     alerts_topic_arn: str
-    flights_prefix: str = "daily_flights/"
-    airports_key: str = "dim/airports.csv"
+    flights_prefix: str = FLIGHTS_PREFIX
+    airports_key: str = AIRPORTS_KEY
 
 
 def _required(name: str) -> str:
@@ -33,6 +38,4 @@ def settings() -> Settings:
         data_bucket=_required("DATA_BUCKET"),
         state_machine_arn=_required("STATE_MACHINE_ARN"),
         alerts_topic_arn=_required("ALERTS_TOPIC_ARN"),
-        flights_prefix=os.environ.get("FLIGHTS_PREFIX", "daily_flights/"),
-        airports_key=os.environ.get("AIRPORTS_KEY", "dim/airports.csv"),
     )

@@ -143,7 +143,7 @@ def _download(s3: Any, location: str) -> list[Path]:
     bucket, _, prefix = location.removeprefix("s3://").partition("/")
     prefix = prefix.rstrip("/") + "/" if prefix else ""
     target = scratch_dir("catalog-")
-    files = []
+    files: list[Path] = []
     paginator = s3.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
@@ -151,8 +151,9 @@ def _download(s3: Any, location: str) -> list[Path]:
             name = relative.rsplit("/", 1)[-1]
             if not name or name.startswith(("_", ".")) or item["Size"] == 0:
                 continue
-            path = target / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # Numbered, not named after the key: a key may be longer than a file name may be,
+            # or hold characters a file system refuses (Glue reads S3 directly).
+            path = target / f"object-{len(files):06d}"
             s3.download_file(bucket, item["Key"], str(path))
             files.append(path)
     return files

@@ -96,19 +96,37 @@ class JdbcConf:
         return "jdbc:" + urlunsplit(parts._replace(path=f"/{database}"))
 
 
-def connection_conf(glue: Any, name: str, catalog_id: str | None = None) -> JdbcConf:
-    """The JDBC settings of a Glue connection."""
+def connection_conf(
+    glue: Any, name: str, catalog_id: str | None = None, secrets: Any = None
+) -> JdbcConf:
+    """The JDBC settings of a Glue connection. With ``SECRET_ID`` the credentials are the
+    Secrets Manager secret's "username" and "password" keys, as Glue reads them (and take the
+    place of USERNAME and PASSWORD); ``secrets`` is the Secrets Manager client, made from the
+    Glue client's region when not given."""
     ids = {"CatalogId": catalog_id} if catalog_id else {}
     connection = glue.get_connection(Name=name, HidePassword=False, **ids)["Connection"]
     properties = connection.get("ConnectionProperties", {})
-    try:
-        return JdbcConf(
-            url=properties["JDBC_CONNECTION_URL"],
-            user=properties.get("USERNAME", ""),
-            password=properties.get("PASSWORD", ""),
-        )
-    except KeyError as error:
-        raise ValueError(f"Glue connection {name!r} has no JDBC_CONNECTION_URL") from error
+    if "JDBC_CONNECTION_URL" not in properties:
+        raise ValueError(f"Glue connection {name!r} has no JDBC_CONNECTION_URL")
+    user, password = properties.get("USERNAME", ""), properties.get("PASSWORD", "")
+    secret_id = properties.get("SECRET_ID")
+    if secret_id:
+        import json
+
+        if secrets is None:
+            import boto3
+
+            secrets = boto3.client("secretsmanager", region_name=glue.meta.region_name)
+        text = secrets.get_secret_value(SecretId=secret_id)["SecretString"]
+        try:
+            secret = json.loads(text)
+            user, password = secret["username"], secret["password"]
+        except (ValueError, TypeError, KeyError) as error:
+            raise ValueError(
+                f"Glue connection {name!r}: secret {secret_id} is not JSON with "
+                '"username" and "password" keys'
+            ) from error
+    return JdbcConf(url=properties["JDBC_CONNECTION_URL"], user=user, password=password)
 
 
 @dataclass(frozen=True)

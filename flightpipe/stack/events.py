@@ -11,7 +11,10 @@ for all, ``reason`` "ObjectCreated", ``eTag``, every bus instead of the default 
 
 * Lambda targets call the registered Python handler in-process, asynchronously as Lambda's
   asynchronous invocation does, with the event and a Lambda-like context (for Chalice apps,
-  the very function ``chalice deploy`` deploys); an unregistered function is logged;
+  the very function ``chalice deploy`` deploys); an unregistered function is logged. A handler
+  that raises is retried as Lambda retries it (``MaximumRetryAttempts``, 2 by default), then
+  Lambda's invocation record goes to the function's on-failure destination (an SQS queue or
+  SNS topic), or the event is dropped with a log line, as on AWS without one;
 * Step Functions targets start an execution; SNS targets publish;
 * other targets go to moto's own delivery, one target at a time;
 * a failing target is logged and never stops the other targets or rules.
@@ -27,16 +30,40 @@ import json
 import logging
 import secrets
 import threading
+import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, cast
 
 log = logging.getLogger("flightpipe.stack.events")
 
 LambdaHandler = Callable[[Any, Any], Any]
 
-_handlers: dict[str, LambdaHandler] = {}
+# Lambda's asynchronous invocation retries a function error twice by default, and at most
+# twice (EventInvokeConfig MaximumRetryAttempts, 0 to 2), waiting one minute before the first
+# retry and two minutes before the second (AWS Lambda Developer Guide, "How Lambda handles
+# errors and retries with asynchronous invocation"). Locally the same schedule runs sixty times
+# faster: every attempt and the destination record still happen, in the order AWS has them,
+# within the seconds a developer or a test waits for a failure, not three minutes.
+MAX_RETRY_ATTEMPTS = 2
+RETRY_DELAYS_SECONDS = (1.0, 2.0)
+# Destination services the local stack delivers invocation records to.
+_DESTINATIONS = ("sqs", "sns")
+
+
+@dataclass(frozen=True)
+class LocalFunction:
+    """A registered Lambda function: its handler and its asynchronous invocation config."""
+
+    handler: LambdaHandler
+    max_retries: int = MAX_RETRY_ATTEMPTS
+    on_failure: str | None = None
+    retry_delays: tuple[float, ...] = RETRY_DELAYS_SECONDS
+
+
+_functions: dict[str, LocalFunction] = {}
 _executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lambda")
 _original: dict[str, Any] = {}
 _local = threading.local()
@@ -54,12 +81,12 @@ _REASONS = {
 class LambdaContext:
     """The context object a Python Lambda function receives."""
 
-    def __init__(self, function_arn: str):
+    def __init__(self, function_arn: str, request_id: str | None = None):
         parts = function_arn.split(":")
         self.function_name = parts[6]
         self.invoked_function_arn = function_arn
         self.function_version = parts[7] if len(parts) > 7 else "$LATEST"
-        self.aws_request_id = str(uuid.uuid4())
+        self.aws_request_id = request_id or str(uuid.uuid4())
         self.memory_limit_in_mb = 128
         self.log_group_name = f"/aws/lambda/{self.function_name}"
         self.log_stream_name = "local"
@@ -68,9 +95,161 @@ class LambdaContext:
         return 900_000
 
 
-def register_lambda(function_name: str, handler: LambdaHandler) -> None:
-    """Make ``handler(event, context)`` the local implementation of a Lambda function."""
-    _handlers[function_name] = handler
+def register_lambda(
+    function_name: str,
+    handler: LambdaHandler,
+    *,
+    max_retries: int = MAX_RETRY_ATTEMPTS,
+    on_failure: str | None = None,
+    retry_delays: Sequence[float] = RETRY_DELAYS_SECONDS,
+) -> None:
+    """Make ``handler(event, context)`` the local implementation of a Lambda function.
+
+    ``max_retries`` and ``on_failure`` (an SQS queue or SNS topic ARN) are the function's
+    ``EventInvokeConfig`` ``MaximumRetryAttempts`` and ``DestinationConfig.OnFailure``;
+    ``retry_delays`` are the waits before each retry, in seconds.
+    """
+    if not 0 <= max_retries <= MAX_RETRY_ATTEMPTS:
+        raise ValueError(f"MaximumRetryAttempts must be 0 to {MAX_RETRY_ATTEMPTS}: {max_retries}")
+    if len(retry_delays) < max_retries or any(delay < 0 for delay in retry_delays):
+        raise ValueError(f"need {max_retries} non-negative retry delays: {list(retry_delays)}")
+    if on_failure is not None:
+        parts = on_failure.split(":")
+        if len(parts) < 6 or parts[0] != "arn" or parts[2] not in _DESTINATIONS:
+            raise ValueError(
+                f"on-failure destination {on_failure!r}: the local stack delivers to "
+                "an SQS queue or SNS topic ARN"
+            )
+    _functions[function_name] = LocalFunction(
+        handler, max_retries, on_failure, tuple(retry_delays[:max_retries])
+    )
+
+
+def invoke_async(function_arn: str, payload: Any) -> str | None:
+    """Invoke a registered function as Lambda's ``InvocationType=Event`` does: queued, run on
+    another thread, retried on error, the record of a final failure sent to the on-failure
+    destination. Returns the request id (the same for every attempt, as on AWS), or None when
+    no handler is registered for the function."""
+    name = function_arn.split(":")[6]
+    function = _functions.get(name)
+    if function is None:
+        log.error("no local handler for Lambda function %s", name)
+        return None
+    request_id = str(uuid.uuid4())
+    body = json.dumps(payload)  # Lambda takes JSON; each attempt gets a fresh copy of it
+    _executor.submit(_attempt, function, function_arn, body, request_id, 1)
+    return request_id
+
+
+def _attempt(function: LocalFunction, arn: str, body: str, request_id: str, attempt: int) -> None:
+    try:
+        function.handler(json.loads(body), LambdaContext(arn, request_id))
+    except Exception as error:
+        attempts = 1 + function.max_retries
+        log.exception(
+            "Lambda function %s failed, attempt %d of %d (request %s)",
+            arn.split(":")[6],
+            attempt,
+            attempts,
+            request_id,
+        )
+        if attempt < attempts:
+            retry = threading.Timer(
+                function.retry_delays[attempt - 1],
+                _executor.submit,
+                args=(_attempt, function, arn, body, request_id, attempt + 1),
+            )
+            retry.daemon = True
+            retry.start()
+        else:
+            _retries_exhausted(function, arn, body, request_id, attempt, error)
+
+
+def invocation_record(
+    arn: str, payload: Any, request_id: str, attempts: int, error: BaseException
+) -> dict[str, Any]:
+    """The record Lambda sends to an on-failure destination once retries are exhausted, for a
+    Python function that raised ``error`` (the runtime's ``errorMessage``, ``errorType``,
+    ``requestId`` and ``stackTrace``, awslambdaric ``bootstrap.make_error``)."""
+    qualified = arn if len(arn.split(":")) > 7 else f"{arn}:$LATEST"
+    frames = traceback.extract_tb(error.__traceback__)[1:]  # from the handler down, as on AWS
+    stamp = datetime.datetime.now(datetime.UTC)
+    return {
+        "version": "1.0",
+        "timestamp": stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z",
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": qualified,
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": payload,
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": qualified.split(":")[7],
+            "functionError": "Unhandled",
+        },
+        "responsePayload": {
+            "errorMessage": str(error),
+            "errorType": type(error).__name__,
+            "requestId": request_id,
+            "stackTrace": traceback.format_list(frames),
+        },
+    }
+
+
+def _retries_exhausted(
+    function: LocalFunction,
+    arn: str,
+    body: str,
+    request_id: str,
+    attempts: int,
+    error: BaseException,
+) -> None:
+    name = arn.split(":")[6]
+    if function.on_failure is None:
+        log.error(
+            "Lambda function %s: event dropped after %d attempts, no on-failure destination "
+            "(request %s): %s",
+            name,
+            attempts,
+            request_id,
+            body,
+        )
+        return
+    record = json.dumps(invocation_record(arn, json.loads(body), request_id, attempts, error))
+    try:
+        _deliver(function.on_failure, record)
+    except Exception:  # on AWS: the DestinationDeliveryFailures metric, and the event is lost
+        log.exception(
+            "Lambda function %s: invocation record not delivered to %s: %s",
+            name,
+            function.on_failure,
+            record,
+        )
+        return
+    log.error(
+        "Lambda function %s: retries exhausted after %d attempts; invocation record sent to %s: %s",
+        name,
+        attempts,
+        function.on_failure,
+        record,
+    )
+
+
+def _deliver(destination: str, record: str) -> None:
+    """Send an invocation record to an SQS queue or SNS topic, as the record's message body."""
+    _, _, service, region, account, resource = destination.split(":", 5)
+    if resource.endswith(".fifo"):  # AWS delivers to standard queues and topics only
+        raise ValueError(f"{destination}: a FIFO {service.upper()} destination is not supported")
+    if service == "sqs":
+        from moto.sqs.models import sqs_backends
+
+        sqs_backends[account][region].send_message(resource, record)
+    else:
+        from moto.sns.models import sns_backends
+
+        sns_backends[account][region].publish(message=record, arn=destination)
 
 
 def install() -> None:
@@ -205,21 +384,11 @@ def _payload(target: dict[str, Any], event: dict[str, Any]) -> Any:
 
 
 def _invoke_lambda(rule: Any, target: dict[str, Any], event: dict[str, Any]) -> None:
-    arn = target["Arn"]
-    name = arn.split(":")[6]
-    handler = _handlers.get(name)
-    if handler is None:
-        log.error("EventBridge rule %s: no local handler for Lambda function %s", rule.name, name)
-        return
-    payload = _payload(target, event)
-
-    def invoke() -> None:
-        try:
-            handler(payload, LambdaContext(arn))
-        except Exception:  # an asynchronous invocation's error goes to the log, as on AWS
-            log.exception("Lambda function %s failed on an event of rule %s", name, rule.name)
-
-    _executor.submit(invoke)
+    request_id = invoke_async(target["Arn"], _payload(target, event))
+    if request_id is not None:
+        log.info(
+            "EventBridge rule %s invoked %s (request %s)", rule.name, target["Arn"], request_id
+        )
 
 
 def _start_execution(target: dict[str, Any], event: dict[str, Any]) -> None:

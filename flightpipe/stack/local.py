@@ -123,8 +123,9 @@ class LocalStack:
         )
 
 
-def up(settings: LocalSettings, names: Names) -> dict[str, str]:
-    """Bring PostgreSQL and the stack up, provision, write stack.env; returns its values."""
+def up(settings: LocalSettings) -> dict[str, str]:
+    """Bring PostgreSQL and the stack up, provision from infra/pipeline.yaml (stage local),
+    write stack.env; returns its values."""
     from flightpipe.stack.provision import provision
 
     started = time.monotonic()
@@ -132,7 +133,7 @@ def up(settings: LocalSettings, names: Names) -> dict[str, str]:
     database_url = os.environ.get("DATABASE_URL") or stack.postgres.start()
     stack.start_server()
     provisioned = provision(
-        names, database_url, session=stack.session(), endpoint_url=settings.endpoint_url
+        database_url, session=stack.session(), endpoint_url=settings.endpoint_url
     )
     values = {
         "AWS_ENDPOINT_URL": settings.endpoint_url,
@@ -145,6 +146,7 @@ def up(settings: LocalSettings, names: Names) -> dict[str, str]:
         "ALERTS_QUEUE_URL": provisioned.alerts_queue_url,
         "GLUE_JOB_NAME": provisioned.glue_job,
         "GLUE_CRAWLER_NAME": provisioned.crawler,
+        "HANDLER_FAILURES_URL": provisioned.handler_failures_url,
     }
     stack.env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8")
     values["SECONDS_TO_HEALTHY"] = f"{time.monotonic() - started:.1f}"

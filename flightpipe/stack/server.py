@@ -122,22 +122,32 @@ def install_behaviour(log_dir: Path, chalice_apps: list[Path], stage: str) -> No
     """Enable state machine execution and apply every patch that gives moto real behaviour."""
     from moto.core.config import default_user_config
 
-    from flightpipe.stack import events, glue, lambdas, sfn_workarounds
+    from flightpipe.stack import events, glue, lambdas, moto_answers, sfn_workarounds, sns
+    from flightpipe.stack.template import local_functions
 
     default_user_config["stepfunctions"] = {"execute_state_machine": True}
     route_any_key()
     sfn_workarounds.apply()
+    moto_answers.apply()
     glue.install(log_dir, glue.resolve_script(REPO / "glue_job"))
     events.install()
+    sns.install()
+    region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     for chalice_app in chalice_apps:
         if not chalice_app.exists():
             log.warning(
                 "no Chalice app at %s: its Lambda targets will not be delivered", chalice_app
             )
             continue
-        for name, handler in lambdas.chalice_handlers(chalice_app, stage).items():
-            events.register_lambda(name, handler)
-            log.info("Lambda function %s -> %s", name, chalice_app)
+        for function, settings in local_functions(chalice_app, stage, region):
+            lambdas.set_environment(function.name, settings.environment)
+            events.register_lambda(
+                function.name,
+                function.handler,
+                max_retries=settings.max_retries,
+                on_failure=settings.on_failure,
+            )
+            log.info("Lambda function %s -> %s", function.name, chalice_app)
     propagate_to_root()
 
 

@@ -8,12 +8,14 @@ import sys
 import boto3
 import pytest
 
+from flightpipe.config import Names
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.functional
 
 APP_DIR = REPO / "chalice_app"
-BUCKET = "flightpipe-data"
+NAMES = Names.local()
+BUCKET = NAMES.data_bucket
 DEFINITION = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
 
 
@@ -22,11 +24,11 @@ def app(moto, monkeypatch):
     monkeypatch.syspath_prepend(str(APP_DIR))
     sfn, sns, sqs = boto3.client("stepfunctions"), boto3.client("sns"), boto3.client("sqs")
     machine = sfn.create_state_machine(
-        name="flightpipe-pipeline",
+        name=NAMES.state_machine,
         definition=json.dumps(DEFINITION),
         roleArn="arn:aws:iam::123456789012:role/x",
     )["stateMachineArn"]
-    topic = sns.create_topic(Name="flightpipe-alerts")["TopicArn"]
+    topic = sns.create_topic(Name=NAMES.alerts_topic)["TopicArn"]
     queue = sqs.create_queue(QueueName="alerts")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -45,14 +47,19 @@ def app(moto, monkeypatch):
     settings.cache_clear()
 
 
-def upload_event(client, key: str, etag: str = "abc123", bucket: str = BUCKET) -> dict:
+def upload_event(
+    client, key: str, etag: str = "abc123", bucket: str = BUCKET, version: str | None = None
+) -> dict:
+    obj = {"key": key, "size": 10, "etag": etag}
+    if version is not None:
+        obj["version-id"] = version
     return client.events.generate_cw_event(
         source="aws.s3",
         detail_type="Object Created",
         detail={
             "version": "0",
             "bucket": {"name": bucket},
-            "object": {"key": key, "size": 10, "etag": etag},
+            "object": obj,
             "reason": "PutObject",
         },
         resources=[f"arn:aws:s3:::{bucket}"],
@@ -79,19 +86,44 @@ def test_a_day_upload_starts_one_execution_for_that_object(app):
         "bucket": BUCKET,
         "key": "daily_flights/date=2013-01-01/flights.csv",
         "etag": "abc123",
+        "version_id": None,
         "flight_date": "2013-01-01",
     }
     assert execution["name"].startswith("2013-01-01-")
 
 
-def test_a_duplicate_event_starts_nothing_and_a_corrected_upload_runs(app):
+def test_each_object_version_runs_once_identical_bytes_included(app):
+    """In a versioned bucket (the data bucket is one) S3 puts the object's version id in the
+    event: a second delivery of the same event starts nothing, a new upload of the same bytes
+    (same ETag, new version) runs, as a failed day must be able to."""
+    from chalice.test import Client
+
+    chalice_app, sfn, machine, _, _ = app
+    key = "daily_flights/date=2013-01-01/flights.csv"
+    with Client(chalice_app) as client:
+        client.lambda_.invoke("on_object_created", upload_event(client, key, "same", version="v1"))
+        client.lambda_.invoke("on_object_created", upload_event(client, key, "same", version="v1"))
+        assert len(executions(sfn, machine)) == 1
+        client.lambda_.invoke("on_object_created", upload_event(client, key, "same", version="v2"))
+    started = [
+        json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"])
+        for e in executions(sfn, machine)
+    ]
+    assert sorted(s["version_id"] for s in started) == ["v1", "v2"]
+
+
+def test_without_versioning_a_duplicate_event_starts_nothing_and_a_corrected_upload_runs(app):
+    """A bucket that is not versioned sends no version id (or "null" once versioning was
+    suspended): the ETag stands in."""
     from chalice.test import Client
 
     chalice_app, sfn, machine, _, _ = app
     key = "daily_flights/date=2013-01-01/flights.csv"
     with Client(chalice_app) as client:
         client.lambda_.invoke("on_object_created", upload_event(client, key, "first"))
-        client.lambda_.invoke("on_object_created", upload_event(client, key, "first"))
+        client.lambda_.invoke(
+            "on_object_created", upload_event(client, key, "first", version="null")
+        )
         assert len(executions(sfn, machine)) == 1
         client.lambda_.invoke("on_object_created", upload_event(client, key, "corrected"))
     assert len(executions(sfn, machine)) == 2
@@ -176,7 +208,14 @@ def status_event(client, machine: str, status: str, error: str | None) -> dict:
             "stateMachineArn": machine,
             "name": "run-1",
             "status": status,
-            "input": json.dumps({"bucket": BUCKET, "key": "daily_flights/date=2013-01-01/f.csv"}),
+            "input": json.dumps(
+                {
+                    "kind": "day",
+                    "bucket": BUCKET,
+                    "key": "daily_flights/date=2013-01-01/f.csv",
+                    "flight_date": "2013-01-01",
+                }
+            ),
             "error": error,
             "cause": "the cause" if error else None,
         },
@@ -207,9 +246,58 @@ def test_failures_the_state_machine_did_not_report_are_alerted(app):
         (json.loads(b["Message"])["status"], json.loads(b["Message"])["error"]) for b in bodies
     )
     assert messages == [("FAILED", "States.Runtime"), ("TIMED_OUT", "TIMED_OUT")]
-    assert all(b["Subject"].startswith("Flight pipeline ") for b in bodies)
+    assert sorted(b["Subject"] for b in bodies) == [
+        "Flight pipeline FAILED: day 2013-01-01",
+        "Flight pipeline TIMED_OUT: day 2013-01-01",
+    ]
+    assert all(json.loads(b["Message"])["replay"] == "make replay DATE=2013-01-01" for b in bodies)
     assert all(
         json.loads(b["Message"])["input_object"]
         == f"s3://{BUCKET}/daily_flights/date=2013-01-01/f.csv"
         for b in bodies
     )
+
+
+def test_an_alert_for_a_hostile_key_has_a_subject_sns_accepts_and_the_key_in_the_message(app):
+    """The alert's subject names the day, never the key: a key may be 1,024 bytes of any UTF-8,
+    line breaks included, and SNS refuses such a Subject (moto does not, hence the check)."""
+    from chalice.test import Client
+
+    from flightpipe.stack.sns import subject_problem
+
+    chalice_app, _, machine, sqs, queue = app
+    key = "daily_flights/date=2013-01-02/" + "\u00e9\n" * 300 + ".csv"
+    event_input = {"kind": "day", "bucket": BUCKET, "key": key, "flight_date": "2013-01-02"}
+    with Client(chalice_app) as client:
+        event = status_event(client, machine, "ABORTED", None)
+        event["detail"]["input"] = json.dumps(event_input)
+        client.lambda_.invoke("on_execution_failed", event)
+    [message] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    body = json.loads(message["Body"])
+    assert body["Subject"] == "Flight pipeline ABORTED: day 2013-01-02"
+    assert subject_problem(body["Subject"]) is None
+    assert json.loads(body["Message"])["input_object"] == f"s3://{BUCKET}/{key}"
+
+
+def test_an_alert_for_an_execution_without_a_day_names_the_airports_or_the_execution(app):
+    from chalice.test import Client
+
+    chalice_app, _, machine, sqs, queue = app
+    with Client(chalice_app) as client:
+        event = status_event(client, machine, "TIMED_OUT", None)
+        event["detail"]["input"] = json.dumps(
+            {"kind": "airports", "bucket": BUCKET, "key": "dim/airports.csv", "flight_date": None}
+        )
+        client.lambda_.invoke("on_execution_failed", event)
+        event = status_event(client, machine, "TIMED_OUT", None)
+        event["detail"]["input"] = "{}"
+        client.lambda_.invoke("on_execution_failed", event)
+    bodies = [
+        json.loads(m["Body"])
+        for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    ]
+    assert sorted(b["Subject"] for b in bodies) == [
+        "Flight pipeline TIMED_OUT: airports dimension",
+        "Flight pipeline TIMED_OUT: run-1",
+    ]
+    assert [json.loads(b["Message"])["replay"] for b in bodies] == [None, None]

@@ -1,90 +1,330 @@
-"""``make package``'s artifacts: the merged CloudFormation passes cfn-lint, and it wires what
-Chalice does not own."""
+"""``make package``'s artifact: infra/pipeline.yaml merged into Chalice's template, and what a
+first deployment needs from it.
+
+The template is linted as source and as packaged. Each defect a review of the deployed template
+found has a test here that fails if it comes back; where AWS's behaviour cannot run here (IAM
+evaluation, VPC endpoints, CloudTrail), the template is checked for it.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cfnlint.decode import cfn_yaml
 
-from flightpipe import cloudformation
 from tests.conftest import REPO
+from tests.functional.conftest import chalice_package
 
 pytestmark = pytest.mark.functional
 
 BIN = Path(sys.executable).parent
+SOURCE = REPO / "infra" / "pipeline.yaml"
+ROLES = (
+    "ObjectCreatedHandlerRole",
+    "ExecutionFailedHandlerRole",
+    "CrawlerRole",
+    "DelayedFlightsJobRole",
+    "LoadAirportsJobRole",
+    "StateMachineRole",
+)
 
 
 @pytest.fixture(scope="module")
-def packaged(tmp_path_factory) -> dict:
-    out = tmp_path_factory.mktemp("dist")
-    merge = cloudformation.write(out / "merge-template.json")
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
-    env.pop("AWS_ENDPOINT_URL", None)
-    subprocess.run(
-        [
-            str(BIN / "chalice"),
-            "package",
-            "--stage",
-            "dev",
-            "--merge-template",
-            str(merge),
-            str(out / "chalice"),
-        ],
-        cwd=REPO / "chalice_app",
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return {
-        "dir": out / "chalice",
-        "template": json.loads((out / "chalice" / "sam.json").read_text()),
-    }
+def packaged(tmp_path_factory) -> dict[str, Any]:
+    """``chalice package --merge-template`` into a directory beside infra/, as make package."""
+    path = chalice_package(tmp_path_factory.mktemp("dist"))
+    return {"path": path, "template": cfn_yaml.load(str(path))}
 
 
-def test_the_template_passes_cfn_lint(packaged):
-    result = subprocess.run(
-        [str(BIN / "cfn-lint"), str(packaged["dir"] / "sam.json")],
-        capture_output=True,
-        text=True,
-        timeout=300,
+@pytest.fixture(scope="module")
+def resources(packaged) -> dict[str, Any]:
+    return dict(packaged["template"]["Resources"])
+
+
+def lint(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "cfn-lint"), *args], capture_output=True, text=True, timeout=300
     )
+
+
+def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        s for p in role["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"]
+    ]
+
+
+def actions(statement: dict[str, Any]) -> list[str]:
+    given = statement["Action"]
+    return [given] if isinstance(given, str) else list(given)
+
+
+def test_the_source_template_passes_cfn_lint():
+    """E3001 only: OnObjectCreated and OnExecutionFailed add to Chalice's functions."""
+    result = lint("--ignore-checks", "E3001", "--", str(SOURCE))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert (packaged["dir"] / "deployment.zip").stat().st_size > 0
 
 
-def test_every_placeholder_of_the_definition_is_substituted(packaged):
-    machine = packaged["template"]["Resources"]["PipelineStateMachine"]["Properties"]
-    placeholders = set(re.findall(r"\$\{(\w+)\}", json.dumps(machine["Definition"])))
-    assert placeholders == set(machine["DefinitionSubstitutions"])
+def test_the_packaged_template_passes_cfn_lint(packaged):
+    result = lint(str(packaged["path"]))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (packaged["path"].parent / "deployment.zip").stat().st_size > 0
 
 
-def test_credentials_live_in_secrets_manager_not_in_plain_parameters(packaged):
+def test_every_placeholder_of_the_definition_is_substituted(resources):
+    machine = resources["PipelineStateMachine"]["Properties"]
+    definition = (REPO / "infra" / machine["DefinitionS3Location"]).read_text(encoding="utf-8")
+    assert set(re.findall(r"\$\{(\w+)\}", definition)) == set(machine["DefinitionSubstitutions"])
+
+
+def test_files_are_packaged_by_path_so_scripts_and_template_change_together(resources):
+    """`aws cloudformation package` uploads them under content-addressed keys (make deploy)."""
+    machine = resources["PipelineStateMachine"]["Properties"]
+    assert (REPO / "infra" / machine["DefinitionS3Location"]).is_file()
+    for job in ("DelayedFlightsJob", "LoadAirportsJob"):
+        properties = resources[job]["Properties"]
+        assert (REPO / "infra" / properties["Command"]["ScriptLocation"]).is_file()
+        libraries = properties["DefaultArguments"]["--extra-py-files"]["Fn::Sub"]
+        assert libraries.startswith("${GlueLibraryPrefix}")
+
+
+def test_deploy_uploads_the_template_and_versions_the_libraries():
+    """The template is over CloudFormation's 51,200-byte inline limit: deploy sends it via S3."""
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    deploy = makefile[makefile.index("\ndeploy:") :]
+    assert (
+        "cloudformation deploy" in deploy
+        and "--s3-bucket" in deploy.split("cloudformation deploy")[1]
+    )
+    assert "GlueLibraryPrefix=" in deploy and "sha256sum" in deploy
+
+
+def test_the_upload_rule_matches_only_this_bucket_and_the_keys_that_mean_work(resources):
+    pattern = resources["OnObjectCreated"]["Properties"]["Events"]["OnObjectCreatedEvent"][
+        "Properties"
+    ]["Pattern"]
+    assert pattern["detail"]["bucket"]["name"] == [{"Ref": "DataBucket"}]
+    assert pattern["detail"]["object"]["key"] == [{"prefix": "daily_flights/"}, "dim/airports.csv"]
+
+
+def test_names_are_qualified_by_the_stage(resources):
+    named = {
+        "GlueDatabase": resources["GlueDatabase"]["Properties"]["DatabaseInput"]["Name"],
+        "WarehouseConnection": resources["WarehouseConnection"]["Properties"]["ConnectionInput"][
+            "Name"
+        ],
+        "Crawler": resources["Crawler"]["Properties"]["Name"],
+        "DelayedFlightsJob": resources["DelayedFlightsJob"]["Properties"]["Name"],
+        "LoadAirportsJob": resources["LoadAirportsJob"]["Properties"]["Name"],
+        "AlertsTopic": resources["AlertsTopic"]["Properties"]["TopicName"],
+        "HandlerFailures": resources["HandlerFailures"]["Properties"]["QueueName"],
+        "PipelineStateMachine": resources["PipelineStateMachine"]["Properties"]["StateMachineName"],
+    }
+    unqualified = {k: v for k, v in named.items() if "${Stage}" not in json.dumps(v)}
+    assert not unqualified
+
+
+def test_a_failed_event_is_kept_and_alarmed(resources):
+    """EventBridge invokes the handlers asynchronously: after Lambda's retries the event goes to
+    the failures queue (on-failure destination), and so does one Lambda could not take at all
+    (the rule's dead-letter queue); an alarm on that queue reaches the alerts topic."""
+    failures = {"Fn::GetAtt": ["HandlerFailures", "Arn"]}
+    for function, event in (
+        ("OnObjectCreated", "OnObjectCreatedEvent"),
+        ("OnExecutionFailed", "OnExecutionFailedEvent"),
+    ):
+        properties = resources[function]["Properties"]
+        on_failure = properties["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+        assert on_failure == {"Type": "SQS", "Destination": failures}
+        assert properties["Events"][event]["Properties"]["DeadLetterConfig"] == {"Arn": failures}
+    alarm = resources["HandlerFailuresAlarm"]["Properties"]
+    assert alarm["AlarmActions"] == [{"Ref": "AlertsTopic"}]
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["HandlerFailures", "QueueName"]}}
+    ]
+
+
+def test_credentials_are_escaped_json_or_an_existing_secret_and_ssl_is_enforced(
+    packaged, resources
+):
     template = packaged["template"]
     assert template["Parameters"]["WarehousePassword"]["NoEcho"] is True
-    properties = template["Resources"]["WarehouseConnection"]["Properties"]["ConnectionInput"][
+    assert "AWS::LanguageExtensions" in template["Transform"]
+    secret = resources["WarehouseSecret"]
+    assert secret["Condition"] == "CreateSecret"
+    assert set(secret["Properties"]["SecretString"]["Fn::ToJsonString"]) == {"username", "password"}
+    properties = resources["WarehouseConnection"]["Properties"]["ConnectionInput"][
         "ConnectionProperties"
     ]
-    assert properties["SECRET_ID"] == {"Ref": "WarehouseSecret"}
-    assert "PASSWORD" not in properties
-
-
-def test_handlers_get_the_stack_resources_and_keep_their_logging(packaged):
-    resources = packaged["template"]["Resources"]
-    variables = resources["OnObjectCreated"]["Properties"]["Environment"]["Variables"]
-    assert variables["STATE_MACHINE_ARN"] == {"Ref": "PipelineStateMachine"}
-    statements = resources["DefaultRole"]["Properties"]["Policies"][0]["PolicyDocument"][
-        "Statement"
-    ]
-    actions = {a for s in statements for a in s["Action"]}
-    assert {"logs:PutLogEvents", "states:StartExecution", "sns:Publish"} <= actions
-    assert resources["DataBucket"]["Properties"]["NotificationConfiguration"] == {
-        "EventBridgeConfiguration": {"EventBridgeEnabled": True}
+    assert properties["SECRET_ID"] == {
+        "Fn::If": ["CreateSecret", {"Ref": "WarehouseSecret"}, {"Ref": "WarehouseSecretArn"}]
     }
-    assert resources["DataEventsTrail"]["Type"] == "AWS::CloudTrail::Trail"
+    assert properties["JDBC_ENFORCE_SSL"] == "true"
+    assert "PASSWORD" not in properties and "USERNAME" not in properties
+
+
+def test_buckets_are_kept_tls_only_and_expire_what_grows(resources):
+    for bucket, policy in (
+        ("DataBucket", "DataBucketPolicy"),
+        ("TrailBucket", "TrailBucketPolicy"),
+    ):
+        assert resources[bucket]["DeletionPolicy"] == "Retain"
+        assert resources[bucket]["UpdateReplacePolicy"] == "Retain"
+        deny = [
+            s
+            for s in resources[policy]["Properties"]["PolicyDocument"]["Statement"]
+            if s["Effect"] == "Deny"
+        ]
+        assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    rules = resources["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert any(r.get("Prefix") == "glue-temp/" and r.get("ExpirationInDays") for r in rules)
+    assert any("NoncurrentVersionExpiration" in r for r in rules)
+
+
+def test_each_actor_has_its_own_role(resources):
+    assert "DefaultRole" not in resources
+    for function, role in (
+        ("OnObjectCreated", "ObjectCreatedHandlerRole"),
+        ("OnExecutionFailed", "ExecutionFailedHandlerRole"),
+    ):
+        assert resources[function]["Properties"]["Role"] == {"Fn::GetAtt": [role, "Arn"]}
+    assert (
+        resources["DelayedFlightsJob"]["Properties"]["Role"]
+        != resources["LoadAirportsJob"]["Properties"]["Role"]
+    )
+
+
+def test_no_role_may_delete_objects_or_list_the_whole_bucket(resources):
+    for name in ROLES:
+        for statement in statements(resources[name]):
+            assert "s3:DeleteObject" not in actions(statement), name
+            if "s3:ListBucket" in actions(statement):
+                assert statement["Condition"]["StringLike"]["s3:prefix"], name
+
+
+def test_glue_may_only_touch_interfaces_of_its_subnet(resources):
+    network = resources["GlueJobNetworkPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    by_sid = {s["Sid"]: s for s in network}
+    assert "*" not in json.dumps(by_sid["CreateInterfaces"]["Resource"]).replace(
+        "network-interface/*", ""
+    )
+    assert "ec2:Subnet" in by_sid["DeleteInterfaces"]["Condition"]["ArnEquals"]
+    assert by_sid["TagGlueInterfaces"]["Condition"]["ForAllValues:StringEquals"] == {
+        "aws:TagKeys": ["aws-glue-service-resource"]
+    }
+    assert {"ec2:DescribeVpcAttribute"} <= set(actions(by_sid["Describe"]))
+    for job_role in ("DelayedFlightsJobRole", "LoadAirportsJobRole"):
+        granted = {a for s in statements(resources[job_role]) for a in actions(s)}
+        assert "s3:GetBucketLocation" in granted
+
+
+def test_the_jobs_can_reach_what_they_call_from_the_private_subnet(resources):
+    """Glue jobs in the warehouse's subnet call S3, Glue, Secrets Manager, CloudWatch Logs and
+    STS: the template creates the endpoints (unless told the VPC has them) and Glue's
+    self-referencing security-group rule."""
+    endpoints = {
+        r["Properties"]["ServiceName"]["Fn::Sub"].rsplit(".", 1)[-1]: r
+        for r in resources.values()
+        if r["Type"] == "AWS::EC2::VPCEndpoint"
+    }
+    assert set(endpoints) == {"s3", "glue", "secretsmanager", "logs", "sts"}
+    assert endpoints["s3"]["Properties"]["VpcEndpointType"] == "Gateway"
+    for service in ("glue", "secretsmanager", "logs", "sts"):
+        assert endpoints[service]["Properties"]["PrivateDnsEnabled"] is True
+    rule = resources["GlueSecurityGroupSelfRule"]["Properties"]
+    assert rule["SourceSecurityGroupId"] == rule["GroupId"] == {"Ref": "GlueSecurityGroupId"}
+    assert (rule["FromPort"], rule["ToPort"]) == (0, 65535)
+
+
+def test_the_state_machine_logs_and_times_out(resources):
+    machine = resources["PipelineStateMachine"]["Properties"]
+    destination = machine["LoggingConfiguration"]["Destinations"][0]
+    assert destination["CloudWatchLogsLogGroup"]["LogGroupArn"] == {
+        "Fn::GetAtt": ["StateMachineLogGroup", "Arn"]
+    }
+    definition = json.loads(
+        (REPO / "infra" / machine["DefinitionS3Location"]).read_text(encoding="utf-8")
+    )
+    assert 0 < definition["TimeoutSeconds"] <= 4 * 3600
+
+
+def test_the_trail_records_only_the_data_prefixes_for_this_trail(resources):
+    trail = resources["DataEventsTrail"]["Properties"]
+    values = trail["EventSelectors"][0]["DataResources"][0]["Values"]
+    assert [v["Fn::Sub"] for v in values] == [
+        "${DataBucket.Arn}/daily_flights/",
+        "${DataBucket.Arn}/dim/",
+    ]
+    allows = [
+        s
+        for s in resources["TrailBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow"
+    ]
+    assert allows and all("aws:SourceArn" in s["Condition"]["StringEquals"] for s in allows)
+
+
+def test_aws_cloudformation_package_uploads_every_file_the_template_names(packaged, tmp_path):
+    """The paths are relative to the merged template in dist/ (make package), as make deploy
+    hands it to `aws cloudformation package`; S3 is moto's server."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from flightpipe.postgres import free_port
+
+    dist = REPO / "dist-test-package"
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        shutil.rmtree(dist, ignore_errors=True)
+        shutil.copytree(packaged["path"].parent, dist)
+        endpoint = f"http://127.0.0.1:{port}"
+        credentials = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+        boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        ).create_bucket(Bucket="artifacts")
+        env = {**os.environ, **credentials, "AWS_ENDPOINT_URL": endpoint}
+        env["AWS_DEFAULT_REGION"] = "us-east-1"
+        output = tmp_path / "packaged.yaml"
+        result = subprocess.run(
+            [
+                str(BIN / "aws"),
+                "cloudformation",
+                "package",
+                "--template-file",
+                str(dist / "sam.yaml"),
+                "--s3-bucket",
+                "artifacts",
+                "--s3-prefix",
+                "flightpipe-dev",
+                "--output-template-file",
+                str(output),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        server.stop()
+        shutil.rmtree(dist, ignore_errors=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    resources = cfn_yaml.load(str(output))["Resources"]
+    for job in ("DelayedFlightsJob", "LoadAirportsJob"):
+        location = resources[job]["Properties"]["Command"]["ScriptLocation"]
+        assert location.startswith("s3://artifacts/flightpipe-dev/")
+    assert resources["PipelineStateMachine"]["Properties"]["DefinitionS3Location"][
+        "Key"
+    ].startswith("flightpipe-dev/")
+    assert resources["OnObjectCreated"]["Properties"]["CodeUri"].startswith("s3://artifacts/")

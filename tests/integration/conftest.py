@@ -116,11 +116,10 @@ def stack(server_url: str) -> Iterator[Stack]:
     with created_database(server_url) as database_url:
         local.start_server()
         try:
-            names = Names()
             provisioned = provision(
-                names, database_url, session=local.session(), endpoint_url=settings.endpoint_url
+                database_url, session=local.session(), endpoint_url=settings.endpoint_url
             )
-            yield Stack(settings, local, names, provisioned, database_url)
+            yield Stack(settings, local, Names.local(), provisioned, database_url)
         finally:
             local.stop_server()
             shutil.rmtree(state, ignore_errors=True)

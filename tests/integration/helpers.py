@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -103,3 +105,30 @@ def load_airports(stack):
     etag = upload(stack, "dim/airports.csv", (SAMPLE / "airports.csv").read_bytes())
     assert finished(stack, "dim/airports.csv", etag)["status"] == "SUCCEEDED"
     return stack
+
+
+@contextlib.contextmanager
+def warehouse_unreachable(stack) -> Iterator[None]:
+    """The Glue connection points at a port nothing listens on, for the block."""
+    from flightpipe.postgres import free_port
+
+    glue = stack.client("glue")
+    name = stack.names.glue_connection
+    connection = glue.get_connection(Name=name, HidePassword=False)["Connection"]
+    good = {
+        "Name": name,
+        "ConnectionType": "JDBC",
+        "ConnectionProperties": connection["ConnectionProperties"],
+    }
+    broken = {
+        **good,
+        "ConnectionProperties": {
+            **good["ConnectionProperties"],
+            "JDBC_CONNECTION_URL": f"jdbc:postgresql://127.0.0.1:{free_port()}/nowhere",
+        },
+    }
+    glue.update_connection(Name=name, ConnectionInput=broken)
+    try:
+        yield
+    finally:
+        glue.update_connection(Name=name, ConnectionInput=good)

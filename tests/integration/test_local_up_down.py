@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from flightpipe.config import LocalSettings, Names
+from flightpipe.config import LocalSettings
 from flightpipe.postgres import free_port
 from flightpipe.stack.local import LocalStack, down, up
 from tests.conftest import REPO
@@ -25,6 +25,7 @@ REQUIRED = {
     "STATE_MACHINE_ARN",
     "ALERTS_TOPIC_ARN",
     "ALERTS_QUEUE_URL",
+    "HANDLER_FAILURES_URL",
 }
 
 
@@ -44,14 +45,14 @@ def test_up_is_repeatable_writes_stack_env_and_down_leaves_nothing_running(monke
     )
     stack = LocalStack(settings)
     try:
-        values = up(settings, Names())
+        values = up(settings)
         pids = (stack.pid(), stack.postgres.pid())
         env = dict(line.split("=", 1) for line in (state / "stack.env").read_text().splitlines())
         assert set(env) >= REQUIRED
         assert env["AWS_ENDPOINT_URL"] == settings.endpoint_url
         assert env["DATABASE_URL"].endswith(f":{settings.postgres_port}/flights")
 
-        again = up(settings, Names())
+        again = up(settings)
         assert (stack.pid(), stack.postgres.pid()) == pids
         assert again["STATE_MACHINE_ARN"] == values["STATE_MACHINE_ARN"]
     finally:

@@ -16,6 +16,7 @@ from tests.integration.helpers import (
     loaded_day,
     runs_of,
     upload,
+    warehouse_unreachable,
 )
 
 pytestmark = pytest.mark.integration
@@ -60,32 +61,42 @@ def test_a_failing_job_is_notified_with_its_error_and_the_day_is_unchanged(with_
 
     assert (execution["status"], execution["error"]) == ("FAILED", "PipelineFailed")
     alert = stack.alert(lambda a: (a.get("body") or {}).get("key") == key)
-    assert alert["Subject"] == f"Flight pipeline FAILED: {key}"
+    assert alert["Subject"] == f"Flight pipeline FAILED: day {day}"
+    assert alert["body"]["replay"] == f"make replay DATE={day}"
     assert alert["body"]["Error"] == "States.TaskFailed"
     assert "missing required column DepDelay" in alert["body"]["Cause"]
     assert alert["body"]["bucket"] == stack.provisioned.data_bucket
     assert (fact_rows(stack, day), runs_of(stack, day)) == (before.rows, before.runs)
 
 
-def test_a_duplicate_event_starts_one_run(with_airports):
+def test_the_same_file_uploaded_twice_runs_once_per_object_version(with_airports):
+    """Not versioned, both uploads are one object (same key and ETag): the second event starts
+    nothing. Versioned, as deployed, each upload is a version and runs once. Either way every
+    run succeeds and the day holds one copy of its rows."""
     stack, day = with_airports, "2013-01-07"
     key = f"daily_flights/date={day}/flights.csv"
     body = (SAMPLE / key).read_bytes()
-    first = upload(stack, key, body)
-    second = upload(stack, key, body)
-    assert first == second
+    s3, bucket = stack.client("s3"), stack.provisioned.data_bucket
+    uploaded = [s3.put_object(Bucket=bucket, Key=key, Body=body).get("VersionId") for _ in "12"]
+    versions = {v for v in uploaded if v not in (None, "null")}
+    expected = len(versions) or 1
 
-    execution = finished(stack, key, first)
+    def ended() -> list[dict] | None:
+        runs = executions_for(stack, key)
+        if len(runs) == expected and all(r["status"] != "RUNNING" for r in runs):
+            return runs
+        return None
 
-    assert execution["status"] == "SUCCEEDED"
-    assert len(executions_for(stack, key)) == 1
+    runs = stack.wait_for(ended, timeout=300, what=f"{expected} execution(s) for {key}")
+    assert [r["status"] for r in runs] == ["SUCCEEDED"] * expected
+    stack.quiesce()
+    assert len(executions_for(stack, key)) == expected
     assert len(fact_rows(stack, day)) == 42
 
 
 def test_warehouse_unreachable_fails_cleanly_and_replay_reprocesses_the_day(
     with_airports, monkeypatch
 ):
-    from flightpipe.postgres import free_port
     from flightpipe.replay import replay
 
     stack, day = with_airports, "2013-01-04"
@@ -93,27 +104,9 @@ def test_warehouse_unreachable_fails_cleanly_and_replay_reprocesses_the_day(
     before = loaded_day(
         stack, day, "Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay\nAA,10397,12478,61,0\n"
     )
-    glue = stack.client("glue")
-    name = stack.names.glue_connection
-    connection = glue.get_connection(Name=name, HidePassword=False)["Connection"]
-    good = {
-        "Name": name,
-        "ConnectionType": "JDBC",
-        "ConnectionProperties": connection["ConnectionProperties"],
-    }
-    broken = {
-        **good,
-        "ConnectionProperties": {
-            **good["ConnectionProperties"],
-            "JDBC_CONNECTION_URL": f"jdbc:postgresql://127.0.0.1:{free_port()}/nowhere",
-        },
-    }
-    glue.update_connection(Name=name, ConnectionInput=broken)
-    try:
+    with warehouse_unreachable(stack):
         etag = upload(stack, key, (SAMPLE / key).read_bytes())
         execution = finished(stack, key, etag)
-    finally:
-        glue.update_connection(Name=name, ConnectionInput=good)
 
     assert (execution["status"], execution["error"]) == ("FAILED", "PipelineFailed")
     alert = stack.alert(lambda a: (a.get("body") or {}).get("key") == key)

@@ -7,16 +7,11 @@ import re
 
 import pytest
 
-from flightpipe.config import Names
-from flightpipe.stack.provision import (
-    STATE_MACHINE_FILE,
-    state_machine_definition,
-    state_machine_values,
-)
+from flightpipe.infra import load
+from flightpipe.stack.provision import STATE_MACHINE_FILE, script_file, state_machine_definition
+from flightpipe.stack.template import local_stack
 
 pytestmark = pytest.mark.unit
-
-TOPIC = "arn:aws:sns:us-east-1:123456789012:flightpipe-alerts"
 
 
 def states(definition: dict) -> dict:
@@ -27,8 +22,14 @@ def test_the_file_is_valid_json_with_quoted_placeholders():
     text = STATE_MACHINE_FILE.read_text()
     definition = json.loads(text)
     placeholders = set(re.findall(r"\$\{(\w+)\}", text))
-    assert placeholders == set(state_machine_values(Names(), TOPIC, 1))
+    substitutions = load()["Resources"]["PipelineStateMachine"]["Properties"]
+    assert placeholders == set(substitutions["DefinitionSubstitutions"])
     assert definition["StartAt"] in states(definition)
+
+
+def test_the_template_deploys_this_file():
+    machine = load()["Resources"]["PipelineStateMachine"]["Properties"]
+    assert script_file(machine["DefinitionS3Location"]) == STATE_MACHINE_FILE
 
 
 def test_every_task_has_a_catch_and_every_retry_is_bounded():
@@ -53,10 +54,10 @@ def test_every_transition_leads_to_a_state():
 
 
 def test_filled_definition_has_no_placeholder_left():
-    filled = state_machine_definition(Names(), TOPIC, poll_seconds=5)
+    filled = state_machine_definition(local_stack())
     assert "${" not in filled
     configure = json.loads(filled)["States"]["Configure"]["Parameters"]["config"]
-    assert configure["crawler_poll_seconds.$"] == "States.StringToJson('5')"
+    assert configure["crawler_poll_seconds.$"] == "States.StringToJson('1')"
 
 
 def test_crawler_running_is_retried_under_both_spellings():
@@ -73,7 +74,7 @@ def test_the_filled_definition_passes_the_public_asl_validator(tmp_path):
     validator = REPO / "tools" / "asl" / "node_modules" / ".bin" / "asl-validator"
     assert validator.exists(), "asl-validator is missing: run make install"
     filled = tmp_path / "pipeline.json"
-    filled.write_text(state_machine_definition(Names(), TOPIC, poll_seconds=5))
+    filled.write_text(state_machine_definition(local_stack()))
     result = subprocess.run(
         [str(validator), "--json-path", str(filled)], capture_output=True, text=True, timeout=60
     )

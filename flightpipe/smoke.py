@@ -1,0 +1,191 @@
+"""``make smoke STAGE=...``: one real upload through a deployed (or the local) pipeline, reported.
+
+For the first deployment, and after every one: uploads a one-row day (a flight 61 minutes late)
+to ``daily_flights/date=1900-01-01/smoke.csv`` exactly where production uploads land, waits
+for the execution the upload starts, and reports what a person would check by hand: the
+execution's status (or its error and cause), the job's run report (one row read, one loaded),
+whether the success notification was published, and whether the handler-failures queue holds
+anything. Exits non-zero if any of it is wrong.
+
+The day 1900-01-01 is the smoke test's own: each run replaces it with the same single row.
+Against AWS it needs credentials that may put objects in the data bucket and read the stack,
+the executions and the run reports; it finds them from the stack's outputs
+(``flightpipe-<stage>``). ``STAGE=local`` reads ``.local/stack.env`` (``make local-up``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+
+from flightpipe.config import LOCAL_DIR
+
+SMOKE_DAY = "1900-01-01"
+SMOKE_KEY = f"daily_flights/date={SMOKE_DAY}/smoke.csv"
+SMOKE_FILE = b"Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay\nZZ,10397,12478,61,58\n"
+TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Where the pipeline of one stage is."""
+
+    data_bucket: str
+    state_machine_arn: str
+    failures_queue_url: str | None = None
+
+
+@dataclass
+class Report:
+    execution: dict[str, Any] = field(default_factory=dict)
+    run_report: dict[str, Any] = field(default_factory=dict)
+    notified: bool = False
+    failures_waiting: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def lines(self) -> list[str]:
+        status = self.execution.get("status", "NOT STARTED")
+        found = [f"execution  {self.execution.get('name', '-')}: {status}"]
+        if self.execution.get("error"):
+            found.append(f"error      {self.execution['error']}: {self.execution.get('cause')}")
+        if self.run_report:
+            read, loaded = self.run_report.get("rows_read"), self.run_report.get("rows_loaded")
+            found.append(f"job run    {read} row read, {loaded} loaded")
+        found.append(f"notified   {'yes' if self.notified else 'no'}")
+        if self.failures_waiting is not None:
+            found.append(
+                f"failures   {self.failures_waiting} event(s) in the handler-failures queue"
+            )
+        found += [f"PROBLEM    {problem}" for problem in self.problems]
+        found.append("SMOKE TEST " + ("PASSED" if self.ok else "FAILED"))
+        return found
+
+
+def run(targets: Targets, client: Callable[[str], Any], timeout: float = 1800.0) -> Report:
+    """Upload the smoke day and check everything it should cause; ``client(service)`` makes
+    the boto3 clients."""
+    s3, sfn = client("s3"), client("stepfunctions")
+    report = Report()
+    uploaded_at = datetime.now(UTC) - timedelta(seconds=5)
+    s3.put_object(Bucket=targets.data_bucket, Key=SMOKE_KEY, Body=SMOKE_FILE)
+    execution = _wait_for_execution(sfn, targets.state_machine_arn, uploaded_at, timeout)
+    if execution is None:
+        report.problems.append(
+            f"no execution for s3://{targets.data_bucket}/{SMOKE_KEY} within {timeout:.0f}s: "
+            "check the upload rule, the handler's logs and the handler-failures queue"
+        )
+    else:
+        report.execution = execution
+        if execution["status"] != "SUCCEEDED":
+            report.problems.append(f"the execution ended {execution['status']}")
+        else:
+            report.run_report = _run_report(s3, targets.data_bucket, execution)
+            if (report.run_report.get("rows_read"), report.run_report.get("rows_loaded")) != (1, 1):
+                report.problems.append("the job did not read and load exactly the one row")
+        report.notified = _notified(sfn, execution["executionArn"])
+        if not report.notified:
+            report.problems.append("no notification was published")
+    if targets.failures_queue_url:
+        report.failures_waiting = _waiting(client("sqs"), targets.failures_queue_url)
+        if report.failures_waiting:
+            report.problems.append("events wait in the handler-failures queue")
+    return report
+
+
+def _wait_for_execution(
+    sfn: Any, machine: str, since: datetime, timeout: float
+) -> dict[str, Any] | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for item in sfn.list_executions(stateMachineArn=machine, maxResults=50)["executions"]:
+            if _as_utc(item["startDate"]) < since:
+                continue
+            described = sfn.describe_execution(executionArn=item["executionArn"])
+            if json.loads(described.get("input") or "{}").get("key") != SMOKE_KEY:
+                continue
+            if described["status"] in TERMINAL:
+                return dict(described)
+        time.sleep(2.0)
+    return None
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _run_report(s3: Any, bucket: str, execution: dict[str, Any]) -> dict[str, Any]:
+    job = json.loads(execution.get("output") or "{}").get("job", {})
+    if not job.get("id"):
+        return {}
+    key = f"run-reports/date={SMOKE_DAY}/{job['id']}.json"
+    return dict(json.load(s3.get_object(Bucket=bucket, Key=key)["Body"]))
+
+
+def _notified(sfn: Any, execution_arn: str) -> bool:
+    """Whether a publish to SNS succeeded in the execution (its success or failure notice)."""
+    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
+    for page in pages:
+        for event in page["events"]:
+            succeeded = event.get("taskSucceededEventDetails") or {}
+            if event["type"] == "TaskSucceeded" and succeeded.get("resourceType") == "sns":
+                return True
+    return False
+
+
+def _waiting(sqs: Any, queue_url: str) -> int:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"])
+
+
+def local_values() -> dict[str, str]:
+    """``.local/stack.env`` as written by ``make local-up``."""
+    text = (LOCAL_DIR / "stack.env").read_text(encoding="utf-8")
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def targets_for(stage: str, session: Any) -> Targets:
+    """The local stack's (``.local/stack.env``) or the deployed stack's outputs."""
+    if stage == "local":
+        values = local_values()
+        return Targets(
+            values["DATA_BUCKET"], values["STATE_MACHINE_ARN"], values.get("HANDLER_FAILURES_URL")
+        )
+    stack = session.client("cloudformation").describe_stacks(StackName=f"flightpipe-{stage}")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Stacks"][0]["Outputs"]}
+    return Targets(
+        outputs["DataBucket"], outputs["StateMachineArn"], outputs.get("HandlerFailuresQueueUrl")
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", required=True, help="dev, prod, or local")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait")
+    args = parser.parse_args(argv)
+    if args.stage == "local":  # the stack's endpoint and credentials, for boto3
+        os.environ.update({k: v for k, v in local_values().items() if k.startswith("AWS_")})
+    session = boto3.session.Session()
+    targets = targets_for(args.stage, session)
+    print(f"smoke test: s3://{targets.data_bucket}/{SMOKE_KEY} -> {targets.state_machine_arn}")
+    report = run(targets, session.client, timeout=args.timeout)
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
