@@ -79,9 +79,11 @@ def run(targets: Targets, client: Callable[[str], Any], timeout: float = 1800.0)
     the boto3 clients."""
     s3, sfn = client("s3"), client("stepfunctions")
     report = Report()
-    uploaded_at = datetime.now(UTC) - timedelta(seconds=5)
-    s3.put_object(Bucket=targets.data_bucket, Key=SMOKE_KEY, Body=SMOKE_FILE)
-    execution = _wait_for_execution(sfn, targets.state_machine_arn, uploaded_at, timeout)
+    # A minute's slack for clocks; the execution is then told by the object version it names.
+    uploaded_at = datetime.now(UTC) - timedelta(seconds=60)
+    put = s3.put_object(Bucket=targets.data_bucket, Key=SMOKE_KEY, Body=SMOKE_FILE)
+    upload = {"key": SMOKE_KEY, "version_id": put.get("VersionId"), "etag": put["ETag"].strip('"')}
+    execution = _wait_for_execution(sfn, targets.state_machine_arn, uploaded_at, upload, timeout)
     if execution is None:
         report.problems.append(
             f"no execution for s3://{targets.data_bucket}/{SMOKE_KEY} within {timeout:.0f}s: "
@@ -106,15 +108,21 @@ def run(targets: Targets, client: Callable[[str], Any], timeout: float = 1800.0)
 
 
 def _wait_for_execution(
-    sfn: Any, machine: str, since: datetime, timeout: float
+    sfn: Any, machine: str, since: datetime, upload: dict[str, Any], timeout: float
 ) -> dict[str, Any] | None:
+    """The ended execution started by ``upload``: its key and object version (or, in a bucket
+    that is not versioned, its ETag)."""
+    identity = "version_id" if upload["version_id"] not in (None, "null") else "etag"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for item in sfn.list_executions(stateMachineArn=machine, maxResults=50)["executions"]:
             if _as_utc(item["startDate"]) < since:
                 continue
             described = sfn.describe_execution(executionArn=item["executionArn"])
-            if json.loads(described.get("input") or "{}").get("key") != SMOKE_KEY:
+            started_with = json.loads(described.get("input") or "{}")
+            if started_with.get("key") != upload["key"]:
+                continue
+            if started_with.get(identity) != upload[identity]:
                 continue
             if described["status"] in TERMINAL:
                 return dict(described)
