@@ -1,4 +1,5 @@
-"""``flightpipe``: the project's command line (local PostgreSQL, schema, local Glue job runs).
+"""``flightpipe``: the project's command line (local PostgreSQL, schema, local Glue job runs,
+the local stack, backfills).
 
 ``make`` targets call these; they are also for a data engineer at a shell.
 """
@@ -105,6 +106,12 @@ def cmd_local_status(args: argparse.Namespace) -> int:
     return 0 if report["stack"] != "down" else 3
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from flightpipe.backfill import command
+
+    return command(args)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="flightpipe", description=__doc__)
     commands = top.add_subparsers(dest="command", required=True)
@@ -146,6 +153,14 @@ def parser() -> argparse.ArgumentParser:
     glue_run.add_argument("script", type=Path)
     glue_run.add_argument("job_args", nargs=argparse.REMAINDER)
     glue_run.set_defaults(handler=cmd_glue_run)
+
+    from flightpipe.backfill import add_arguments
+
+    backfill = commands.add_parser(
+        "backfill", help="reprocess a range of days from the objects already in S3"
+    )
+    add_arguments(backfill)
+    backfill.set_defaults(handler=cmd_backfill)
     return top
 
 

@@ -2,10 +2,12 @@
 
 After a fault is gone (warehouse back, job fixed), a day is run again without re-uploading:
 one execution per CSV object under ``daily_flights/date=<day>/``, started exactly as the upload
-handler starts them (same input, through the handler's own code), but under a new name: the
-failed run holds the name of the object version (or ETag), and Step Functions would treat a
-second start under it as a duplicate event. The failure notification names this command. Waits
-for the executions and prints how they ended; exit status 0 only if all succeeded.
+handler starts them (same input, through the handler's own code: keys it would ignore, such as
+hidden ``_...`` names, start nothing), but under a new name: the failed run holds the name of
+the object version (or ETag), and Step Functions would treat a second start under it as a
+duplicate event. The failure notification names this command. Waits for the executions and
+prints how they ended; exit status 0 only if all succeeded. ``flightpipe.backfill`` starts its
+days with the same functions.
 
 Reads DATA_BUCKET and STATE_MACHINE_ARN from the environment, or from ``.local/stack.env``
 when the local stack is up.
@@ -14,78 +16,113 @@ when the local stack is up.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 
 import boto3
 
-from flightpipe.config import LOCAL_DIR, REPO
+from flightpipe.config import REPO
+from flightpipe.stage import TERMINAL, StageError, local_values
 
 if str(REPO / "chalice_app") not in sys.path:
     sys.path.insert(0, str(REPO / "chalice_app"))
 from chalicelib.pipeline import start_run
-from chalicelib.uploads import Upload
+from chalicelib.settings import AIRPORTS_KEY, FLIGHTS_PREFIX
+from chalicelib.uploads import Ignored, Upload, parse_upload
 
-TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+_AWS_SETTINGS = (
+    "AWS_ENDPOINT_URL",
+    "AWS_DEFAULT_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+)
+_FROM_ENVIRONMENT = ("DATA_BUCKET", "STATE_MACHINE_ARN", *_AWS_SETTINGS)
 
 
 def _environment() -> dict[str, str]:
     values = {}
-    env_file = LOCAL_DIR / "stack.env"
-    if env_file.exists() and "STATE_MACHINE_ARN" not in os.environ:
-        for line in env_file.read_text().splitlines():
-            key, _, value = line.partition("=")
-            values[key] = value
-    values.update(
-        {
-            k: v
-            for k, v in os.environ.items()
-            if k
-            in (
-                "DATA_BUCKET",
-                "STATE_MACHINE_ARN",
-                "AWS_ENDPOINT_URL",
-                "AWS_DEFAULT_REGION",
-                "AWS_ACCESS_KEY_ID",
-                "AWS_SECRET_ACCESS_KEY",
-            )
-        }
-    )
+    if "STATE_MACHINE_ARN" not in os.environ:
+        with contextlib.suppress(StageError):
+            values = local_values()
+    values.update({k: v for k, v in os.environ.items() if k in _FROM_ENVIRONMENT})
     missing = [k for k in ("DATA_BUCKET", "STATE_MACHINE_ARN") if not values.get(k)]
     if missing:
         raise SystemExit(f"replay needs {', '.join(missing)} (environment or .local/stack.env)")
     return values
 
 
-def replay(day: date, prefix: str = "daily_flights/", wait: bool = True) -> int:
+def day_uploads(
+    s3: Any, bucket: str, first: date, last: date, prefix: str = FLIGHTS_PREFIX
+) -> dict[date, list[Upload]]:
+    """The uploads of the days ``first`` to ``last`` (inclusive) that the upload handler would
+    start a run for, by day, each day's oldest object first.
+
+    One listing from the first day on, in S3's key order (which is date order under
+    ``date=YYYY-MM-DD/``), stopped after the last day: a year's range costs a few requests,
+    however many other days the bucket holds.
+    """
+    found: dict[date, list[tuple[datetime, str, Upload]]] = {}
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=f"{prefix}date=", StartAfter=f"{prefix}date={first.isoformat()}"
+    )
+    for obj in (obj for page in pages for obj in page.get("Contents", [])):
+        # Keys come sorted, so the ten characters after "date=" only grow.
+        if obj["Key"][len(prefix) + len("date=") :][:10] > last.isoformat():
+            break
+        etag = obj["ETag"].strip('"')
+        detail = {"bucket": {"name": bucket}, "object": {"key": obj["Key"], "etag": etag}}
+        try:
+            upload = parse_upload(detail, bucket, prefix, AIRPORTS_KEY)
+        except Ignored:
+            continue
+        if upload.flight_date is not None and first <= upload.flight_date <= last:
+            found.setdefault(upload.flight_date, []).append(
+                (obj["LastModified"], obj["Key"], upload)
+            )
+    return {day: [u for *_, u in sorted(items)] for day, items in sorted(found.items())}
+
+
+def run_stamp() -> str:
+    """Part of the names of the executions one replay or backfill starts."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+
+
+def start_day(
+    upload: Upload, machine: str, sfn: Any, *, label: str, stamp: str, index: int = 0
+) -> str:
+    """Start a run of ``upload``'s day with the handler's input for that object, under the new
+    name ``<label>-<day>-<stamp>-<index>``; its execution ARN."""
+    if upload.flight_date is None:
+        raise ValueError(f"s3://{upload.bucket}/{upload.key} is not a day's upload")
+    name = f"{label}-{upload.flight_date.isoformat()}-{stamp}-{index}"
+    return start_run(upload, machine, sfn, name=name).execution_arn
+
+
+def replay(day: date, prefix: str = FLIGHTS_PREFIX, wait: bool = True) -> int:
     values = _environment()
-    for key in (
-        "AWS_ENDPOINT_URL",
-        "AWS_DEFAULT_REGION",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-    ):
+    for key in _AWS_SETTINGS:
         if values.get(key):
             os.environ[key] = values[key]
     s3, sfn = boto3.client("s3"), boto3.client("stepfunctions")
     bucket, machine = values["DATA_BUCKET"], values["STATE_MACHINE_ARN"]
-    listing = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}date={day.isoformat()}/")
-    objects = [o for o in listing.get("Contents", []) if o["Key"].lower().endswith(".csv")]
-    if not objects:
+    uploads = day_uploads(s3, bucket, day, day, prefix).get(day, [])
+    if not uploads:
         print(
-            f"nothing to replay: no .csv object under s3://{bucket}/{prefix}date={day.isoformat()}/"
+            f"nothing to replay: no .csv object the upload handler would take under "
+            f"s3://{bucket}/{prefix}date={day.isoformat()}/"
         )
         return 1
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    stamp = run_stamp()
     started = []
-    for index, obj in enumerate(objects):
-        upload = Upload("day", bucket, obj["Key"], obj["ETag"].strip('"'), day)
-        name = f"replay-{day.isoformat()}-{stamp}-{index}"
-        started.append(start_run(upload, machine, sfn, name=name).execution_arn)
-        print(f"started {name} for s3://{bucket}/{obj['Key']}")
+    for index, upload in enumerate(uploads):
+        arn = start_day(upload, machine, sfn, label="replay", stamp=stamp, index=index)
+        started.append(arn)
+        print(f"started {arn.rsplit(':', 1)[-1]} for s3://{bucket}/{upload.key}")
     if not wait:
         return 0
     return _wait(sfn, started)

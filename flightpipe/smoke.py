@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -25,23 +24,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
-
-from flightpipe.config import LOCAL_DIR
+from flightpipe.stage import TERMINAL, StageError, Targets, run_report, session_for, targets_for
 
 SMOKE_DAY = "1900-01-01"
 SMOKE_KEY = f"daily_flights/date={SMOKE_DAY}/smoke.csv"
 SMOKE_FILE = b"Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay\nZZ,10397,12478,61,58\n"
-TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-
-
-@dataclass(frozen=True)
-class Targets:
-    """Where the pipeline of one stage is."""
-
-    data_bucket: str
-    state_machine_arn: str
-    failures_queue_url: str | None = None
 
 
 @dataclass
@@ -94,7 +81,7 @@ def run(targets: Targets, client: Callable[[str], Any], timeout: float = 1800.0)
         if execution["status"] != "SUCCEEDED":
             report.problems.append(f"the execution ended {execution['status']}")
         else:
-            report.run_report = _run_report(s3, targets.data_bucket, execution)
+            report.run_report = run_report(s3, targets.data_bucket, SMOKE_DAY, execution)
             if (report.run_report.get("rows_read"), report.run_report.get("rows_loaded")) != (1, 1):
                 report.problems.append("the job did not read and load exactly the one row")
         report.notified = _notified(sfn, execution["executionArn"])
@@ -134,14 +121,6 @@ def _as_utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _run_report(s3: Any, bucket: str, execution: dict[str, Any]) -> dict[str, Any]:
-    job = json.loads(execution.get("output") or "{}").get("job", {})
-    if not job.get("id"):
-        return {}
-    key = f"run-reports/date={SMOKE_DAY}/{job['id']}.json"
-    return dict(json.load(s3.get_object(Bucket=bucket, Key=key)["Body"]))
-
-
 def _notified(sfn: Any, execution_arn: str) -> bool:
     """Whether a publish to SNS succeeded in the execution (its success or failure notice)."""
     pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
@@ -160,35 +139,17 @@ def _waiting(sqs: Any, queue_url: str) -> int:
     return int(attributes["ApproximateNumberOfMessages"])
 
 
-def local_values() -> dict[str, str]:
-    """``.local/stack.env`` as written by ``make local-up``."""
-    text = (LOCAL_DIR / "stack.env").read_text(encoding="utf-8")
-    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
-
-
-def targets_for(stage: str, session: Any) -> Targets:
-    """The local stack's (``.local/stack.env``) or the deployed stack's outputs."""
-    if stage == "local":
-        values = local_values()
-        return Targets(
-            values["DATA_BUCKET"], values["STATE_MACHINE_ARN"], values.get("HANDLER_FAILURES_URL")
-        )
-    stack = session.client("cloudformation").describe_stacks(StackName=f"flightpipe-{stage}")
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Stacks"][0]["Outputs"]}
-    return Targets(
-        outputs["DataBucket"], outputs["StateMachineArn"], outputs.get("HandlerFailuresQueueUrl")
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", required=True, help="dev, prod, or local")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait")
     args = parser.parse_args(argv)
-    if args.stage == "local":  # the stack's endpoint and credentials, for boto3
-        os.environ.update({k: v for k, v in local_values().items() if k.startswith("AWS_")})
-    session = boto3.session.Session()
-    targets = targets_for(args.stage, session)
+    try:
+        session = session_for(args.stage)
+        targets = targets_for(args.stage, session)
+    except StageError as error:
+        print(f"smoke test: {error}", file=sys.stderr)
+        return 1
     print(f"smoke test: s3://{targets.data_bucket}/{SMOKE_KEY} -> {targets.state_machine_arn}")
     report = run(targets, session.client, timeout=args.timeout)
     print("\n".join(report.lines()))
