@@ -14,6 +14,21 @@ built-in CSV classifier does for the layouts this project uses, through the Glue
   ``string``; files of one table are merged (new columns appended, types widened);
 * the table is created, or updated when the schema change policy says UPDATE_IN_DATABASE;
   new partitions are added, existing ones left as they are (AWS's default behaviour).
+
+``RecrawlPolicy`` is honoured as AWS documents it ("Scheduling incremental crawls for adding new
+partitions", https://docs.aws.amazon.com/glue/latest/dg/incremental-crawls.html):
+
+* ``CRAWL_EVERYTHING`` (the default): every crawl reads every object, as above;
+* ``CRAWL_NEW_FOLDERS_ONLY``: the first crawl is a full one; later crawls still list the target
+  (a new folder is only known by listing) but read only the objects of folders that the last
+  successful crawl did not list, so a crawl's reads grow with the new folders, not with history.
+  A new file in a known folder is not crawled; no table is created or changed (AWS forces the
+  schema change policy to LOG, and CreateCrawler refuses any other, see ``check_policies``); a
+  new folder becomes a partition with its own columns when it is compatible with the table
+  (here: it has every column of the table, so a new column is recorded on the partition, not on
+  the table) and is otherwise skipped with the reason in the crawl's log;
+* ``CRAWL_EVENT_MODE`` needs S3 event notifications in an SQS queue, which the local stack does
+  not feed to crawlers: refused.
 """
 
 from __future__ import annotations
@@ -22,7 +37,7 @@ import csv
 import fnmatch
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,8 +56,55 @@ INPUT_FORMAT = "org.apache.hadoop.mapred.TextInputFormat"
 OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
 
 
+CRAWL_EVERYTHING = "CRAWL_EVERYTHING"
+CRAWL_NEW_FOLDERS_ONLY = "CRAWL_NEW_FOLDERS_ONLY"
+CRAWL_EVENT_MODE = "CRAWL_EVENT_MODE"
+# AWS's InvalidInputException messages for a new-folders-only crawler, as CreateCrawler and
+# UpdateCrawler answer them (quoted from AWS's answers in hashicorp/terraform-provider-aws#22868
+# and LBHackney-IT/Data-Platform#2418).
+ONLY_S3_TARGETS = 'RecrawlBehavior "Crawl new folders only" can only apply to Amazon S3 target.'
+ONLY_LOG_POLICY = (
+    'The SchemaChangePolicy for "Crawl new folders only" Amazon S3 target can have only LOG '
+    "DeleteBehavior value and LOG UpdateBehavior value."
+)
+
+
 class CrawlError(RuntimeError):
     """The crawl could not finish; the message is what GetCrawler reports."""
+
+
+class CrawlerPolicyError(ValueError):
+    """A crawler definition AWS refuses (InvalidInputException), with AWS's message."""
+
+
+def recrawl_behavior(crawler: Mapping[str, Any]) -> str:
+    """The crawler's RecrawlBehavior; AWS's default when it has none."""
+    return str((crawler.get("RecrawlPolicy") or {}).get("RecrawlBehavior") or CRAWL_EVERYTHING)
+
+
+def check_policies(crawler: Mapping[str, Any]) -> None:
+    """Refuse a recrawl policy as CreateCrawler refuses it (``crawler`` as GetCrawler answers).
+
+    A new-folders-only crawler must crawl S3 targets only, with UpdateBehavior and
+    DeleteBehavior both LOG (AWS's defaults, UPDATE_IN_DATABASE and DEPRECATE_IN_DATABASE, are
+    refused too); event mode is refused because the local stack cannot feed it events.
+    """
+    behavior = recrawl_behavior(crawler)
+    if behavior == CRAWL_EVENT_MODE:
+        raise CrawlerPolicyError(
+            "the local crawler does not implement CRAWL_EVENT_MODE (it reads Amazon S3 events "
+            "from the target's SQS queue, which the local stack does not feed)"
+        )
+    if behavior not in (CRAWL_EVERYTHING, CRAWL_NEW_FOLDERS_ONLY):
+        raise CrawlerPolicyError(f"RecrawlBehavior {behavior!r} is not a valid value")
+    if behavior != CRAWL_NEW_FOLDERS_ONLY:
+        return
+    targets = crawler.get("Targets") or {}
+    if not targets.get("S3Targets") or any(v for k, v in targets.items() if k != "S3Targets"):
+        raise CrawlerPolicyError(ONLY_S3_TARGETS)
+    policy = crawler.get("SchemaChangePolicy") or {}
+    if (policy.get("UpdateBehavior"), policy.get("DeleteBehavior")) != ("LOG", "LOG"):
+        raise CrawlerPolicyError(ONLY_LOG_POLICY)
 
 
 @dataclass
@@ -63,10 +125,25 @@ class CrawlSummary:
     tables_updated: list[str] = field(default_factory=list)
     partitions_created: int = 0
     skipped: list[str] = field(default_factory=list)
+    incremental: bool = False
+    objects_read: int = 0
+    # Every folder the crawl listed (s3://bucket/prefix/): what the next incremental crawl knows.
+    folders: set[str] = field(default_factory=set)
 
 
-def crawl(glue: Any, s3: Any, crawler: dict[str, Any]) -> CrawlSummary:
-    """Crawl the S3 targets of ``crawler`` (a GetCrawler ``Crawler``) into its database."""
+def crawl(
+    glue: Any, s3: Any, crawler: dict[str, Any], known_folders: frozenset[str] | None = None
+) -> CrawlSummary:
+    """Crawl the S3 targets of ``crawler`` (a GetCrawler ``Crawler``) into its database.
+
+    ``known_folders`` are the folders the crawler's last successful crawl listed (its
+    ``summary.folders``), None before its first: with ``CRAWL_NEW_FOLDERS_ONLY`` only objects in
+    other folders are read.
+    """
+    try:
+        check_policies(crawler)
+    except CrawlerPolicyError as error:
+        raise CrawlError(str(error)) from error
     database = crawler.get("DatabaseName")
     if not database:
         raise CrawlError(f"crawler {crawler['Name']} has no DatabaseName")
@@ -76,10 +153,15 @@ def crawl(glue: Any, s3: Any, crawler: dict[str, Any]) -> CrawlSummary:
         raise CrawlError(f"database {database} does not exist") from error
     prefix = crawler.get("TablePrefix") or ""
     update = (crawler.get("SchemaChangePolicy") or {}).get("UpdateBehavior", "UPDATE_IN_DATABASE")
-    summary = CrawlSummary()
+    incremental = recrawl_behavior(crawler) == CRAWL_NEW_FOLDERS_ONLY and known_folders is not None
+    summary = CrawlSummary(incremental=incremental)
+    skip = known_folders if incremental and known_folders is not None else frozenset()
     for target in (crawler.get("Targets") or {}).get("S3Targets", []):
-        for table in _tables(s3, target, summary):
-            _store(glue, s3, database, prefix, table, update, crawler["Name"], summary)
+        for table in _tables(s3, target, summary, skip):
+            if incremental:
+                _add_new_folders(glue, s3, database, prefix + table.name, table, summary)
+            else:
+                _store(glue, s3, database, prefix, table, update, crawler["Name"], summary)
     return summary
 
 
@@ -95,7 +177,11 @@ def _objects(s3: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
         yield from page.get("Contents", [])
 
 
-def _tables(s3: Any, target: dict[str, Any], summary: CrawlSummary) -> Iterable[TableFiles]:
+def _tables(
+    s3: Any, target: dict[str, Any], summary: CrawlSummary, known_folders: frozenset[str]
+) -> Iterable[TableFiles]:
+    """The target's objects grouped into tables; objects in ``known_folders`` are left out (an
+    incremental crawl), and every folder listed is added to ``summary.folders``."""
     bucket, root = _split(target["Path"])
     root = root.rstrip("/") + "/" if root else ""
     exclusions = target.get("Exclusions", [])
@@ -103,6 +189,10 @@ def _tables(s3: Any, target: dict[str, Any], summary: CrawlSummary) -> Iterable[
     flat = _is_one_table(s3, bucket, root)
     for item in _objects(s3, bucket, root):
         key = item["Key"]
+        folder = f"s3://{bucket}/{key.rsplit('/', 1)[0]}/" if "/" in key else f"s3://{bucket}/"
+        summary.folders.add(folder)
+        if folder in known_folders:
+            continue
         relative = key[len(root) :]
         name = relative.rsplit("/", 1)[-1]
         if not name or name.startswith(("_", ".")) or item["Size"] == 0:
@@ -161,7 +251,8 @@ def _clean(name: str) -> str:
     return re.sub(r"[^a-z0-9_]", "_", name.lower())
 
 
-def _sample(s3: Any, bucket: str, key: str) -> list[list[str]]:
+def _sample(s3: Any, bucket: str, key: str, summary: CrawlSummary) -> list[list[str]]:
+    summary.objects_read += 1
     body = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{SAMPLE_BYTES - 1}")["Body"].read()
     text = body.decode("utf-8", errors="replace").removeprefix(BOM)
     lines = text.splitlines()
@@ -205,7 +296,7 @@ def _store(
 ) -> None:
     columns: list[tuple[str, str]] = []
     for bucket, key, _ in table.files:
-        rows = _sample(s3, bucket, key)
+        rows = _sample(s3, bucket, key, summary)
         if rows:
             columns = _merge(columns, _schema(rows))
     if not columns:
@@ -262,28 +353,89 @@ def _add_partitions(
     ):
         existing.update(tuple(p["Values"]) for p in page["Partitions"])
     wanted = sorted({values for _, _, values in files.files} - existing)
-    for start in range(0, len(wanted), 100):
-        batch = [
+    return _create_partitions(
+        glue,
+        database,
+        table,
+        [
             {
                 "Values": list(values),
-                "StorageDescriptor": _descriptor(
-                    columns,
-                    files.location
-                    + "".join(
-                        f"{k}={v}/" for k, v in zip(files.partition_keys, values, strict=True)
-                    ),
-                ),
+                "StorageDescriptor": _descriptor(columns, _where(files, values)),
             }
-            for values in wanted[start : start + 100]
-        ]
+            for values in wanted
+        ],
+    )
+
+
+def _where(files: TableFiles, values: tuple[str, ...]) -> str:
+    """The S3 location of one partition of the table."""
+    return files.location + "".join(
+        f"{k}={v}/" for k, v in zip(files.partition_keys, values, strict=True)
+    )
+
+
+def _create_partitions(
+    glue: Any, database: str, table: str, partitions: list[dict[str, Any]]
+) -> int:
+    """Create ``partitions`` (PartitionInput) in batches; those that exist already are left as
+    they are. How many were created."""
+    created = 0
+    for start in range(0, len(partitions), 100):
+        batch = partitions[start : start + 100]
         result = glue.batch_create_partition(
             DatabaseName=database, TableName=table, PartitionInputList=batch
         )
-        errors = [
-            e
-            for e in result.get("Errors", [])
-            if e["ErrorDetail"]["ErrorCode"] != "AlreadyExistsException"
-        ]
-        if errors:
-            raise CrawlError(f"adding partitions to {database}.{table}: {errors[0]['ErrorDetail']}")
-    return len(wanted)
+        errors = result.get("Errors", [])
+        failed = [e for e in errors if e["ErrorDetail"]["ErrorCode"] != "AlreadyExistsException"]
+        if failed:
+            raise CrawlError(f"adding partitions to {database}.{table}: {failed[0]['ErrorDetail']}")
+        created += len(batch) - len(errors)
+    return created
+
+
+def _add_new_folders(
+    glue: Any, s3: Any, database: str, name: str, table: TableFiles, summary: CrawlSummary
+) -> None:
+    """An incremental crawl of one table: its new folders become partitions, each with the
+    columns found in it, when compatible with the table; the table itself is left as it is
+    (AWS forces LOG) and no table is created."""
+    if not table.files:
+        return
+    try:
+        existing = glue.get_table(DatabaseName=database, Name=name)["Table"]
+    except glue.exceptions.EntityNotFoundException:
+        summary.skipped.append(
+            f"{table.location}: no table {name} in the catalog, and an incremental crawl "
+            "adds no tables (run a full crawl)"
+        )
+        return
+    keys = [k["Name"] for k in existing.get("PartitionKeys", [])]
+    if not keys or keys != table.partition_keys:
+        summary.skipped.append(
+            f"{table.location}: new folders are partitions {table.partition_keys}, "
+            f"table {name} has {keys}; not added"
+        )
+        return
+    table_columns = {c["Name"] for c in existing.get("StorageDescriptor", {}).get("Columns", [])}
+    found: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+    for bucket, key, values in table.files:
+        rows = _sample(s3, bucket, key, summary)
+        found[values] = (
+            _merge(found.get(values, []), _schema(rows)) if rows else found.get(values, [])
+        )
+    partitions = []
+    for values, columns in sorted(found.items()):
+        location = _where(table, values)
+        missing = sorted(table_columns - {column for column, _ in columns})
+        if not columns:
+            summary.skipped.append(f"{location}: no CSV header in any file")
+        elif missing:
+            summary.skipped.append(
+                f"{location}: schema not compatible with table {name} (no column "
+                f"{', '.join(missing)}); not added"
+            )
+        else:
+            partitions.append(
+                {"Values": list(values), "StorageDescriptor": _descriptor(columns, location)}
+            )
+    summary.partitions_created += _create_partitions(glue, database, name, partitions)

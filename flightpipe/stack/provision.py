@@ -459,6 +459,17 @@ def _crawler(run: _Run, stack: Stack, logical: str) -> None:
         logical,
         {"Name", "Role", "DatabaseName", "Targets", "SchemaChangePolicy", "RecrawlPolicy"},
     )
+    recrawl = definition.get("RecrawlPolicy", {})
+    _only(f"{logical}.RecrawlPolicy", recrawl, {"RecrawlBehavior"})
+    changes = definition.get("SchemaChangePolicy", {})
+    _only(f"{logical}.SchemaChangePolicy", changes, {"UpdateBehavior", "DeleteBehavior"})
+    deleted = changes.get("DeleteBehavior", "DEPRECATE_IN_DATABASE")  # AWS's default
+    if deleted != "LOG":
+        # The local crawler never looks for removed objects (flightpipe/stack/crawler.py).
+        raise TemplateError(
+            f"{logical}.SchemaChangePolicy: the local crawler applies DeleteBehavior LOG only, "
+            f"not {deleted}"
+        )
     glue, name = run.client("glue"), definition["Name"]
     _ensure(
         f"Glue crawler {name}",

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 import boto3
 import pytest
 
-from flightpipe.stack.crawler import CrawlError, crawl
+from flightpipe.stack.crawler import (
+    CRAWL_EVERYTHING,
+    CRAWL_NEW_FOLDERS_ONLY,
+    ONLY_LOG_POLICY,
+    ONLY_S3_TARGETS,
+    CrawlerPolicyError,
+    CrawlError,
+    check_policies,
+    crawl,
+)
 
 pytestmark = pytest.mark.functional
 
@@ -122,3 +133,176 @@ def test_missing_database_fails_the_crawl_with_a_message(aws):
     s3, glue = aws
     with pytest.raises(CrawlError, match="database other does not exist"):
         crawl(glue, s3, {**crawler(f"s3://{BUCKET}/x/"), "DatabaseName": "other"})
+
+
+# --- RecrawlPolicy ----------------------------------------------------------------------------
+# AWS Glue Developer Guide, "Scheduling incremental crawls for adding new partitions"
+# (https://docs.aws.amazon.com/glue/latest/dg/incremental-crawls.html): after a first full
+# crawl, only folders added since the last crawl are crawled; update and delete behaviour are
+# LOG, so the table is not changed and no table is added; objects whose schema is not compatible
+# are not added and the crawl logs them.
+
+INCREMENTAL = {
+    "RecrawlPolicy": {"RecrawlBehavior": CRAWL_NEW_FOLDERS_ONLY},
+    "SchemaChangePolicy": {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"},
+}
+
+
+def put_day(s3, day: str, body: str, name: str = "flights.csv") -> None:
+    s3.put_object(Bucket=BUCKET, Key=f"daily_flights/date={day}/{name}", Body=body.encode())
+
+
+def reads(s3) -> list[str]:
+    """The keys of every GetObject the client makes from now on."""
+    keys: list[str] = []
+    s3.meta.events.register(
+        "before-parameter-build.s3.GetObject", lambda params, **_: keys.append(params["Key"])
+    )
+    return keys
+
+
+def partition(glue, day: str) -> dict:
+    return glue.get_partition(
+        DatabaseName="flights", TableName="daily_flights", PartitionValues=[day]
+    )["Partition"]
+
+
+def test_an_incremental_crawl_reads_only_the_new_folders(aws):
+    """30 known days, then one new day (two files) and a new file in a known day: the crawl
+    reads the new day's two files and nothing else."""
+    s3, glue = aws
+    days = [f"2016-03-{d:02d}" for d in range(1, 31)]
+    for day in days:
+        put_day(s3, day, f"{HEADER}\nAA,1,2,3,4\n")
+    definition = crawler(f"s3://{BUCKET}/daily_flights/", **INCREMENTAL)
+    read = reads(s3)
+    first = crawl(glue, s3, definition)
+    assert (first.incremental, first.objects_read, first.partitions_created) == (False, 30, 30)
+    put_day(s3, "2016-03-31", f"{HEADER}\nAA,1,2,3,4\n", "a.csv")
+    put_day(s3, "2016-03-31", f"{HEADER}\nUA,1,2,3,4\n", "b.csv")
+    put_day(s3, "2016-03-01", f"{HEADER}\nB6,1,2,3,4\n", "late.csv")
+    read.clear()
+
+    second = crawl(glue, s3, definition, frozenset(first.folders))
+
+    assert sorted(read) == [
+        "daily_flights/date=2016-03-31/a.csv",
+        "daily_flights/date=2016-03-31/b.csv",
+    ]
+    assert (second.incremental, second.objects_read, second.partitions_created) == (True, 2, 1)
+    assert partition(glue, "2016-03-31")["StorageDescriptor"]["Location"] == (
+        f"s3://{BUCKET}/daily_flights/date=2016-03-31/"
+    )
+    assert f"s3://{BUCKET}/daily_flights/date=2016-03-31/" in second.folders
+    read.clear()
+    third = crawl(glue, s3, definition, frozenset(second.folders))
+    assert (read, third.partitions_created) == ([], 0)
+
+
+def test_without_a_previous_crawl_new_folders_only_crawls_everything(aws):
+    s3, glue = aws
+    put_day(s3, "2016-03-01", f"{HEADER}\nAA,1,2,3,4\n")
+    summary = crawl(glue, s3, crawler(f"s3://{BUCKET}/daily_flights/", **INCREMENTAL), None)
+    assert (summary.incremental, summary.tables_created) == (False, ["daily_flights"])
+
+
+def test_crawl_everything_ignores_what_the_last_crawl_saw(aws):
+    s3, glue = aws
+    put_day(s3, "2016-03-01", f"{HEADER}\nAA,1,2,3,4\n")
+    definition = crawler(
+        f"s3://{BUCKET}/daily_flights/", RecrawlPolicy={"RecrawlBehavior": CRAWL_EVERYTHING}
+    )
+    first = crawl(glue, s3, definition)
+    read = reads(s3)
+    second = crawl(glue, s3, definition, frozenset(first.folders))
+    assert (second.incremental, read) == (False, ["daily_flights/date=2016-03-01/flights.csv"])
+
+
+def test_a_new_column_in_a_new_day_is_recorded_on_its_partition_not_on_the_table(aws):
+    s3, glue = aws
+    put_day(s3, "2016-03-01", f"{HEADER}\nAA,1,2,3,4\n")
+    definition = crawler(f"s3://{BUCKET}/daily_flights/", **INCREMENTAL)
+    first = crawl(glue, s3, definition)
+    put_day(s3, "2016-03-02", f"{HEADER},TailNum\nAA,1,2,3,4,N123\n")
+
+    summary = crawl(glue, s3, definition, frozenset(first.folders))
+
+    table = glue.get_table(DatabaseName="flights", Name="daily_flights")["Table"]
+    names = [c["Name"] for c in table["StorageDescriptor"]["Columns"]]
+    assert names == ["carrier", "originairportid", "destairportid", "depdelay", "arrdelay"]
+    new = [c["Name"] for c in partition(glue, "2016-03-02")["StorageDescriptor"]["Columns"]]
+    assert new == [*names, "tailnum"]
+    assert (summary.tables_updated, summary.partitions_created, summary.skipped) == ([], 1, [])
+
+
+def test_a_new_day_without_a_column_of_the_table_is_not_added_and_is_logged(aws):
+    s3, glue = aws
+    put_day(s3, "2016-03-01", f"{HEADER}\nAA,1,2,3,4\n")
+    definition = crawler(f"s3://{BUCKET}/daily_flights/", **INCREMENTAL)
+    first = crawl(glue, s3, definition)
+    put_day(s3, "2016-03-02", "Carrier,OriginAirportID,DestAirportID,ArrDelay\nAA,1,2,4\n")
+
+    summary = crawl(glue, s3, definition, frozenset(first.folders))
+
+    with pytest.raises(glue.exceptions.EntityNotFoundException):
+        partition(glue, "2016-03-02")
+    assert summary.partitions_created == 0
+    assert summary.skipped == [
+        f"s3://{BUCKET}/daily_flights/date=2016-03-02/: schema not compatible with table "
+        "daily_flights (no column depdelay); not added"
+    ]
+
+
+def test_an_incremental_crawl_adds_no_table(aws):
+    s3, glue = aws
+    put_day(s3, "2016-03-01", f"{HEADER}\nAA,1,2,3,4\n")
+    definition = crawler(f"s3://{BUCKET}/daily_flights/", **INCREMENTAL)
+    first = crawl(glue, s3, definition)
+    glue.delete_table(DatabaseName="flights", Name="daily_flights")
+    put_day(s3, "2016-03-02", f"{HEADER}\nAA,1,2,3,4\n")
+
+    summary = crawl(glue, s3, definition, frozenset(first.folders))
+
+    assert glue.get_tables(DatabaseName="flights")["TableList"] == []
+    assert summary.skipped == [
+        f"s3://{BUCKET}/daily_flights/: no table daily_flights in the catalog, and an "
+        "incremental crawl adds no tables (run a full crawl)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("definition", "message"),
+    [
+        ({**INCREMENTAL, "SchemaChangePolicy": None}, ONLY_LOG_POLICY),
+        (
+            {
+                **INCREMENTAL,
+                "SchemaChangePolicy": {
+                    "UpdateBehavior": "UPDATE_IN_DATABASE",
+                    "DeleteBehavior": "LOG",
+                },
+            },
+            ONLY_LOG_POLICY,
+        ),
+        (
+            {**INCREMENTAL, "Targets": {"CatalogTargets": [{"DatabaseName": "d", "Tables": []}]}},
+            ONLY_S3_TARGETS,
+        ),
+        ({"RecrawlPolicy": {"RecrawlBehavior": "CRAWL_EVENT_MODE"}}, "CRAWL_EVENT_MODE"),
+    ],
+)
+def test_policies_aws_refuses_are_refused_in_its_words(aws, definition, message):
+    """AWS's messages as its InvalidInputException answers hold them (quoted in
+    hashicorp/terraform-provider-aws#22868 and LBHackney-IT/Data-Platform#2418)."""
+    s3, glue = aws
+    given = {**crawler(f"s3://{BUCKET}/daily_flights/"), **definition}
+    with pytest.raises(CrawlerPolicyError, match=re.escape(message)):
+        check_policies(given)
+    with pytest.raises(CrawlError, match=re.escape(message)):
+        crawl(glue, s3, given)
+
+
+def test_the_policies_the_template_deploys_are_accepted():
+    from flightpipe.stack.template import local_stack
+
+    check_policies(local_stack().properties("Crawler"))

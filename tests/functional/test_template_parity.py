@@ -163,6 +163,8 @@ def test_glue_jobs(deployed, provisioned):
 def test_crawler(deployed, provisioned):
     (logical,) = of_type(deployed, "AWS::Glue::Crawler")
     wanted = deployed.properties(logical)
+    # The local crawler honours both (flightpipe/stack/crawler.py): compared like the rest.
+    assert {"RecrawlPolicy", "SchemaChangePolicy"} <= set(wanted)
     crawler = client("glue").get_crawler(Name=wanted["Name"])["Crawler"]
     same(f"crawler {wanted['Name']}", wanted, subset(crawler, wanted))
     assert provisioned.crawler == wanted["Name"]
