@@ -1,10 +1,14 @@
-"""S3, Data Catalog and Glue job-run I/O of the pipeline's Glue jobs, through boto3.
+"""S3, Data Catalog and Glue job-run I/O of the pipeline's Glue jobs.
 
-The job reads whole objects and keeps their lines itself (see ``flight_transforms``), so the
-bytes come through boto3 rather than a Spark file reader: that gives the exact text, works the
-same on AWS Glue and against a local endpoint (boto3 honours ``AWS_ENDPOINT_URL``), and keeps
-the job free of a Hadoop S3 connector. A day file is tens of megabytes at most; each object
-becomes one row that Spark splits into lines.
+The day's objects are listed through boto3 on the driver (names only) and read by Spark's text
+reader, so that their lines are split across executors (``read_lines``; how each line keeps its
+exact number is told in ``flight_transforms``); the driver then holds one small row per file,
+never the content. Quarantined rows are written by Spark as JSON lines. The airports dimension
+(a few hundred kilobytes) is still read whole through boto3 and parsed on the driver.
+
+On AWS Glue, Spark reads and writes ``s3://`` natively; locally the session maps ``s3://`` to
+Hadoop's S3A connector pointed at ``AWS_ENDPOINT_URL`` (``flightpipe.gluelocal.runner``), and
+boto3 honours the same variable.
 
 Runs of the day job for the same day are serialised through Glue's own record of job runs
 (``wait_for_earlier_runs``): a run lists the day's objects only once every run of that day
@@ -15,16 +19,18 @@ and a file that landed while another run of its day was working is never lost.
 from __future__ import annotations
 
 import json
-import tempfile
+import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
+import flight_transforms as T
 from botocore.exceptions import ClientError
 from flight_transforms import InputFileError, parse_airports
+from pyspark.sql import DataFrame, SparkSession
 
 
 @dataclass(frozen=True)
@@ -128,18 +134,65 @@ def accept_airports(s3: Any, accepted: S3Object, text: str) -> None:
     )
 
 
-def put_json_lines(s3: Any, target: S3Object, records: Iterator[dict[str, Any]]) -> int:
-    """Stream records to one JSON-lines object (through a temporary file); returns the count."""
-    count = 0
-    with tempfile.TemporaryFile() as spool:
-        for record in records:
-            spool.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
-            count += 1
-        spool.seek(0)
-        s3.upload_fileobj(
-            spool, target.bucket, target.key, ExtraArgs={"ContentType": "application/x-ndjson"}
-        )
-    return count
+@dataclass(frozen=True)
+class DayLines:
+    """The lines of a day's files as read: ``lines`` is the one cached read (``text_lines``),
+    ``numbered`` the same lines as (source, line_number, text), ``layouts`` each file's columns,
+    in the order of the sources."""
+
+    lines: DataFrame
+    numbered: DataFrame
+    layouts: list[T.Layout]
+
+
+def read_lines(
+    spark: SparkSession, sources: Sequence[str], wanted: Mapping[str, str] = T.FLIGHT_COLUMNS
+) -> DayLines:
+    """Read the objects at ``sources`` with Spark's text reader, number their lines and find
+    each file's layout; InputFileError for the first file that cannot be read (not UTF-8, no
+    header line, a required column missing). A source is a URI as written, not
+    percent-encoded: ``s3://bucket/key`` (``S3Object.uri``) or ``file:///path``.
+
+    Spark gets the URIs exactly: no globbing (``__globPaths__``, the option Spark's own file
+    stream source uses, so that a key's ``[``, ``*``, ``?`` or ``\\`` is a character), and no
+    partition discovery (``recursiveFileLookup``: a ``date=`` directory would become a column,
+    and with some keys Spark then lists a file more than once). Hidden names (``_``, ``.``) are
+    skipped by Spark as by ``day_objects``.
+    """
+    reader = spark.read.option("__globPaths__", "false").option("recursiveFileLookup", "true")
+    lines = T.text_lines(reader.text(list(sources))).cache()
+    try:
+        summaries = {row["file_path"]: row for row in T.file_summaries(lines).collect()}
+        by_source = _by_source(sources, summaries)
+        layouts = [T.file_layout(source, by_source.get(source), wanted) for source in sources]
+        numbered = T.number_lines(lines, T.split_offsets(spark, by_source))
+    except BaseException:
+        lines.unpersist()
+        raise
+    return DayLines(lines, numbered, layouts)
+
+
+_LOCAL_URI = re.compile(r"^file:/+")
+
+
+def _by_source(sources: Sequence[str], summaries: Mapping[str, Any]) -> dict[str, Any]:
+    """Each summary under the source it was read from. Spark reports a file's URI
+    percent-encoded (and a local one as ``file:/x``); a file Spark read that is none of the
+    sources is an error, since it would be numbered under no name."""
+    wanted = {_LOCAL_URI.sub("file:/", source): source for source in sources}
+    found: dict[str, Any] = {}
+    for file_path, summary in summaries.items():
+        source = wanted.get(_LOCAL_URI.sub("file:/", unquote(file_path)))
+        if source is None:
+            raise RuntimeError(f"Spark read {file_path}, which is none of {list(sources)}")
+        found[source] = summary
+    return found
+
+
+def write_json_lines(frame: DataFrame, prefix: str) -> None:
+    """Write ``frame`` as JSON lines under ``prefix`` (part files, by Spark, in parallel),
+    replacing what a previous attempt of the same run left there."""
+    frame.write.mode("overwrite").json(prefix)
 
 
 def put_json(s3: Any, target: S3Object, document: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flightpipe.gluelocal import SHIM_PATH
 from flightpipe.gluelocal.aws import run_scope
@@ -25,13 +26,29 @@ _lock = threading.Lock()
 _loaded: dict[Path, dict[str, Any]] = {}
 
 
-def local_spark(app_name: str = "flightpipe-glue-local") -> Any:
-    """The process's SparkSession, created once: local[*], no UI, UTC, small shuffles.
+# Where `make install` puts Hadoop's S3A connector (see flightpipe/gluelocal/s3a-jars.txt).
+S3A_JARS_DIR = Path(sys.prefix) / "spark-jars"
+S3A_JARS = ("hadoop-aws-3.3.1.jar", "aws-java-sdk-bundle-1.11.901.jar")
+
+
+def local_spark(app_name: str = "flightpipe-glue-local", master: str = "local[*]") -> Any:
+    """The process's SparkSession, created once: local[*] (``master``: benchmarks/job_memory.py
+    runs local-cluster, to keep the driver JVM apart from the executors), no UI, UTC, small
+    shuffles, and ``s3://`` readable and writable.
 
     Spark's Python workers run this process's interpreter: PySpark starts them with
     ``PYSPARK_PYTHON``, else with whatever ``python3`` is on PATH, and Spark's launcher runs
     ``PYSPARK_DRIVER_PYTHON`` (else that same default) to find its home. Either set by the user
     is kept; both must be set before the SparkContext starts.
+
+    S3: the day job reads its objects with ``spark.read.text("s3://...")`` and writes its
+    quarantine with Spark. AWS Glue reads and writes ``s3://`` natively; plain PySpark has no S3
+    filesystem, so this session maps ``s3://`` and ``s3a://`` to Hadoop's S3A connector, from the
+    jars ``make install`` extracts (Maven is not reachable from here and the pinned
+    ``sagemaker-pyspark`` sdist is the only PyPI source of them; see ``s3a-jars.txt``). Hadoop
+    configuration is fixed when the SparkContext starts, so S3A is pointed at this process's
+    environment as it is then: ``AWS_ENDPOINT_URL`` (path-style, TLS as its scheme says) and the
+    credentials boto3 resolves. The local stack and the tests set them before Spark starts.
     """
     from pyspark.sql import SparkSession
 
@@ -40,8 +57,8 @@ def local_spark(app_name: str = "flightpipe-glue-local") -> Any:
         for variable in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON"):
             if not os.environ.get(variable):
                 os.environ[variable] = sys.executable
-    session = (
-        SparkSession.builder.master("local[*]")
+    builder = (
+        SparkSession.builder.master(master)
         .appName(app_name)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
@@ -49,10 +66,55 @@ def local_spark(app_name: str = "flightpipe-glue-local") -> Any:
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.ansi.enabled", "false")
         .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
-        .getOrCreate()
     )
+    for key, value in s3a_settings().items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     return session
+
+
+def s3a_settings() -> dict[str, str]:
+    """Spark settings that make ``s3://`` (and ``s3a://``) Hadoop's S3A filesystem, pointed at
+    this process's endpoint (``AWS_ENDPOINT_URL``) with the credentials boto3 resolves."""
+    import boto3
+
+    missing = [jar for jar in S3A_JARS if not (S3A_JARS_DIR / jar).is_file()]
+    if missing:
+        raise RuntimeError(
+            f"Hadoop's S3A jars are missing from {S3A_JARS_DIR} ({', '.join(missing)}): "
+            "run `make install`"
+        )
+    s3a = "org.apache.hadoop.fs.s3a.S3AFileSystem"
+    settings = {
+        "spark.jars": ",".join(str(S3A_JARS_DIR / jar) for jar in S3A_JARS),
+        "spark.hadoop.fs.s3.impl": s3a,
+        "spark.hadoop.fs.s3a.impl": s3a,
+    }
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        settings |= {
+            "spark.hadoop.fs.s3a.endpoint": endpoint,
+            "spark.hadoop.fs.s3a.path.style.access": "true",
+            "spark.hadoop.fs.s3a.connection.ssl.enabled": str(
+                urlsplit(endpoint).scheme == "https"
+            ).lower(),
+        }
+    found = boto3.Session().get_credentials()
+    if found is not None:
+        credentials = found.get_frozen_credentials()
+        settings |= {
+            "spark.hadoop.fs.s3a.access.key": credentials.access_key,
+            "spark.hadoop.fs.s3a.secret.key": credentials.secret_key,
+        }
+        if credentials.token:
+            settings |= {
+                "spark.hadoop.fs.s3a.session.token": credentials.token,
+                "spark.hadoop.fs.s3a.aws.credentials.provider": (
+                    "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider"
+                ),
+            }
+    return settings
 
 
 def job_argv(script: Path, arguments: Mapping[str, str] | Sequence[str]) -> list[str]:

@@ -18,19 +18,21 @@ def warm_up(glue_job_dir: Path, sample_dir: Path) -> None:
     spark = local_spark()
     if str(glue_job_dir) not in sys.path:
         sys.path.insert(0, str(glue_job_dir))
+    import flight_io
     import flight_transforms as T
 
     day = next(iter(sorted(sample_dir.glob("daily_flights/date=*/flights.csv"))))
-    content = day.read_text(encoding="utf-8")
-    layouts = [T.layout_for(str(day), content, T.FLIGHT_COLUMNS)]
-    lines = T.split_lines(
-        spark.createDataFrame([(str(day), content)], "source STRING, content STRING")
-    )
-    parsed = T.parse_flights(T.data_lines(lines, layouts), layouts).cache()
-    rows = T.parse_airports("airports", (sample_dir / "airports.csv").read_text(encoding="utf-8"))
-    fact = T.enrich(T.delayed(parsed), T.airports_frame(spark, rows), date(2013, 1, 1)).cache()
-    T.outcome_counts(parsed).collect()
-    T.fact_counts(fact).collect()
-    T.quarantined(parsed).collect()
-    parsed.unpersist()
-    fact.unpersist()
+    day_lines = flight_io.read_lines(spark, [f"file://{day.resolve()}"])
+    try:
+        layouts = day_lines.layouts
+        parsed = T.parse_flights(T.data_lines(day_lines.numbered, layouts), layouts).cache()
+        rows = T.parse_airports(
+            "airports", (sample_dir / "airports.csv").read_text(encoding="utf-8")
+        )
+        airports = T.airports_frame(spark, rows)
+        T.day_counts(parsed, airports).collect()
+        T.quarantined(parsed).sortWithinPartitions("source", "line_number").collect()
+        T.enrich(T.delayed(parsed), airports, date(2013, 1, 1)).collect()
+        parsed.unpersist()
+    finally:
+        day_lines.lines.unpersist()

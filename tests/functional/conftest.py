@@ -1,4 +1,6 @@
-"""Functional tests isolate AWS with moto, in-process."""
+"""Functional tests isolate AWS with moto: in-process (``moto``), or, for the day job, whose
+Spark reads and writes S3 from the JVM, the session's moto server (``moto_endpoint``, in
+tests/conftest.py)."""
 
 from __future__ import annotations
 

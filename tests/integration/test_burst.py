@@ -1,6 +1,7 @@
 """Thirty days uploaded within seconds: each loaded exactly once, none lost to
-CrawlerRunningException or ConcurrentRunsExceededException (the state machine retries both with
-jittered backoff; the crawler and MaxConcurrentRuns serialise the work)."""
+CrawlerRunningException or ConcurrentRunsExceededException (an execution that finds a crawl
+running waits for it and looks for its partition again; the job start is retried with jittered
+backoff; the crawler and MaxConcurrentRuns serialise the work)."""
 
 from __future__ import annotations
 

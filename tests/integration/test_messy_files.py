@@ -7,6 +7,7 @@ import json
 import psycopg
 import pytest
 
+from tests.conftest import read_json_lines
 from tests.integration.helpers import finished, upload
 
 pytestmark = pytest.mark.integration
@@ -93,12 +94,11 @@ def test_unparseable_rows_are_quarantined_and_the_rest_loads(outcomes):
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
     result = report(stack, execution)
     assert counts(result) == (3, 1, 0, 0, 2, 0)
-    key = result["quarantine_object"].removeprefix(f"s3://{stack.provisioned.data_bucket}/")
-    assert key.startswith("quarantine/date=2014-02-02/")
-    body = (
-        stack.client("s3").get_object(Bucket=stack.provisioned.data_bucket, Key=key)["Body"].read()
+    prefix = result["quarantine_prefix"]
+    assert prefix == (
+        f"s3://{stack.provisioned.data_bucket}/quarantine/date=2014-02-02/run={result['run_id']}/"
     )
-    rows = [json.loads(line) for line in body.decode().splitlines()]
+    rows = read_json_lines(stack.client("s3"), prefix)
     assert [(r["line_number"], r["reason"], r["raw"]) for r in rows] == [
         (2, "DepDelay 'abc' is not a number", "AA,10397,12478,abc,5"),
         (4, "3 fields, the header has 5", "UA,10397,124"),
