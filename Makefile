@@ -8,15 +8,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ASL_VALIDATOR := tools/asl/node_modules/.bin/asl-validator
 AWS_GLUE_REFERENCE := $(VENV)/reference/aws-glue
+SPARK_JARS := $(VENV)/spark-jars
 PYTEST_ARGS ?=
 STAGE ?= dev
 
-.PHONY: help install test test-unit test-functional test-integration lint local-up local-down local-status local-e2e replay package deploy smoke clean
+.PHONY: help install test test-unit test-functional test-integration lint local-up local-down local-status local-e2e replay backfill package deploy smoke clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: $(STAMP) $(ASL_VALIDATOR) $(AWS_GLUE_REFERENCE)/.installed ## Create .venv and install the pinned dependencies (quick when nothing changed)
+install: $(STAMP) $(ASL_VALIDATOR) $(AWS_GLUE_REFERENCE)/.installed $(SPARK_JARS)/.installed ## Create .venv and install the pinned dependencies (quick when nothing changed)
 
 $(STAMP): pyproject.toml
 	@scripts/check_prereqs.sh python
@@ -29,6 +30,18 @@ $(AWS_GLUE_REFERENCE)/.installed: tests/reference/aws-glue.txt | $(STAMP)
 	rm -rf $(AWS_GLUE_REFERENCE)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
 	    --require-hashes --target $(AWS_GLUE_REFERENCE) -r tests/reference/aws-glue.txt
+	@touch $@
+
+# Hadoop's S3A connector for the local Spark (Glue reads s3:// natively): two jars out of a pinned
+# PyPI sdist, the only source reachable without Maven (flightpipe/gluelocal/s3a-jars.txt says why).
+S3A_SDIST := sagemaker_pyspark-1.4.5
+$(SPARK_JARS)/.installed: flightpipe/gluelocal/s3a-jars.txt | $(STAMP)
+	rm -rf $(SPARK_JARS)
+	$(BIN)/python -m pip download --quiet --disable-pip-version-check --no-deps --no-binary=:all: \
+	    --require-hashes --dest $(SPARK_JARS)/sdist -r flightpipe/gluelocal/s3a-jars.txt
+	tar -xzf $(SPARK_JARS)/sdist/$(S3A_SDIST).tar.gz -C $(SPARK_JARS) --strip-components=3 \
+	    $(S3A_SDIST)/deps/jars/hadoop-aws-3.3.1.jar $(S3A_SDIST)/deps/jars/aws-java-sdk-bundle-1.11.901.jar
+	rm -rf $(SPARK_JARS)/sdist
 	@touch $@
 
 $(ASL_VALIDATOR): tools/asl/package-lock.json
@@ -74,6 +87,14 @@ local-e2e: install ## The whole flow on the sample data, checked; stops the stac
 replay: install ## Reprocess a day from the objects already in S3: make replay DATE=YYYY-MM-DD
 	@test -n "$(DATE)" || { echo "usage: make replay DATE=YYYY-MM-DD" >&2; exit 2; }
 	$(BIN)/python -m flightpipe.replay --date $(DATE)
+
+# Reprocessing a range costs Glue time on AWS: a deployed stage only when STAGE is given
+# (make backfill STAGE=dev ...); otherwise the local stack, like make replay.
+BACKFILL_STAGE = $(if $(filter file,$(origin STAGE)),local,$(STAGE))
+
+backfill: install ## Reprocess days from S3: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD [STAGE=dev|prod] [WINDOW=n]
+	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD [STAGE=local|dev|prod] [WINDOW=n]" >&2; exit 2; }
+	$(BIN)/flightpipe backfill --from $(FROM) --to $(TO) --stage $(BACKFILL_STAGE) $(if $(WINDOW),--window $(WINDOW))
 
 package: install ## Write dist/: the Chalice package merged with infra/pipeline.yaml, linted (offline)
 	rm -rf dist

@@ -23,17 +23,21 @@ The airports dimension joined is the last one the airports job accepted
 (``--accepted_airports_key``), never an upload that has not been checked: a rejected dimension
 leaves the days after it loading against the previous one.
 
-Reading: the day is read from the Data Catalog with ``from_catalog`` and a push-down predicate
-on the partition, and the same partition's objects are read as text so that every line can be
-accounted for (see ``flight_transforms``); the two record counts are compared and a difference
-is reported. Writing: quarantined lines go to ``quarantine/date=.../run=<run id>/``, the day
-replaces its previous rows in one transaction (staging table, then delete-and-insert in the
-postactions, with the run recorded in the run table), and a JSON report with the counts goes to
-``run-reports/date=.../<run id>.json`` for the state machine's notification.
+Reading: the catalog is asked once, with GetPartition, where the crawler registered the day
+(``catalog_check`` in the run report says what it found); the objects at that location are
+listed on the driver (names only) and read with Spark's text reader, split across executors,
+every line keeping its exact number in its file (see ``flight_transforms``). The lines are read
+once and cached, then the parsed rows replace them in the cache; every count comes from one
+aggregation. Writing: quarantined lines go, written by Spark as JSON lines, under
+``quarantine/date=.../run=<run id>/``; the day replaces its previous rows in one transaction
+(staging table, then delete-and-insert in the postactions, with the run recorded in the run
+table), and a JSON report with the counts goes to ``run-reports/date=.../<run id>.json`` for the
+state machine's notification.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -107,14 +111,16 @@ def resolve_args(argv: Sequence[str]) -> DayArgs:
     return DayArgs(resolved, flight_date, min_dep_delay, run_id)
 
 
-def read_day(
-    spark: Any, s3: Any, objects: list[flight_io.S3Object]
-) -> tuple[DataFrame, list[T.Layout]]:
-    """The day's lines (cached) and each object's column layout from its own header."""
-    contents = [(obj.uri, flight_io.read_text(s3, obj)) for obj in objects]
-    layouts = [T.layout_for(uri, text, T.FLIGHT_COLUMNS) for uri, text in contents]
-    files = spark.createDataFrame(contents, "source STRING, content STRING")
-    return T.split_lines(files).cache(), layouts
+def catalog_check(database: str, table: str, day: date, location: str | None) -> str:
+    """What the one catalog call (GetPartition) established, for the run report."""
+    partition = f"{database}.{table} {PARTITION_KEY}={day.isoformat()}"
+    if location is None:
+        return (
+            f"GetPartition {partition}: none (the crawler registers no partition for a day "
+            "whose only files are empty, or has not crawled it yet); the day's prefix was "
+            "listed instead"
+        )
+    return f"GetPartition {partition}: registered by the crawler at {location}, listed and read"
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -126,6 +132,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     glue_context = GlueContext(SparkContext.getOrCreate())
     spark = glue_context.spark_session
+    # The parsing projection compiles to one method larger than the JVM compiles to machine code
+    # (8,000 bytes of bytecode; HotSpot's DontCompileHugeMethods): it would run interpreted,
+    # about twice as slow as Spark's own per-expression evaluation. At this limit Spark falls
+    # back to that for such a stage, as Spark's SQL configuration documents for the setting.
+    spark.conf.set("spark.sql.codegen.hugeMethodLimit", "8000")
     job = Job(glue_context)
     job.init(args["JOB_NAME"], args.resolved)
     logger = glue_context.get_logger()
@@ -137,57 +148,90 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     location = flight_io.partition_location(
         glue, args["catalog_database"], args["flights_table"], [day.isoformat()]
     )
-    catalog_day = None
+    checked = catalog_check(args["catalog_database"], args["flights_table"], day, location)
     if location is None:
         # The crawler adds no partition for a day whose only file is empty (or not yet crawled):
         # read the day's prefix directly, so that the error names the file itself.
         location = f"s3://{bucket}/{args['flights_prefix']}{PARTITION_KEY}={day.isoformat()}/"
         logger.warn(f"no catalog partition for {day}; reading {location}")
-    else:
-        catalog_day = glue_context.create_dynamic_frame.from_catalog(
-            database=args["catalog_database"],
-            table_name=args["flights_table"],
-            push_down_predicate=f"{PARTITION_KEY} = '{day.isoformat()}'",
-            transformation_ctx="catalog_day",
-        )
     objects, ignored = flight_io.day_objects(s3, location)
     for other in ignored:
         logger.warn(f"ignoring {other.uri}: not a .csv object")
     if not objects:
         raise T.InputFileError(f"no .csv object under {location}")
 
-    airports = T.airports_frame(
-        spark,
-        flight_io.accepted_airports(s3, flight_io.S3Object(bucket, args["accepted_airports_key"])),
-    )
-    lines, layouts = read_day(spark, s3, objects)
-    parsed = T.parse_flights(T.data_lines(lines, layouts), layouts).cache()
-    fact = T.enrich(T.delayed(parsed, args.min_dep_delay), airports, day).cache()
-
-    counts = {
-        **T.outcome_counts(parsed, args.min_dep_delay).collect()[0].asDict(),
-        **T.fact_counts(fact).collect()[0].asDict(),
-    }
-    catalog_records = catalog_day.count() if catalog_day is not None else None
-
-    quarantine = None
-    if counts["rows_quarantined"]:
-        quarantine = flight_io.S3Object(
-            bucket, f"quarantine/date={day.isoformat()}/run={args.run_id}/rows.jsonl"
+    # Every cached frame is released when the run ends, whichever way: the local runtime runs
+    # many jobs in one Spark.
+    with contextlib.ExitStack() as cached:
+        # Cached once: the frame comes from Python rows, which Spark turns into rows again (in
+        # Python workers) for each of its four broadcasts (two joins counting, two enriching).
+        airports = T.airports_frame(
+            spark,
+            flight_io.accepted_airports(
+                s3, flight_io.S3Object(bucket, args["accepted_airports_key"])
+            ),
+        ).cache()
+        cached.callback(airports.unpersist)
+        airports.count()
+        day_lines = flight_io.read_lines(spark, [obj.uri for obj in objects])
+        cached.callback(day_lines.lines.unpersist)
+        layouts = day_lines.layouts
+        # Cached: every use of the parsed rows would parse again, and a filter on them
+        # (quarantine, delayed) would repeat the parsing expressions it is pushed through.
+        parsed = T.parse_flights(T.data_lines(day_lines.numbered, layouts), layouts).cache()
+        cached.callback(parsed.unpersist)
+        counts = T.day_counts(parsed, airports, args.min_dep_delay).collect()[0].asDict()
+        day_lines.lines.unpersist()  # parsed is cached now: the lines are not read again
+        quarantine = None
+        if counts["rows_quarantined"]:
+            quarantine = f"s3://{bucket}/quarantine/date={day.isoformat()}/run={args.run_id}/"
+            flight_io.write_json_lines(
+                T.quarantined(parsed).sortWithinPartitions("source", "line_number"), quarantine
+            )
+        input_object = args["input_key"] and f"s3://{bucket}/{args['input_key']}"
+        record = day_load.RunRecord(
+            run_id=args.run_id,
+            flight_date=day,
+            input_object=input_object or location,
+            counts=counts,
+            min_dep_delay=args.min_dep_delay,
+            started_at=started,
+            finished_at=datetime.now(UTC),
         )
-        rows = T.quarantined(parsed).orderBy("source", "line_number").toLocalIterator()
-        flight_io.put_json_lines(s3, quarantine, (row.asDict() for row in rows))
+        load_day(
+            glue_context,
+            args,
+            T.enrich(T.delayed(parsed, args.min_dep_delay), airports, day),
+            record,
+        )
 
-    input_object = args["input_key"] and f"s3://{bucket}/{args['input_key']}"
-    record = day_load.RunRecord(
-        run_id=args.run_id,
-        flight_date=day,
-        input_object=input_object or location,
-        counts=counts,
-        min_dep_delay=args.min_dep_delay,
-        started_at=started,
-        finished_at=datetime.now(UTC),
+    report = {
+        "status": "SUCCEEDED",
+        "run_id": args.run_id,
+        "flight_date": day.isoformat(),
+        "input_object": record.input_object,
+        "sources": [o.uri for o in objects],
+        "ignored_objects": [o.uri for o in ignored],
+        "min_dep_delay": args.min_dep_delay,
+        **{name: counts[name] for name in day_load.COUNT_COLUMNS},
+        "catalog_check": checked,
+        "quarantine_prefix": quarantine,
+        "duration_seconds": round(time.monotonic() - clock, 3),
+    }
+    flight_io.put_json(
+        s3,
+        flight_io.S3Object(bucket, f"run-reports/date={day.isoformat()}/{args.run_id}.json"),
+        report,
     )
+    logger.info("run report " + json.dumps(report, sort_keys=True))
+    job.commit()
+    return report
+
+
+def load_day(
+    glue_context: GlueContext, args: DayArgs, fact: DataFrame, record: day_load.RunRecord
+) -> None:
+    """Replace the day in the fact table with ``fact`` and record the run, in one transaction."""
     stage = day_load.stage_table(day_load.FACT_TABLE, args.run_id)
     glue_context.write_dynamic_frame.from_jdbc_conf(
         frame=DynamicFrame.fromDF(fact, glue_context, "daily_flights_fact"),
@@ -201,35 +245,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         redshift_tmp_dir=args.resolved.get("TempDir") or "",
         transformation_ctx="load_day",
     )
-
-    report = {
-        "status": "SUCCEEDED",
-        "run_id": args.run_id,
-        "flight_date": day.isoformat(),
-        "input_object": record.input_object,
-        "sources": [o.uri for o in objects],
-        "ignored_objects": [o.uri for o in ignored],
-        "min_dep_delay": args.min_dep_delay,
-        **{name: counts[name] for name in day_load.COUNT_COLUMNS},
-        "catalog_records": catalog_records,
-        "quarantine_object": quarantine.uri if quarantine else None,
-        "duration_seconds": round(time.monotonic() - clock, 3),
-    }
-    if catalog_records is not None and catalog_records != counts["rows_read"]:
-        logger.warn(
-            f"the catalog reader saw {catalog_records} records under {location}, "
-            f"the line parser {counts['rows_read']} data rows"
-        )
-    flight_io.put_json(
-        s3,
-        flight_io.S3Object(bucket, f"run-reports/date={day.isoformat()}/{args.run_id}.json"),
-        report,
-    )
-    logger.info("run report " + json.dumps(report, sort_keys=True))
-    job.commit()
-    for frame in (lines, parsed, fact):
-        frame.unpersist()
-    return report
 
 
 if __name__ == "__main__":

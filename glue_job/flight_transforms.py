@@ -10,6 +10,18 @@ the line number and raw text; a cancelled flight (empty delay) and a truncated l
 the same. Parsing lines here keeps every row accountable: each data line ends up loaded, below
 the threshold, missing its delay, or quarantined with its line number, reason and raw text.
 
+Line numbers, with the lines read in parallel: Spark's text reader splits each file into byte
+ranges and Hadoop's line reader gives every line to exactly one split (the split in which it
+starts), whatever its ending (LF, CRLF or CR). ``text_lines`` tags each line, as it leaves the
+reader, with its file, its split's first byte and ``monotonically_increasing_id``, whose value
+counts the rows of a partition in order; the rows of one split are consecutive in its partition.
+``file_summaries`` then counts the lines of each split (one row per split, a handful per file)
+and adds up the counts of a file's earlier splits: a line's number is its split's offset plus
+its place in the split. The same small table finds each file's header line (its first non-blank
+line) and its first line that is not UTF-8, one row per file for the driver; ``number_lines``
+joins the offsets back. ``numbered_lines``, the same numbering over a whole text in Python,
+serves the airports dimension (parsed on the driver) and checks the parallel numbering in tests.
+
 Policy:
 * columns are found by header name (case, surrounding blanks, quotes and a byte-order mark
   ignored), never by position; unknown columns are ignored; a missing required column fails;
@@ -26,12 +38,12 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Row, SparkSession, Window
 from pyspark.sql import functions as F
 
 BOM = "\ufeff"
@@ -73,6 +85,8 @@ _WHOLE_NUMBER = r"^[+-]?[0-9]{1,18}(\.0+)?$"
 _DECIMAL = r"^[+-]?[0-9]+(\.[0-9]+)?$"
 _AIRPORT_ID = r"^\+?[0-9]{1,18}(\.0+)?$"
 _LINE = re.compile(r"([^\r\n]*)(\r\n|\n|\r|$)")
+# A line with nothing but these is blank for finding the header (the BOM included).
+_HEADER_BLANK = BOM + " \t"
 
 
 class InputFileError(ValueError):
@@ -100,20 +114,36 @@ def header_names(header_line: str) -> tuple[str, ...]:
     return tuple(field.strip().lower() for field in fields)
 
 
-def header_line(content: str) -> tuple[int, str] | None:
-    """(line number, text) of the first non-blank line, the header; None for a blank file."""
+def numbered_lines(content: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) of every line of ``content``, from 1, blank lines included.
+
+    Lines end at LF, CRLF or CR, as Hadoop's line reader ends them; text after the last line
+    ending is a last line, an empty one is not.
+    """
     for number, match in enumerate(_LINE.finditer(content), start=1):
-        line = match.group(1)
-        if line.strip(BOM + " \t"):
-            return number, line
+        if match.group(1) or match.group(2):
+            yield number, match.group(1)
         if not match.group(2):
             break
+
+
+def header_line(content: str) -> tuple[int, str] | None:
+    """(line number, text) of the first non-blank line, the header; None for a blank file."""
+    for number, line in numbered_lines(content):
+        if line.strip(_HEADER_BLANK):
+            return number, line
     return None
 
 
 def layout_for(source: str, content: str, wanted: Mapping[str, str]) -> Layout:
     """The layout of ``source`` from its header line; InputFileError if it has none usable."""
-    found = header_line(content)
+    return layout_from_header(source, header_line(content), wanted)
+
+
+def layout_from_header(
+    source: str, found: tuple[int, str] | None, wanted: Mapping[str, str]
+) -> Layout:
+    """The layout of ``source`` from its header line (number, text), or InputFileError."""
     if found is None:
         raise InputFileError(f"{source}: empty file, no header line")
     number, line = found
@@ -130,24 +160,136 @@ def layout_for(source: str, content: str, wanted: Mapping[str, str]) -> Layout:
     return Layout(source, number, header, {name: header.index(name) for name in wanted})
 
 
-def split_lines(files: DataFrame) -> DataFrame:
-    """(source, content) -> (source, line_number, text), one row per non-blank line.
+def text_lines(text: DataFrame) -> DataFrame:
+    """Spark's text reader's rows -> (file_path, block_start, row_id, text), one row per line.
 
-    Lines end at LF, CRLF or CR; numbering starts at 1 and counts blank lines.
+    Must be applied to the reader's DataFrame itself, before any filter: ``row_id`` is
+    ``monotonically_increasing_id``, which counts the rows of a partition as they leave the
+    reader (partition index in the upper 31 bits, place in the partition in the lower 33).
+    Spark pushes no filter below it, since it is not deterministic. ``file_path`` is the URI
+    Spark read (percent-encoded), ``block_start`` the first byte of the line's split.
     """
-    exploded = files.select(
-        "source",
-        F.posexplode(F.split(F.col("content"), "\r\n|\n|\r")).alias("index", "text"),
+    return text.select(
+        F.col("_metadata.file_path").alias("file_path"),
+        F.col("_metadata.file_block_start").alias("block_start"),
+        F.monotonically_increasing_id().alias("row_id"),
+        F.col("value").alias("text"),
     )
-    return exploded.select(
+
+
+def _not_utf8(text: Column) -> Column:
+    """A line whose bytes are not UTF-8: the reader keeps the raw bytes, and encoding the text
+    again replaces each invalid sequence, so the two differ."""
+    return text.cast("binary") != F.encode(text, "UTF-8")
+
+
+def file_summaries(lines: DataFrame) -> DataFrame:
+    """``text_lines`` -> one row per file, what the driver needs to know of it.
+
+    Columns: file_path; lines (the file's line count); splits, an array of (block_start,
+    first_row_id, line_offset) per split that holds lines, ``line_offset`` being the number of
+    the file's lines in earlier splits; header, (line_number, text) of the first line that is
+    not blank (a byte-order mark, blanks and tabs are blank), NULL if none; not_utf8,
+    (line_number, bytes) of the first line that is not UTF-8, NULL if none.
+    """
+    blank = F.col("text").rlike(f"^[{_HEADER_BLANK}]*$")
+    per_split = lines.groupBy("file_path", "block_start").agg(
+        F.count(F.lit(1)).alias("lines"),
+        F.min("row_id").alias("first_row_id"),
+        F.min(F.when(~blank, F.struct("row_id", "text"))).alias("first_text"),
+        F.min(
+            F.when(
+                _not_utf8(F.col("text")),
+                F.struct("row_id", F.col("text").cast("binary").alias("bytes")),
+            )
+        ).alias("first_not_utf8"),
+    )
+    earlier = (
+        Window.partitionBy("file_path")
+        .orderBy("block_start")
+        .rowsBetween(Window.unboundedPreceding, -1)
+    )
+    offsets = per_split.withColumn(
+        "line_offset", F.coalesce(F.sum("lines").over(earlier), F.lit(0)).cast("long")
+    )
+
+    def line_number(found: str) -> Column:
+        return F.col("line_offset") + F.col(f"{found}.row_id") - F.col("first_row_id") + 1
+
+    def first_line(found: str, field: str) -> Column:
+        """(line_number, ``field``) of the file's first line of kind ``found``, NULL if none."""
+        return F.min(
+            F.when(
+                F.col(found).isNotNull(),
+                F.struct(
+                    line_number(found).alias("line_number"), F.col(f"{found}.{field}").alias(field)
+                ),
+            )
+        )
+
+    return offsets.groupBy("file_path").agg(
+        F.sum("lines").cast("long").alias("lines"),
+        F.sort_array(F.collect_list(F.struct("block_start", "first_row_id", "line_offset"))).alias(
+            "splits"
+        ),
+        first_line("first_text", "text").alias("header"),
+        first_line("first_not_utf8", "bytes").alias("not_utf8"),
+    )
+
+
+def file_layout(source: str, summary: Row | None, wanted: Mapping[str, str]) -> Layout:
+    """The layout of one file from its ``file_summaries`` row (None: the file has no line), or
+    InputFileError: not UTF-8, no header line, a required column missing or repeated."""
+    if summary is not None and summary["not_utf8"] is not None:
+        number, data = summary["not_utf8"]["line_number"], bytes(summary["not_utf8"]["bytes"])
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            sample = data[error.start : error.start + 8]
+            raise InputFileError(
+                f"{source}: not UTF-8 text (line {number}, at byte {error.start} of the line: "
+                f"{sample!r})"
+            ) from None
+        raise InputFileError(f"{source}: not UTF-8 text (line {number})")
+    found = summary["header"] if summary is not None else None
+    return layout_from_header(
+        source, (found["line_number"], found["text"]) if found is not None else None, wanted
+    )
+
+
+def split_offsets(spark: SparkSession, summaries: Mapping[str, Row]) -> DataFrame:
+    """The per-split offset table, by source: (file_path, block_start, source, first_row_id,
+    line_offset), one row per split, from the ``file_summaries`` rows the driver holds."""
+    rows = [
+        (
+            row["file_path"],
+            split["block_start"],
+            source,
+            split["first_row_id"],
+            split["line_offset"],
+        )
+        for source, row in summaries.items()
+        for split in row["splits"]
+    ]
+    return spark.createDataFrame(
+        rows,
+        "file_path STRING, block_start BIGINT, source STRING, first_row_id BIGINT, "
+        "line_offset BIGINT",
+    )
+
+
+def number_lines(lines: DataFrame, offsets: DataFrame) -> DataFrame:
+    """``text_lines`` -> (source, line_number, text): every line, blank ones included, numbered
+    from 1 in its file, with the source the driver named for its file."""
+    return lines.join(F.broadcast(offsets), ["file_path", "block_start"]).select(
         "source",
-        (F.col("index") + 1).cast("long").alias("line_number"),
-        F.col("text"),
-    ).where(F.trim(F.col("text")) != "")
+        (F.col("line_offset") + F.col("row_id") - F.col("first_row_id") + 1).alias("line_number"),
+        "text",
+    )
 
 
 def data_lines(lines: DataFrame, layouts: Sequence[Layout]) -> DataFrame:
-    """The lines after each file's header line."""
+    """The non-blank lines after each file's header line."""
     after_header = None
     for layout in layouts:
         this = (F.col("source") == layout.source) & (
@@ -156,7 +298,7 @@ def data_lines(lines: DataFrame, layouts: Sequence[Layout]) -> DataFrame:
         after_header = this if after_header is None else after_header | this
     if after_header is None:
         return lines.limit(0)
-    return lines.where(after_header)
+    return lines.where(after_header & (F.trim(F.col("text")) != ""))
 
 
 def _field_count(text: Column) -> Column:
@@ -164,11 +306,44 @@ def _field_count(text: Column) -> Column:
     return F.length(unquoted) - F.length(F.regexp_replace(unquoted, ",", "")) + 1
 
 
-def _fields(lines: DataFrame, layouts: Sequence[Layout], wanted: Mapping[str, str]) -> DataFrame:
-    """Add one string column per wanted name, plus ``field_count`` and ``expected_fields``."""
-    width = max(layout.field_count for layout in layouts) + 1
+def _needs_csv_parser(text: Column) -> Column:
+    return text.contains('"') | text.contains("\\")
+
+
+def _tokens(text: Column, width: int) -> Column:
+    """The line's fields as an array of at least ``width`` strings, as Spark's CSV parser reads
+    them (``from_csv``), except that an empty field is "" (NULL from the parser; ``_field``
+    maps both to NULL).
+
+    Only a line with a quote or a backslash needs the CSV parser; any other line is its fields
+    between commas, which ``split`` finds many times faster (``from_csv`` costs microseconds a
+    line: it was most of a day's parsing time). ``test_flight_transforms`` compares the two on
+    lines without quotes.
+    """
     schema = ", ".join(f"f{i} STRING" for i in range(width))
-    parsed = lines.withColumn("_f", F.from_csv(F.col("text"), schema, {"mode": "PERMISSIVE"}))
+    parsed = F.from_csv(text, schema, {"mode": "PERMISSIVE"})
+    return F.when(
+        _needs_csv_parser(text), F.array(*[parsed[f"f{i}"] for i in range(width)])
+    ).otherwise(F.split(text, ",", -1))
+
+
+def _field(tokens: Column, index: int) -> Column:
+    """Field ``index`` (from 0); NULL when empty or past the end of the line."""
+    return F.when(tokens[index] != "", tokens[index])
+
+
+def _fields(lines: DataFrame, layouts: Sequence[Layout], wanted: Mapping[str, str]) -> DataFrame:
+    """Add one string column per wanted name, plus ``field_count`` and ``expected_fields``.
+
+    The tokens are a column of their own, used whole (their size is the field count of a line
+    without quotes): Spark then splits each line once, where a column only read field by field
+    would be inlined into, and computed again for, every field.
+    """
+    width = max(layout.field_count for layout in layouts) + 1
+    tokenised = lines.withColumn("_tokens", _tokens(F.col("text"), width))
+    field_count = F.when(_needs_csv_parser(F.col("text")), _field_count(F.col("text"))).otherwise(
+        F.size("_tokens")
+    )
 
     def by_source(values: Mapping[str, Column]) -> Column:
         choice = None
@@ -183,18 +358,18 @@ def _fields(lines: DataFrame, layouts: Sequence[Layout], wanted: Mapping[str, st
         return choice
 
     columns = {
-        name: by_source({lay.source: F.col(f"_f.f{lay.positions[name]}") for lay in layouts}).alias(
-            name
-        )
+        name: by_source(
+            {lay.source: _field(F.col("_tokens"), lay.positions[name]) for lay in layouts}
+        ).alias(name)
         for name in wanted
     }
     expected = by_source({lay.source: F.lit(lay.field_count) for lay in layouts})
-    return parsed.select(
+    return tokenised.select(
         "source",
         "line_number",
         F.col("text").alias("raw"),
         *columns.values(),
-        _field_count(F.col("text")).alias("field_count"),
+        field_count.alias("field_count"),
         expected.alias("expected_fields"),
     )
 
@@ -205,7 +380,9 @@ def _missing(value: Column) -> Column:
 
 
 def _whole(value: Column) -> Column:
-    return F.regexp_extract(F.trim(value), r"^([+-]?[0-9]+)", 1).cast("long")
+    """The whole number a checked value (``_WHOLE_NUMBER``, ``_AIRPORT_ID``) holds: its digits
+    before any ``.0+``, sign kept (no regular expression: this runs for every value loaded)."""
+    return F.substring_index(F.trim(value), ".", 1).cast("long")
 
 
 def _number_problem(value: Column, shown: str) -> Column:
@@ -234,9 +411,10 @@ def _id_problem(value: Column, shown: str) -> Column:
 def _shape_problem() -> Column:
     count, expected = F.col("field_count"), F.col("expected_fields")
     trailing_comma = (count == expected + 1) & F.col("raw").rlike(r",\s*$")
-    odd_quotes = (
-        F.length(F.col("raw")) - F.length(F.regexp_replace(F.col("raw"), '"', ""))
-    ) % 2 == 1
+    raw = F.col("raw")
+    odd_quotes = raw.contains('"') & (
+        (F.length(raw) - F.length(F.regexp_replace(raw, '"', ""))) % 2 == 1
+    )
     return F.when(odd_quotes, F.lit("unbalanced quote")).when(
         (count != expected) & ~trailing_comma,
         F.format_string("%d fields, the header has %d", count, expected),
@@ -263,12 +441,15 @@ def parse_flights(lines: DataFrame, layouts: Sequence[Layout]) -> DataFrame:
         _number_problem(F.col("depdelay"), "DepDelay"),
         _number_problem(F.col("arrdelay"), "ArrDelay"),
     )
-    good = reason.isNull()
+    # The reason is a column of its own before the typed values use it: written inline, the
+    # whole expression would be repeated in each of them and evaluated once per use.
+    checked = fields.withColumn("reason", reason)
+    good = F.col("reason").isNull()
 
     def typed(value: Column) -> Column:
         return F.when(good & ~_missing(value), _whole(value))
 
-    return fields.select(
+    return checked.select(
         "source",
         "line_number",
         "raw",
@@ -277,7 +458,7 @@ def parse_flights(lines: DataFrame, layouts: Sequence[Layout]) -> DataFrame:
         typed(F.col("destairportid")).alias("dest_id"),
         typed(F.col("depdelay")).alias("dep_delay"),
         typed(F.col("arrdelay")).alias("arr_delay"),
-        reason.alias("reason"),
+        "reason",
     )
 
 
@@ -293,20 +474,24 @@ def delayed(parsed: DataFrame, min_dep_delay: int = DEFAULT_MIN_DEP_DELAY) -> Da
     ).select("carrier", "origin_id", "dest_id", "dep_delay", "arr_delay")
 
 
-def outcome_counts(parsed: DataFrame, min_dep_delay: int = DEFAULT_MIN_DEP_DELAY) -> DataFrame:
-    """One row: rows_read, rows_delayed, rows_below_threshold, rows_missing_delay, rows_quarantined.
-
-    rows_read = rows_delayed + rows_below_threshold + rows_missing_delay + rows_quarantined.
-    """
+def _outcome_columns(min_dep_delay: int) -> list[Column]:
     good = F.col("reason").isNull()
     dep = F.col("dep_delay")
-    return parsed.agg(
+    return [
         F.count(F.lit(1)).cast("long").alias("rows_read"),
         _count_where(good & (dep >= min_dep_delay)).alias("rows_delayed"),
         _count_where(good & (dep < min_dep_delay)).alias("rows_below_threshold"),
         _count_where(good & dep.isNull()).alias("rows_missing_delay"),
         _count_where(~good).alias("rows_quarantined"),
-    )
+    ]
+
+
+def outcome_counts(parsed: DataFrame, min_dep_delay: int = DEFAULT_MIN_DEP_DELAY) -> DataFrame:
+    """One row: rows_read, rows_delayed, rows_below_threshold, rows_missing_delay, rows_quarantined.
+
+    rows_read = rows_delayed + rows_below_threshold + rows_missing_delay + rows_quarantined.
+    """
+    return parsed.agg(*_outcome_columns(min_dep_delay))
 
 
 def fact_counts(fact: DataFrame) -> DataFrame:
@@ -315,6 +500,34 @@ def fact_counts(fact: DataFrame) -> DataFrame:
     return fact.agg(
         F.count(F.lit(1)).cast("long").alias("rows_loaded"),
         _count_where(unmatched).alias("rows_unmatched_airports"),
+    )
+
+
+def day_counts(
+    parsed: DataFrame, airports: DataFrame, min_dep_delay: int = DEFAULT_MIN_DEP_DELAY
+) -> DataFrame:
+    """``outcome_counts`` and ``fact_counts`` of the day in one aggregation, one pass.
+
+    The fact rows are the delayed rows left-joined to a dimension whose ids are unique
+    (``parse_airports`` refuses duplicates), so rows_loaded = rows_delayed, and a delayed row is
+    unmatched when its departure or arrival id is not in the dimension.
+    """
+    ids = airports.select("airport_id")
+
+    def known(id_column: str, flag: str) -> DataFrame:
+        return F.broadcast(
+            ids.select(F.col("airport_id").alias(id_column), F.lit(True).alias(flag))
+        )
+
+    flagged = parsed.join(known("origin_id", "_dep_known"), "origin_id", "left").join(
+        known("dest_id", "_arr_known"), "dest_id", "left"
+    )
+    loaded = F.col("reason").isNull() & (F.col("dep_delay") >= F.lit(min_dep_delay))
+    unknown = F.col("_dep_known").isNull() | F.col("_arr_known").isNull()
+    return flagged.agg(
+        *_outcome_columns(min_dep_delay),
+        _count_where(loaded).alias("rows_loaded"),
+        _count_where(loaded & unknown).alias("rows_unmatched_airports"),
     )
 
 
@@ -335,9 +548,7 @@ def parse_airports(source: str, content: str, limit: int = 20) -> list[tuple[Any
     problems: list[str] = []
     seen: set[int] = set()
     duplicates: set[int] = set()
-    lines = _LINE.finditer(content)
-    for number, match in enumerate(lines, start=1):
-        raw = match.group(1)
+    for number, raw in numbered_lines(content):
         if number <= layout.header_line_number or not raw.strip():
             continue
         fields = next(csv.reader([raw]))

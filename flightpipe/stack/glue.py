@@ -7,10 +7,15 @@ GetCrawler and GetJobRun report are the real ones:
 
 * a crawler is RUNNING until its crawl ends, then READY with ``LastCrawl`` SUCCEEDED, or FAILED
   with the error as ``ErrorMessage``; StartCrawler while running raises CrawlerRunningException;
+* a crawler remembers the folders its last successful crawl listed, so that a crawl with
+  ``RecrawlPolicy`` CRAWL_NEW_FOLDERS_ONLY reads only new folders; CreateCrawler refuses the
+  policies AWS refuses with it (``crawler.check_policies``), as InvalidInputException;
 * UpdateConnection and DeleteConnection, which moto lacks, change the stored connection;
 * a job run is STARTING, RUNNING, then SUCCEEDED, or FAILED with the real exception as
   ``ErrorMessage``; ``MaxConcurrentRuns`` is enforced by moto's own StartJobRun check, which
-  counts the real states; each run's log goes to ``<log dir>/glue-jobs/<run id>.log``.
+  counts the real states; each run's log goes to ``<log dir>/glue-jobs/<run id>.log``;
+* with the ``aws`` time model (``flightpipe.stack.clock``), a crawl stays RUNNING, and a job run
+  STARTING and RUNNING, at least as long as the model's AWS-like durations.
 
 The patches are applied once, by ``install``, on moto's model classes (``FakeCrawler``,
 ``FakeJob``): these are the only places moto decides those states.
@@ -31,10 +36,11 @@ from urllib.parse import urlsplit
 import boto3
 from moto.core.responses import ActionResult, EmptyResult
 from moto.glue import models as glue_models
-from moto.glue.exceptions import EntityNotFoundException
+from moto.glue.exceptions import EntityNotFoundException, InvalidInputException
 from moto.glue.responses import GlueResponse
 
-from flightpipe.stack.crawler import crawl
+from flightpipe.stack import clock
+from flightpipe.stack.crawler import CrawlerPolicyError, check_policies, crawl
 
 log = logging.getLogger("flightpipe.stack.glue")
 
@@ -60,6 +66,11 @@ def install(log_dir: Path, script_resolver: JobScriptResolver, workers: int = 4)
     if _installed:
         return
     setattr(glue_models.FakeCrawler, "start_crawler", _start_crawler)
+    setattr(
+        glue_models.GlueBackend,
+        "create_crawler",
+        _create_crawler(glue_models.GlueBackend.create_crawler),
+    )
     setattr(glue_models.FakeCrawler, "as_dict", _crawler_as_dict(glue_models.FakeCrawler.as_dict))
     setattr(glue_models, "FakeJobRun", LocalJobRun)
     setattr(glue_models.FakeJob, "start_job_run", _start_job_run(glue_models.FakeJob.start_job_run))
@@ -105,18 +116,44 @@ def _start_crawler(self: Any) -> None:
     ).start()
 
 
+def _create_crawler(original: Callable[..., None]) -> Callable[..., None]:
+    def create_crawler(self: Any, *args: Any, **kwargs: Any) -> None:
+        definition = {
+            "Targets": kwargs.get("targets"),
+            "SchemaChangePolicy": kwargs.get("schema_change_policy"),
+            "RecrawlPolicy": kwargs.get("recrawl_policy"),
+        }
+        try:
+            check_policies(definition)
+        except CrawlerPolicyError as error:
+            raise InvalidInputException("CreateCrawler", str(error)) from error
+        original(self, *args, **kwargs)
+
+    return create_crawler
+
+
 def _crawl(crawler: Any, run: Crawl, definition: dict[str, Any]) -> None:
     started = time.monotonic()
     try:
-        summary = crawl(boto3.client("glue"), boto3.client("s3"), definition)
+        summary = crawl(
+            boto3.client("glue"),
+            boto3.client("s3"),
+            definition,
+            getattr(crawler, "crawled_folders", None),
+        )
         log.info(
-            "crawler %s: created %s, updated %s, %d partitions added; skipped %s",
+            "crawler %s (%s crawl): read %d objects; created %s, updated %s, %d partitions "
+            "added; skipped %s",
             crawler.name,
+            "incremental" if summary.incremental else "full",
+            summary.objects_read,
             summary.tables_created,
             summary.tables_updated,
             summary.partitions_created,
             summary.skipped,
         )
+        crawler.crawled_folders = frozenset(summary.folders)
+        clock.current().pad(started, clock.current().crawl_seconds)
         run.status = "SUCCEEDED"
     except Exception as error:  # a failed crawl is reported through GetCrawler, as on AWS
         log.warning("crawler %s failed: %s", crawler.name, error)
@@ -243,12 +280,16 @@ class LocalJobRun(glue_models.FakeJobRun):
         log_path.parent.mkdir(parents=True, exist_ok=True)
         handler = _thread_log_handler(log_path)
         logging.getLogger().addHandler(handler)  # flightpipe.*, GlueLogger, ... all propagate
+        model = clock.current()
         started = time.monotonic()
         try:
             script = self._script()
+            model.pad(started, model.job_start_seconds)
             self._set("RUNNING")
+            running = time.monotonic()
             log.info("job %s run %s: %s %s", self.job_name, self.job_run_id, script, self._argv())
             run_job(script, self._argv())
+            model.pad(running, model.job_run_seconds)
             self._set("SUCCEEDED")
             log.info("job %s run %s SUCCEEDED", self.job_name, self.job_run_id)
         except BaseException as error:  # the run fails; the stack goes on

@@ -122,12 +122,13 @@ def install_behaviour(log_dir: Path, chalice_apps: list[Path], stage: str) -> No
     """Enable state machine execution and apply every patch that gives moto real behaviour."""
     from moto.core.config import default_user_config
 
-    from flightpipe.stack import events, glue, lambdas, moto_answers, sfn_workarounds, sns
+    from flightpipe.stack import clock, events, glue, lambdas, moto_answers, sfn_workarounds, sns
     from flightpipe.stack.template import local_functions
 
     default_user_config["stepfunctions"] = {"execute_state_machine": True}
     route_any_key()
     sfn_workarounds.apply()
+    clock.install(clock.from_environment())
     moto_answers.apply()
     glue.install(log_dir, glue.resolve_script(REPO / "glue_job"))
     events.install()

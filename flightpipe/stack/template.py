@@ -79,9 +79,6 @@ def parameters(region: str, database_url: str | None = None) -> dict[str, str]:
         "GlueSubnetId": "subnet-local",
         "GlueSecurityGroupId": "sg-local",
         "GlueAvailabilityZone": f"{region}a",
-        # Poll the local crawler every second, for as long as the default polls would last.
-        "CrawlerPollSeconds": "1",
-        "CrawlerMaxPolls": "900",
     }
     if database_url:
         parts = urlsplit(database_url)

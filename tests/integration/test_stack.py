@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from flightpipe.stack.crawler import ONLY_LOG_POLICY
 from tests.conftest import REPO
-from tests.integration.helpers import job_run
+from tests.integration.helpers import job_run, start_own_crawl
 
 pytestmark = pytest.mark.integration
 
@@ -22,17 +23,8 @@ def upload_day(stack, day: str = DAY) -> None:
 
 def crawl(stack) -> dict:
     """Run a crawl that starts after this call (the pipeline's own crawls may be running)."""
-    glue = stack.client("glue")
-    name = stack.provisioned.crawler
-
-    def started() -> bool:
-        try:
-            glue.start_crawler(Name=name)
-        except glue.exceptions.CrawlerRunningException:
-            return False
-        return True
-
-    stack.wait_for(started, what="a crawl of our own")
+    glue, name = stack.client("glue"), stack.provisioned.crawler
+    start_own_crawl(stack)
     stack.wait_for(lambda: glue.get_crawler(Name=name)["Crawler"]["State"] == "READY", what="crawl")
     return glue.get_crawler(Name=name)["Crawler"]
 
@@ -69,6 +61,32 @@ def test_starting_a_running_crawler_is_refused(stack):
     with pytest.raises(glue.exceptions.CrawlerRunningException):
         glue.start_crawler(Name="busy")
     stack.wait_for(lambda: glue.get_crawler(Name="busy")["Crawler"]["State"] == "READY")
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        ({}, ONLY_LOG_POLICY),
+        ({"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "LOG"}, ONLY_LOG_POLICY),
+        ({"UpdateBehavior": "LOG", "DeleteBehavior": "DEPRECATE_IN_DATABASE"}, ONLY_LOG_POLICY),
+    ],
+)
+def test_create_crawler_refuses_new_folders_only_without_log_policies(stack, policy, message):
+    """As AWS answers CreateCrawler (InvalidInputException, message quoted in
+    LBHackney-IT/Data-Platform#2418)."""
+    glue = stack.client("glue")
+    with pytest.raises(glue.exceptions.InvalidInputException) as refused:
+        glue.create_crawler(
+            Name="incremental",
+            Role="arn:aws:iam::123456789012:role/x",
+            DatabaseName=stack.names.glue_database,
+            Targets={"S3Targets": [{"Path": f"s3://{stack.provisioned.data_bucket}/dim/"}]},
+            RecrawlPolicy={"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"},
+            **({"SchemaChangePolicy": policy} if policy else {}),
+        )
+    assert refused.value.response["Error"]["Message"] == message
+    with pytest.raises(glue.exceptions.EntityNotFoundException):
+        glue.get_crawler(Name="incremental")
 
 
 def test_failed_crawl_reports_its_error(stack):

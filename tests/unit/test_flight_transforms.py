@@ -1,9 +1,10 @@
-"""The job's pure transforms on tiny inline frames, one behaviour each."""
+"""The job's pure transforms on tiny files and frames, one behaviour each."""
 
 from __future__ import annotations
 
 from datetime import date
 
+import flight_io
 import flight_transforms as T
 import pytest
 
@@ -13,30 +14,39 @@ HEADER = "Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay"
 SOURCE = "s3://bucket/daily_flights/date=2013-01-01/flights.csv"
 
 
-def parse(spark, content: str, source: str = SOURCE):
-    lines = T.split_lines(
-        spark.createDataFrame([(source, content)], "source STRING, content STRING")
-    )
-    layouts = [T.layout_for(source, content, T.FLIGHT_COLUMNS)]
-    return T.parse_flights(T.data_lines(lines, layouts), layouts)
+@pytest.fixture
+def parse(spark, tmp_path):
+    """content -> the parsed rows of a file holding it, read as the job reads its files."""
+    read: list[flight_io.DayLines] = []
+
+    def parse(content: str):
+        path = tmp_path / f"flights-{len(read)}.csv"
+        path.write_bytes(content.encode("utf-8"))
+        day = flight_io.read_lines(spark, [f"file://{path}"])
+        read.append(day)
+        return T.parse_flights(T.data_lines(day.numbered, day.layouts), day.layouts)
+
+    yield parse
+    for day in read:
+        day.lines.unpersist()
 
 
 def rows(frame, *columns):
     return [tuple(r[c] for c in columns) for r in frame.orderBy("line_number").collect()]
 
 
-def test_threshold_is_inclusive_at_exactly_60(spark):
-    parsed = parse(spark, f"{HEADER}\nAA,1,2,59,0\nAA,1,2,60,0\nAA,1,2,61,0\n")
+def test_threshold_is_inclusive_at_exactly_60(parse):
+    parsed = parse(f"{HEADER}\nAA,1,2,59,0\nAA,1,2,60,0\nAA,1,2,61,0\n")
     assert sorted(r.dep_delay for r in T.delayed(parsed).collect()) == [60, 61]
 
 
-def test_threshold_is_a_parameter(spark):
-    parsed = parse(spark, f"{HEADER}\nAA,1,2,14,0\nAA,1,2,15,0\n")
+def test_threshold_is_a_parameter(parse):
+    parsed = parse(f"{HEADER}\nAA,1,2,14,0\nAA,1,2,15,0\n")
     assert [r.dep_delay for r in T.delayed(parsed, min_dep_delay=15).collect()] == [15]
 
 
-def test_empty_and_na_delays_are_missing_not_delayed_and_not_zero(spark):
-    parsed = parse(spark, f"{HEADER}\nAA,1,2,,\nAA,1,2,NA,NA\nAA,1,2,90,\n")
+def test_empty_and_na_delays_are_missing_not_delayed_and_not_zero(parse):
+    parsed = parse(f"{HEADER}\nAA,1,2,,\nAA,1,2,NA,NA\nAA,1,2,90,\n")
     assert rows(parsed, "dep_delay", "arr_delay", "reason") == [
         (None, None, None),
         (None, None, None),
@@ -46,11 +56,11 @@ def test_empty_and_na_delays_are_missing_not_delayed_and_not_zero(spark):
     assert (counts.rows_missing_delay, counts.rows_delayed) == (2, 1)
 
 
-def test_columns_are_found_by_header_name_in_any_order_with_extras(spark):
+def test_columns_are_found_by_header_name_in_any_order_with_extras(parse):
     content = (
         "arrdelay,Extra,DEPDELAY, destairportid ,Carrier,OriginAirportID,more\n5,x,75,20,UA,10,y\n"
     )
-    parsed = parse(spark, content)
+    parsed = parse(content)
     assert rows(parsed, "carrier", "origin_id", "dest_id", "dep_delay", "arr_delay") == [
         ("UA", 10, 20, 75, 5)
     ]
@@ -66,16 +76,16 @@ def test_empty_file_has_no_header():
         T.layout_for(SOURCE, "\ufeff\r\n  \n", T.FLIGHT_COLUMNS)
 
 
-def test_bom_crlf_and_quoted_fields_are_handled(spark):
+def test_bom_crlf_and_quoted_fields_are_handled(parse):
     content = f'\ufeff{HEADER}\r\n"AA","1","2","-3.00","4"\r\n"B6",3,4,"61.00",-2\r\n'
-    parsed = parse(spark, content)
+    parsed = parse(content)
     assert rows(parsed, "carrier", "dep_delay", "arr_delay", "reason") == [
         ("AA", -3, 4, None),
         ("B6", 61, -2, None),
     ]
 
 
-def test_unparseable_rows_are_quarantined_with_line_reason_and_raw_text(spark):
+def test_unparseable_rows_are_quarantined_with_line_reason_and_raw_text(parse):
     content = (
         f"{HEADER}\n"
         "AA,1,2,abc,0\n"  # line 2: non-numeric delay
@@ -87,7 +97,7 @@ def test_unparseable_rows_are_quarantined_with_line_reason_and_raw_text(spark):
         ",1,2,70,0\n"  # line 8: missing carrier
         "AA,1,2,70,0"  # line 9: fine, no final newline
     )
-    parsed = parse(spark, content)
+    parsed = parse(content)
     bad = {r.line_number: (r.reason, r.raw) for r in T.quarantined(parsed).collect()}
     assert bad == {
         2: ("DepDelay 'abc' is not a number", "AA,1,2,abc,0"),
@@ -102,13 +112,13 @@ def test_unparseable_rows_are_quarantined_with_line_reason_and_raw_text(spark):
     assert (counts.rows_read, counts.rows_quarantined, counts.rows_delayed) == (8, 7, 1)
 
 
-def test_trailing_comma_and_blank_lines_are_tolerated(spark):
-    parsed = parse(spark, f"{HEADER}\n\nAA,1,2,70,0,\n   \nAA,1,2,80,1\n")
+def test_trailing_comma_and_blank_lines_are_tolerated(parse):
+    parsed = parse(f"{HEADER}\n\nAA,1,2,70,0,\n   \nAA,1,2,80,1\n")
     assert rows(parsed, "line_number", "dep_delay", "reason") == [(3, 70, None), (5, 80, None)]
 
 
-def test_counts_reconcile(spark):
-    parsed = parse(spark, f"{HEADER}\nAA,1,2,61,0\nAA,1,2,5,0\nAA,1,2,,\nAA,1,2,zz,0\n")
+def test_counts_reconcile(parse):
+    parsed = parse(f"{HEADER}\nAA,1,2,61,0\nAA,1,2,5,0\nAA,1,2,,\nAA,1,2,zz,0\n")
     c = T.outcome_counts(parsed).first()
     assert (
         c.rows_read
@@ -125,7 +135,7 @@ def test_counts_reconcile(spark):
 DIM = "s3://bucket/dim/airports.csv"
 
 
-def test_enrich_joins_departure_and_arrival_and_keeps_unmatched(spark):
+def test_enrich_joins_departure_and_arrival_and_keeps_unmatched(spark, parse):
     dim = T.airports_frame(
         spark,
         T.parse_airports(
@@ -133,7 +143,7 @@ def test_enrich_joins_departure_and_arrival_and_keeps_unmatched(spark):
             'airport_id,city,state,name\n1,"Kekaha, Kauai",HI,Barking Sands\n2,Boston,MA,Logan\n',
         ),
     )
-    parsed = parse(spark, f"{HEADER}\nAA,1,2,70,5\nAA,2,99,65,\n")
+    parsed = parse(f"{HEADER}\nAA,1,2,70,5\nAA,2,99,65,\n")
     fact = T.enrich(T.delayed(parsed), dim, date(2013, 1, 1))
     got = sorted(tuple(r) for r in fact.collect())
     assert got == [
@@ -154,6 +164,30 @@ def test_enrich_joins_departure_and_arrival_and_keeps_unmatched(spark):
         ("AA", 2, 99, "Logan", None, "Boston", None, "MA", None, 65, None, date(2013, 1, 1)),
     ]
     assert T.fact_counts(fact).first().asDict() == {"rows_loaded": 2, "rows_unmatched_airports": 1}
+
+
+def test_day_counts_are_the_outcome_and_fact_counts_in_one_aggregation(spark, parse):
+    dim = T.airports_frame(spark, [(1, "A", "AA", "One"), (2, "B", "BB", "Two")])
+    parsed = parse(
+        f"{HEADER}\nAA,1,2,70,5\nAA,1,99,65,\nAA,1,2,5,0\nAA,1,2,,\nAA,1,2,zz,0\nAA,3,2,20,0\n"
+    )
+    fact = T.enrich(T.delayed(parsed), dim, date(2013, 1, 1))
+
+    counts = T.day_counts(parsed, dim).collect()
+    assert len(counts) == 1
+    assert counts[0].asDict() == {
+        **T.outcome_counts(parsed).first().asDict(),
+        **T.fact_counts(fact).first().asDict(),
+    }
+    assert counts[0].asDict() == {
+        "rows_read": 6,
+        "rows_delayed": 2,
+        "rows_below_threshold": 2,
+        "rows_missing_delay": 1,
+        "rows_quarantined": 1,
+        "rows_loaded": 2,
+        "rows_unmatched_airports": 1,
+    }
 
 
 def test_dimension_parses_by_header_name_with_bom_crlf_and_quoted_commas():
@@ -183,3 +217,50 @@ def test_dimension_with_bad_rows_is_rejected_naming_the_lines():
         f"{DIM}: line 2: airport_id 'abc' is not an airport id; "
         "line 3: 3 fields, the header has 4; line 4: unbalanced quote; line 5: name is missing"
     )
+
+
+# Lines without a quote or a backslash: empty fields, blanks kept, too few and too many fields,
+# a trailing comma, tabs, non-ASCII text, and a line with no comma at all.
+PLAIN_LINES = [
+    "AA,1,2,3,4",
+    ",,,,",
+    "AA,,2,,",
+    " AA , 1 ,2, 3 ,4 ",
+    "AA,1",
+    "AA,1,2,3,4,5,6,7",
+    "AA,1,2,3,4,",
+    "\tAA,1\t,2,3,4",
+    "Zürich,é,ü,\u2013,\u2026",
+    "nothing",
+]
+
+
+def test_a_line_without_quotes_is_split_as_spark_csv_parser_reads_it(spark):
+    """The tokeniser's fast path (``split``) against ``from_csv`` itself, field by field, with
+    the field count against the count the quoted path uses."""
+    from pyspark.sql import functions as F
+
+    width = 6
+    schema = ", ".join(f"f{i} STRING" for i in range(width))
+    lines = spark.createDataFrame([(line,) for line in PLAIN_LINES], "text STRING")
+    tokens = T._tokens(F.col("text"), width)
+    parser = F.from_csv(F.col("text"), schema, {"mode": "PERMISSIVE"})
+    got = lines.select(
+        "text",
+        F.array(*[T._field(tokens, i) for i in range(width)]).alias("fast"),
+        F.array(*[parser[f"f{i}"] for i in range(width)]).alias("parser"),
+        F.size(tokens).alias("count"),
+        T._field_count(F.col("text")).alias("counted"),
+    ).collect()
+    assert len(got) == len(PLAIN_LINES)
+    for row in got:
+        assert row["fast"] == row["parser"], row["text"]
+        assert row["count"] == row["counted"], row["text"]
+
+
+def test_a_line_with_a_quote_or_a_backslash_goes_through_the_csv_parser(parse):
+    parsed = parse(f'{HEADER}\n"A,A",1,2,61,0\nA\\A,1,2,61,0\n')
+    assert rows(parsed, "line_number", "carrier", "reason") == [
+        (2, "A,A", None),
+        (3, "A\\A", None),
+    ]

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from flightpipe.infra import load
+from flightpipe.stack import clock
 from flightpipe.stack.provision import STATE_MACHINE_FILE, script_file, state_machine_definition
 from flightpipe.stack.template import local_stack
 
@@ -39,7 +40,37 @@ def test_every_task_has_a_catch_and_every_retry_is_bounded():
             assert state.get("Catch"), f"{name} has no Catch"
             assert any("States.ALL" in c["ErrorEquals"] for c in state["Catch"]), name
         for retry in state.get("Retry", []):
-            assert 0 < retry["MaxAttempts"] <= 30, name
+            # Step Functions fails an execution whose history reaches 25,000 events (service
+            # quotas); a retried task adds about four (TaskScheduled, TaskStarted, TaskSubmitted,
+            # TaskFailed). And no retry may outlast the execution's own timeout.
+            assert 0 < retry["MaxAttempts"] * 4 <= 25_000 // 10, name
+            assert longest_retry_wait(retry) <= definition["TimeoutSeconds"], name
+
+
+def longest_retry_wait(retry: dict) -> float:
+    """Seconds a Retrier waits over all its attempts without jitter (AWS's defaults: interval
+    1, backoff 2, no cap; "Handling errors in Step Functions workflows")."""
+    interval, rate = retry.get("IntervalSeconds", 1), retry.get("BackoffRate", 2.0)
+    cap = retry.get("MaxDelaySeconds", float("inf"))
+    return sum(min(interval * rate**n, cap) for n in range(retry["MaxAttempts"]))
+
+
+def test_a_job_slot_is_awaited_for_as_long_as_a_burst_of_forty_days_needs():
+    """A burst's days queue for the day job's slots (MaxConcurrentRuns) in RunJob's retries of
+    ConcurrentRunsExceededException. With FULL jitter each wait is on average half the computed
+    interval; that average budget must cover 40 days through two slots at AWS-like times: a
+    slot is held for the job's start and run, and its execution goes on after the next .sync
+    poll (flightpipe.stack.clock's ``aws`` model; ``benchmarks/simulate.py`` runs a burst)."""
+    definition = json.loads(STATE_MACHINE_FILE.read_text())
+    (retry,) = [
+        r
+        for r in states(definition)["RunJob"]["Retry"]
+        if "Glue.ConcurrentRunsExceededException" in r["ErrorEquals"]
+    ]
+    aws = clock.MODELS["aws"]
+    per_day = aws.job_start_seconds + aws.job_run_seconds + aws.sync_poll_seconds
+    assert retry["JitterStrategy"] == "FULL"
+    assert longest_retry_wait(retry) / 2 >= 40 / 2 * per_day
 
 
 def test_every_transition_leads_to_a_state():
@@ -47,8 +78,7 @@ def test_every_transition_leads_to_a_state():
     names = set(states(definition))
     targets = set()
     for state in states(definition).values():
-        targets.update(v for k, v in state.items() if k in ("Next", "Default"))
-        targets.update(c["Next"] for c in state.get("Catch", []) + state.get("Choices", []))
+        targets |= transitions(state)
     assert targets <= names
     assert names - targets == {definition["StartAt"]}
 
@@ -57,13 +87,50 @@ def test_filled_definition_has_no_placeholder_left():
     filled = state_machine_definition(local_stack())
     assert "${" not in filled
     configure = json.loads(filled)["States"]["Configure"]["Parameters"]["config"]
-    assert configure["crawler_poll_seconds.$"] == "States.StringToJson('1')"
+    # The local stack polls the crawler as deployed; its clock makes the wait short.
+    assert configure["crawler_poll_seconds.$"] == "States.StringToJson('30')"
 
 
-def test_crawler_running_is_retried_under_both_spellings():
-    start = states(json.loads(STATE_MACHINE_FILE.read_text()))["StartCrawler"]
-    errors = {e for r in start["Retry"] for e in r["ErrorEquals"]}
-    assert {"Glue.CrawlerRunningException", "glue.CrawlerRunningException"} <= errors
+def transitions(state: dict) -> set[str]:
+    found = {v for k, v in state.items() if k in ("Next", "Default")}
+    return found | {c["Next"] for c in state.get("Catch", []) + state.get("Choices", [])}
+
+
+def caught(state: dict, error: str) -> str:
+    """Where ``error`` leads, under both spellings (AWS's ``Glue.``, the local ``glue.``)."""
+    (catcher,) = [
+        c for c in state["Catch"] if {f"Glue.{error}", f"glue.{error}"} <= set(c["ErrorEquals"])
+    ]
+    return str(catcher["Next"])
+
+
+def test_a_day_whose_partition_is_catalogued_goes_straight_to_its_job():
+    machine = states(json.loads(STATE_MACHINE_FILE.read_text()))
+    check = machine["CheckPartition"]
+    assert check["Resource"] == "arn:aws:states:::aws-sdk:glue:getPartition"
+    assert check["Next"] == "RunJob"
+    assert caught(check, "EntityNotFoundException") == "StartCrawler"
+    assert machine["FindCatalog"]["Next"] == "CheckPartition"
+
+
+def test_a_running_crawl_is_awaited_not_queued_behind_and_then_the_partition_rechecked():
+    machine = states(json.loads(STATE_MACHINE_FILE.read_text()))
+    start = machine["StartCrawler"]
+    assert not any("CrawlerRunningException" in e for r in start["Retry"] for e in r["ErrorEquals"])
+    assert caught(start, "CrawlerRunningException") == "CrawlerBusy"
+    assert machine["CrawlerBusy"]["Result"] == {"own": False}
+    assert machine["CrawlerBusy"]["Next"] == "WaitForCrawler"
+    finished = {c["Next"] for c in machine["CrawlerFinished"]["Choices"]}
+    # A crawl of our own is judged by its outcome; someone else's sends us back to the catalog.
+    assert {"CrawlSucceeded", "CheckPartition", "CrawlerTimedOut"} == finished
+
+
+def test_every_crawler_poll_counts_towards_one_bound():
+    machine = states(json.loads(STATE_MACHINE_FILE.read_text()))
+    assert machine["GetCrawler"]["Next"] == "CountPoll"
+    assert machine["CountPoll"]["Parameters"]["polls.$"] == "States.MathAdd($.polls, 1)"
+    bound = [c for c in machine["CrawlerFinished"]["Choices"] if c.get("Next") == "CrawlerTimedOut"]
+    assert bound[0]["NumericGreaterThanEqualsPath"] == "$.config.crawler_max_polls"
 
 
 def test_the_filled_definition_passes_the_public_asl_validator(tmp_path):
