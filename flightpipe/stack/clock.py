@@ -7,17 +7,24 @@ crawl or job run ends in a second where AWS's take minutes, so a test would neve
 retry budgets that a burst spends on AWS. Neither moto nor LocalStack offers a scaled clock.
 
 The clock has a **scale**, simulated seconds per real second (``FLIGHTPIPE_TIME_SCALE``,
-default 60: a simulated hour runs in a minute). Every timer of the state machine runs at that
-scale: a ``Wait`` of 30 s waits 0.5 s, a retry interval of 10 s waits 1/6 s. Nothing else is
-scaled: execution and task timeouts stay real seconds (the longest execution's simulated
+default 20: a simulated hour runs in three minutes). Every timer of the state machine runs at
+that scale: a ``Wait`` of 30 s waits 1.5 s, a retry interval of 10 s waits 0.5 s. Nothing else
+is scaled: execution and task timeouts stay real seconds (the longest execution's simulated
 duration is reported by ``benchmarks/simulate.py`` beside the definition's ``TimeoutSeconds``).
+
+Why 20 and not faster: the scale also shrinks the retry budgets in real time, while local job
+runs do not speed up. In a local burst of 30 days, two Spark runs at once among 28 executions
+retrying for a slot take 5 to 10 s each; at 60x the slot budget (about 1.5 simulated hours, 90
+real seconds) ran out before the last days got a slot, a failure AWS would not have. At 20x
+that burst settles in about 150 s with every day loaded once. Faster local timers cost CPU too:
+every poll and retry is a call through boto3 into this one process, beside the job runs.
 
 And a **model** of how long AWS's own work takes (``FLIGHTPIPE_TIME_MODEL``):
 
 * ``local`` (default): crawls and job runs take the time they really take here; ``.sync``
-  checks the job run every 50 ms. Local runs of a small day take 1 to 3 s, which at the
-  default scale is 1 to 3 simulated minutes, about what a Glue run takes, so the retry budgets
-  are spent locally roughly as on AWS.
+  checks the job run every 200 ms. Local runs of a small day take 1 to 10 s (alone or in a
+  burst), which at the default scale is 20 s to 3 simulated minutes, no more than a Glue run
+  takes, so the retry budgets are spent locally no faster than on AWS.
 * ``aws``: each crawl stays RUNNING at least ``crawl_seconds``, each job run is STARTING for
   ``job_start_seconds`` and then RUNNING at least ``job_run_seconds``, and ``.sync`` polls every
   ``sync_poll_seconds`` (all simulated). The figures and their sources:
@@ -28,8 +35,8 @@ And a **model** of how long AWS's own work takes (``FLIGHTPIPE_TIME_MODEL``):
   - job start 60 s and run 120 s: AWS documents no start-up time in seconds for Glue 4.0/5.0
     ("reduced startup latency") nor the time to attach the ENIs of a VPC connection, and a run
     is billed for at least a minute; the start is an assumption, and the run is two minutes so
-    that a local run of a small day (1 to 2 s real) fits in it at the default scale and the
-    simulated run is the model's, not the machine's;
+    that local runs of a small day (2 to 6 s real, two at once) fit in it at the default scale
+    and the simulated run is the model's, not the machine's;
   - ``.sync`` poll 60 s: Step Functions polls a Glue job "once per minute for the first 10
     minutes, and every 5 minutes thereafter" (AWS re:Post answer; the developer guide gives no
     interval); the model keeps one minute throughout, since a modelled run ends well within ten.
@@ -51,9 +58,11 @@ from typing import Any
 
 SCALE_VARIABLE = "FLIGHTPIPE_TIME_SCALE"
 MODEL_VARIABLE = "FLIGHTPIPE_TIME_MODEL"
-DEFAULT_SCALE = 60.0
-# The shortest real pause of the ``.sync`` loop: a poll is a GetJobRun inside this process.
-MIN_SYNC_POLL_REAL_SECONDS = 0.05
+DEFAULT_SCALE = 20.0
+# The shortest real pause of the ``.sync`` loop. A poll is a GetJobRun through boto3 and HTTP
+# inside this process, which competes with the job runs for the interpreter: at 50 ms, two
+# running jobs drew forty calls a second.
+MIN_SYNC_POLL_REAL_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
