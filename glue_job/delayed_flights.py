@@ -163,8 +163,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     # Every cached frame is released when the run ends, whichever way: the local runtime runs
     # many jobs in one Spark.
     with contextlib.ExitStack() as cached:
-        # Cached once: the frame comes from Python rows, which Spark turns into rows again (in
-        # Python workers) for each of its four broadcasts (two joins counting, two enriching).
+        # Cached, filled by its first broadcast: the frame comes from Python rows, which Spark
+        # would otherwise convert again for each of its four broadcasts (two joins counting,
+        # two enriching).
         airports = T.airports_frame(
             spark,
             flight_io.accepted_airports(
@@ -172,7 +173,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             ),
         ).cache()
         cached.callback(airports.unpersist)
-        airports.count()
         day_lines = flight_io.read_lines(spark, [obj.uri for obj in objects])
         cached.callback(day_lines.lines.unpersist)
         layouts = day_lines.layouts

@@ -35,6 +35,11 @@ HEALTH_PATH = "/_flightpipe/health"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Credentials the stack and its job runs use; moto accepts any.
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+# How long a thread may hold the interpreter while another waits for it (Python's default is
+# 5 ms). A job run's driver makes a thousand short calls into Spark's JVM, each giving the
+# interpreter up and waiting to get it back; beside the server's busy threads each wait could
+# last the whole interval.
+SWITCH_INTERVAL_SECONDS = 0.0005
 
 
 class SparkWarmer:
@@ -122,12 +127,22 @@ def install_behaviour(log_dir: Path, chalice_apps: list[Path], stage: str) -> No
     """Enable state machine execution and apply every patch that gives moto real behaviour."""
     from moto.core.config import default_user_config
 
-    from flightpipe.stack import clock, events, glue, lambdas, moto_answers, sfn_workarounds, sns
+    from flightpipe.stack import (
+        clock,
+        events,
+        glue,
+        lambdas,
+        moto_answers,
+        moto_speedups,
+        sfn_workarounds,
+        sns,
+    )
     from flightpipe.stack.template import local_functions
 
     default_user_config["stepfunctions"] = {"execute_state_machine": True}
     route_any_key()
     sfn_workarounds.apply()
+    moto_speedups.apply()
     clock.install(clock.from_environment())
     moto_answers.apply()
     glue.install(log_dir, glue.resolve_script(REPO / "glue_job"))
@@ -192,6 +207,7 @@ def serve(port: int, region: str, log_dir: Path, chalice_apps: list[Path], stage
     )
     from werkzeug.serving import make_server
 
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     configure_environment(port, region)
     install_behaviour(log_dir, chalice_apps, stage)
     warmer = SparkWarmer()

@@ -200,3 +200,22 @@ def test_sns_publish_arrives_on_the_alerts_queue(stack):
     )
     alert = stack.alert(lambda a: a.get("Subject") == "Pipeline test")
     assert alert["body"] == {"hello": "world"}
+
+
+def test_warm_up_starts_spark_and_s3a_and_leaves_no_bucket_behind(stack):
+    """The stack warms the job's transforms and S3A's request path (``flightpipe.stack.warmup``)
+    before the first run; the S3A probe asks for a bucket that does not exist."""
+    from urllib.request import urlopen
+
+    from flightpipe.stack.warmup import S3A_PROBE
+
+    def warmed() -> dict | None:
+        with urlopen(f"{stack.settings.endpoint_url}/_flightpipe/health") as answer:
+            health = json.load(answer)
+        return None if health["spark"] == "starting" else health
+
+    health = stack.wait_for(warmed, timeout=180, what="the Spark warm-up")
+
+    assert health["spark"] == "warm"
+    buckets = [b["Name"] for b in stack.client("s3").list_buckets()["Buckets"]]
+    assert S3A_PROBE.split("/")[2] not in buckets
