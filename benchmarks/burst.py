@@ -55,15 +55,20 @@ def main() -> None:
             uploads = dict(pool.map(put, days))
     uploaded = time.monotonic() - started
     pending, ended = dict(uploads), {}
+    # Each execution is described once, for its input; its status comes from the listing, so
+    # that watching adds one call a second to the stack's load, not one per execution.
+    inputs: dict[str, dict[str, str]] = {}
     while pending and time.monotonic() - started < 1800:
         for item in sfn.list_executions(stateMachineArn=machine, maxResults=1000)["executions"]:
-            described = sfn.describe_execution(executionArn=item["executionArn"])
-            started_with = json.loads(described["input"])
+            arn = item["executionArn"]
+            if arn not in inputs:
+                inputs[arn] = json.loads(sfn.describe_execution(executionArn=arn)["input"])
+            started_with = inputs[arn]
             if (
                 pending.get(started_with.get("key")) == started_with.get("etag")
-                and described["status"] != "RUNNING"
+                and item["status"] != "RUNNING"
             ):
-                ended[started_with["key"]] = described["status"]
+                ended[started_with["key"]] = item["status"]
                 del pending[started_with["key"]]
         time.sleep(1)
     settled = time.monotonic() - started

@@ -103,14 +103,20 @@ class EndToEnd:
         """Wait for the execution each upload started (matched by key and ETag) to end."""
         pending = {(u.key, u.etag): u for u in uploads}
         deadline = time.monotonic() + timeout
+        # An execution is described for its input once, and again when the listing shows it
+        # ended (for its output): the stack may hold hundreds of executions.
+        inputs: dict[str, tuple[Any, Any]] = {}
         while pending and time.monotonic() < deadline:
             for item in self._executions():
-                described = self.sfn.describe_execution(executionArn=item["executionArn"])
-                started_with = json.loads(described.get("input") or "{}")
-                upload = pending.get((started_with.get("key"), started_with.get("etag")))
-                if upload is not None and described["status"] in TERMINAL:
-                    upload.execution = described
-                    del pending[(upload.key, upload.etag)]
+                arn = item["executionArn"]
+                if arn not in inputs:
+                    described = self.sfn.describe_execution(executionArn=arn)
+                    started_with = json.loads(described.get("input") or "{}")
+                    inputs[arn] = (started_with.get("key"), started_with.get("etag"))
+                upload = pending.get(inputs[arn])
+                if upload is not None and item["status"] in TERMINAL:
+                    upload.execution = self.sfn.describe_execution(executionArn=arn)
+                    del pending[inputs[arn]]
             time.sleep(0.5)
 
     def _executions(self) -> list[dict[str, Any]]:

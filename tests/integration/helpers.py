@@ -21,15 +21,23 @@ def upload(stack, key: str, body: bytes) -> str:
     return s3.head_object(Bucket=stack.provisioned.data_bucket, Key=key)["ETag"].strip('"')
 
 
+# The input of every execution seen, by ARN: an input never changes, and the session's stack
+# holds hundreds of executions, which a poll would otherwise describe ten times a second.
+_INPUTS: dict[str, dict] = {}
+
+
 def executions_for(stack, key: str) -> list[dict]:
     sfn = stack.client("stepfunctions")
     found = []
-    for item in sfn.list_executions(stateMachineArn=stack.provisioned.state_machine_arn)[
-        "executions"
-    ]:
-        described = sfn.describe_execution(executionArn=item["executionArn"])
-        if json.loads(described["input"]).get("key") == key:
-            found.append(described)
+    pages = sfn.get_paginator("list_executions").paginate(
+        stateMachineArn=stack.provisioned.state_machine_arn
+    )
+    for item in (item for page in pages for item in page["executions"]):
+        arn = item["executionArn"]
+        if arn not in _INPUTS:
+            _INPUTS[arn] = json.loads(sfn.describe_execution(executionArn=arn)["input"])
+        if _INPUTS[arn].get("key") == key:
+            found.append(sfn.describe_execution(executionArn=arn))
     return found
 
 

@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import REPO
-from tests.integration.helpers import fact_rows, finished, upload
+from tests.integration.helpers import executions_for, fact_rows, finished, upload
 
 pytestmark = pytest.mark.integration
 
@@ -102,16 +102,8 @@ def test_identical_bytes_uploaded_again_run_again_once_per_version(with_airports
     etag = s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
     assert len(set(versions)) == 2
 
-    sfn = stack.client("stepfunctions")
-
     def ended() -> list[dict] | None:
-        runs = []
-        for item in sfn.list_executions(stateMachineArn=stack.provisioned.state_machine_arn)[
-            "executions"
-        ]:
-            described = sfn.describe_execution(executionArn=item["executionArn"])
-            if json.loads(described["input"]).get("key") == key:
-                runs.append(described)
+        runs = executions_for(stack, key)
         done = [r for r in runs if r["status"] != "RUNNING"]
         return runs if len(done) == len(runs) == 2 else None
 
