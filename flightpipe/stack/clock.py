@@ -7,23 +7,25 @@ crawl or job run ends in a second where AWS's take minutes, so a test would neve
 retry budgets that a burst spends on AWS. Neither moto nor LocalStack offers a scaled clock.
 
 The clock has a **scale**, simulated seconds per real second (``FLIGHTPIPE_TIME_SCALE``,
-default 20: a simulated hour runs in three minutes). Every timer of the state machine runs at
-that scale: a ``Wait`` of 30 s waits 1.5 s, a retry interval of 10 s waits 0.5 s. Nothing else
-is scaled: execution and task timeouts stay real seconds (the longest execution's simulated
-duration is reported by ``benchmarks/simulate.py`` beside the definition's ``TimeoutSeconds``).
+default 40: a simulated hour runs in 90 seconds). Every timer of the state machine runs at
+that scale: a ``Wait`` of 30 s waits 0.75 s, a retry interval of 10 s waits 0.25 s. Nothing
+else is scaled: execution and task timeouts stay real seconds (the longest execution's
+simulated duration is reported by ``benchmarks/simulate.py`` beside the definition's
+``TimeoutSeconds``).
 
-Why 20 and not faster: the scale also shrinks the retry budgets in real time, while local job
-runs do not speed up. In a local burst of 30 days, two Spark runs at once among 28 executions
-retrying for a slot take 5 to 10 s each; at 60x the slot budget (about 1.5 simulated hours, 90
-real seconds) ran out before the last days got a slot, a failure AWS would not have. At 20x
-that burst settles in about 150 s with every day loaded once. Faster local timers cost CPU too:
-every poll and retry is a call through boto3 into this one process, beside the job runs.
+Why 40 and not faster: the scale also shrinks the retry budgets in real time, while local job
+runs do not speed up. The slot budget (ConcurrentRunsExceeded, about 1.5 simulated hours on
+average) is 135 real seconds at 40x; a local burst of 30 days settles in 45 to 60 s, its last
+day waiting about as long for a slot. At 60x (90 s) a burst whose runs were slower once ran out
+of slot retries, a failure AWS would not have. Faster timers also cost CPU: every poll and
+retry is a call through boto3 into this one process, beside the job runs. The first crawler
+poll (30 simulated seconds) is most of what the clock adds to one day's flow: 0.75 s at 40x.
 
 And a **model** of how long AWS's own work takes (``FLIGHTPIPE_TIME_MODEL``):
 
 * ``local`` (default): crawls and job runs take the time they really take here; ``.sync``
-  checks the job run every 200 ms. Local runs of a small day take 1 to 10 s (alone or in a
-  burst), which at the default scale is 20 s to 3 simulated minutes, no more than a Glue run
+  checks the job run every 200 ms. Local runs of a small day take 1.5 to 8 s (alone or in a
+  burst), which at the default scale is 1 to 5 simulated minutes, no more than a Glue run
   takes, so the retry budgets are spent locally no faster than on AWS.
 * ``aws``: each crawl stays RUNNING at least ``crawl_seconds``, each job run is STARTING for
   ``job_start_seconds`` and then RUNNING at least ``job_run_seconds``, and ``.sync`` polls every
@@ -35,8 +37,9 @@ And a **model** of how long AWS's own work takes (``FLIGHTPIPE_TIME_MODEL``):
   - job start 60 s and run 120 s: AWS documents no start-up time in seconds for Glue 4.0/5.0
     ("reduced startup latency") nor the time to attach the ENIs of a VPC connection, and a run
     is billed for at least a minute; the start is an assumption, and the run is two minutes so
-    that local runs of a small day (2 to 6 s real, two at once) fit in it at the default scale
-    and the simulated run is the model's, not the machine's;
+    that local runs of a small day (2 to 5 s real, two at once) fit in it at the simulation's
+    scale (20, ``benchmarks/simulate.py``) and the simulated run is the model's, not the
+    machine's;
   - ``.sync`` poll 60 s: Step Functions polls a Glue job "once per minute for the first 10
     minutes, and every 5 minutes thereafter" (AWS re:Post answer; the developer guide gives no
     interval); the model keeps one minute throughout, since a modelled run ends well within ten.
@@ -58,7 +61,7 @@ from typing import Any
 
 SCALE_VARIABLE = "FLIGHTPIPE_TIME_SCALE"
 MODEL_VARIABLE = "FLIGHTPIPE_TIME_MODEL"
-DEFAULT_SCALE = 20.0
+DEFAULT_SCALE = 40.0
 # The shortest real pause of the ``.sync`` loop. A poll is a GetJobRun through boto3 and HTTP
 # inside this process, which competes with the job runs for the interpreter: at 50 ms, two
 # running jobs drew forty calls a second.
