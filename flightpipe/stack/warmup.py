@@ -45,14 +45,13 @@ def warm_up(glue_job_dir: Path, sample_dir: Path, passes: int = PASSES) -> None:
                 layouts = day_lines.layouts
                 parsed = T.parse_flights(T.data_lines(day_lines.numbered, layouts), layouts)
                 parsed = parsed.cache()
-                airports = T.airports_frame(spark, rows).cache()
+                airports = T.airports_frame(spark, rows)
                 T.day_counts(parsed, airports).collect()
                 T.quarantined(parsed).sortWithinPartitions("source", "line_number").collect()
                 # The load writes the fact rows as CSV (the Redshift writer's staging files).
                 fact = T.enrich(T.delayed(parsed), airports, date(2013, 1, 1))
                 fact.write.csv(f"file://{scratch}/pass-{number}")
                 parsed.unpersist()
-                airports.unpersist()
             finally:
                 day_lines.lines.unpersist()
     warm_s3a(spark)

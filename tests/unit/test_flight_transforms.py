@@ -264,3 +264,21 @@ def test_a_line_with_a_quote_or_a_backslash_goes_through_the_csv_parser(parse):
         (2, "A,A", None),
         (3, "A\\A", None),
     ]
+
+
+def test_rows_frame_keeps_every_value_exactly(spark):
+    """Rows reach Spark as one JSON literal (``rows_frame``): text of any kind and whole numbers
+    across BIGINT's range come back as they went in, nulls as nulls, in order."""
+    rows = [
+        (9_223_372_036_854_775_807, "quote ' and \" and \\ backslash", None),
+        (-9_223_372_036_854_775_808, "line\nbreak\r\ttab \x01 and ; % {} [] ,", "é ü 東京 🛫"),
+        (0, "", "\ufeffBOM"),
+    ]
+    fields = (("id", "BIGINT"), ("text", "STRING"), ("other name", "STRING"))
+
+    frame = T.rows_frame(spark, rows, fields)
+
+    assert frame.columns == ["id", "text", "other name"]
+    assert [tuple(row) for row in frame.collect()] == rows
+    assert T.rows_frame(spark, [], fields).collect() == []
+    assert frame.rdd.getNumPartitions() == 1
