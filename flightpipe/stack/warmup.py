@@ -1,4 +1,4 @@
-"""Warm the job runtime: start Spark and run the job's transforms once over a sample day.
+"""Warm the job runtime: start Spark, run the job's transforms a few times over the sample days.
 
 A cold JVM compiles Spark's generated code on first use, and its JIT compiles Spark's hot paths
 over the first several runs, which makes the first job runs several times slower than later
