@@ -76,12 +76,15 @@ def test_a_backfill_reruns_each_day_and_reports_loaded_failed_and_skipped_days(
     assert {day: len(runs_of(stack, str(day))) for day in LOADED} == {
         day: count + 1 for day, count in runs_before.items()
     }
-    sfn = stack.client("stepfunctions")
+    pages = (
+        stack.client("stepfunctions")
+        .get_paginator("list_executions")
+        .paginate(stateMachineArn=stack.provisioned.state_machine_arn)
+    )
     started = [
         e["name"]
-        for e in sfn.list_executions(stateMachineArn=stack.provisioned.state_machine_arn)[
-            "executions"
-        ]
+        for page in pages
+        for e in page["executions"]
         if e["name"].startswith("backfill-2017-06-")
     ]
     assert sorted(name[len("backfill-") :][:10] for name in started) == [
