@@ -27,6 +27,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,30 @@ def upload_to_notification(
                     raise SystemExit(f"{key}: {envelope.get('Subject')}")
                 return time.monotonic() - started
     raise SystemExit(f"{key}: no notification within {timeout:.0f}s")
+
+
+def timed_days(
+    s3: Any,
+    sqs: Any,
+    where: tuple[str, str],
+    path: Path,
+    days: Iterator[date],
+    runs: int,
+    warm: bool,
+) -> list[float]:
+    """Upload ``path`` as the next ``runs`` days, one after another (after one more, not
+    counted, if ``warm``); each day's time from upload to notification, printed as it comes."""
+    bucket, queue = where
+    rows = sum(1 for _ in path.open()) - 1
+    if warm:
+        seconds = upload_to_notification(s3, sqs, bucket, queue, path, next(days))
+        print(f"warm-up day: {seconds:.2f}s (not counted)")
+    times = []
+    for _ in range(runs):
+        day = next(days)
+        times.append(upload_to_notification(s3, sqs, bucket, queue, path, day))
+        print(f"{rows:>9,} rows  {day}  upload -> notification {times[-1]:.2f}s")
+    return times
 
 
 def single_process(path: Path, day: date, database_url: str) -> float:
@@ -147,14 +172,7 @@ def main() -> None:
         for index, rows in enumerate(args.rows):
             path = Path(tmp) / f"{rows}.csv"
             generate_day(path, FIRST_DAY, rows, seed=rows)
-            if index == 0:
-                warm = upload_to_notification(s3, sqs, bucket, queue, path, next(days))
-                print(f"warm-up day: {warm:.2f}s (not counted)")
-            times = []
-            for _ in range(args.runs):
-                day = next(days)
-                times.append(upload_to_notification(s3, sqs, bucket, queue, path, day))
-                print(f"{rows:>9,} rows  {day}  upload -> notification {times[-1]:.2f}s")
+            times = timed_days(s3, sqs, (bucket, queue), path, days, args.runs, warm=index == 0)
             reference = statistics.median(
                 single_process(path, FIRST_DAY, database_url) for _ in range(args.runs)
             )

@@ -106,6 +106,46 @@ def cmd_local_status(args: argparse.Namespace) -> int:
     return 0 if report["stack"] != "down" else 3
 
 
+def cmd_compose_standins(args: argparse.Namespace) -> int:
+    from flightpipe import compose
+    from flightpipe.config import LocalSettings
+
+    images = compose.standins(LocalSettings.from_env(), args.base_image, args.ca_bundle)
+    for key, value in images.items():
+        print(f"{key}={value}")
+    return 0
+
+
+def cmd_compose_up(args: argparse.Namespace) -> int:
+    from flightpipe import compose
+    from flightpipe.config import LocalSettings
+
+    values = compose.up(LocalSettings.from_env())
+    seconds = values.pop("SECONDS_TO_HEALTHY")
+    for key, value in values.items():
+        print(f"{key}={value}")
+    print(
+        f"# compose stack healthy and provisioned in {seconds}s; source .local/stack.env",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_compose_down(args: argparse.Namespace) -> int:
+    from flightpipe import compose
+    from flightpipe.config import LocalSettings
+
+    print("removed: " + ", ".join(compose.down(LocalSettings.from_env())))
+    return 0
+
+
+def cmd_compose_shell(args: argparse.Namespace) -> int:
+    from flightpipe import compose
+    from flightpipe.config import LocalSettings
+
+    return compose.shell(LocalSettings.from_env())
+
+
 def cmd_backfill(args: argparse.Namespace) -> int:
     from flightpipe.backfill import command
 
@@ -146,6 +186,27 @@ def parser() -> argparse.ArgumentParser:
         ("status", cmd_local_status, "health, recent executions, recent notifications"),
     ):
         local_actions.add_parser(name, help=text).set_defaults(handler=handler)
+
+    compose_parser = commands.add_parser(
+        "compose", help="the container path: docker-compose.yml, job runs in the Glue image"
+    )
+    compose_actions = compose_parser.add_subparsers(dest="action", required=True)
+    standins = compose_actions.add_parser(
+        "standins", help="build stand-ins for images a machine cannot pull (Debian, PyPI only)"
+    )
+    standins.add_argument(
+        "--base-image", help="a Debian bookworm image to build on (default: debootstrap one)"
+    )
+    standins.add_argument(
+        "--ca-bundle", type=Path, help="CA bundle for pip inside builds (a proxy re-signing HTTPS)"
+    )
+    standins.set_defaults(handler=cmd_compose_standins)
+    for name, handler, text in (
+        ("up", cmd_compose_up, "build, start, wait until provisioned, write .local/stack.env"),
+        ("down", cmd_compose_down, "remove job containers, containers, network and volumes"),
+        ("shell", cmd_compose_shell, "a shell in the Glue image with a job run's environment"),
+    ):
+        compose_actions.add_parser(name, help=text).set_defaults(handler=handler)
 
     glue = commands.add_parser("glue", help="the local Glue runtime")
     glue_actions = glue.add_subparsers(dest="action", required=True)

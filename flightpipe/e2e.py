@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 
 from flightpipe.config import REPO, LocalSettings
-from flightpipe.stack.local import LocalStack, down, up
+from flightpipe.stack.local import LocalStack
 
 SAMPLE_DIR = REPO / "sample_data"
 if str(REPO / "glue_job") not in sys.path:
@@ -179,18 +179,26 @@ def _json_or_empty(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def run(settings: LocalSettings, keep: bool, out: Any = sys.stdout) -> int:
+def run(settings: LocalSettings, keep: bool, out: Any = sys.stdout, compose: bool = False) -> int:
+    """The check against the Docker-free stack, or with ``compose`` against the compose stack
+    (job runs in containers of the Glue image)."""
+    if compose:
+        from flightpipe import compose as stack
+    else:
+        from flightpipe.stack import local as stack  # type: ignore[no-redef]
     started = time.monotonic()
-    print("bringing the local stack up ...", file=out, flush=True)
-    values = up(settings)
+    name = "compose stack" if compose else "local stack"
+    print(f"bringing the {name} up ...", file=out, flush=True)
+    values = stack.up(settings)
     try:
         return _check(EndToEnd(settings, values), out, started)
     finally:
         if keep:
-            print("KEEP=1: the stack stays up; `make local-down` stops it", file=out)
+            target = "compose-down" if compose else "local-down"
+            print(f"KEEP=1: the stack stays up; `make {target}` stops it", file=out)
         else:
-            down(settings)
-            print("stack and PostgreSQL stopped", file=out)
+            stack.down(settings)
+            print(f"{name} and PostgreSQL stopped", file=out)
 
 
 def _check(e2e: EndToEnd, out: Any, started: float) -> int:
@@ -251,9 +259,14 @@ def _check(e2e: EndToEnd, out: Any, started: float) -> int:
     return 0 if matches and not failed else 1
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--compose", action="store_true", help="against the compose stack")
+    args = parser.parse_args(argv)
     keep = os.environ.get("KEEP", "") not in ("", "0")
-    return run(LocalSettings.from_env(), keep)
+    return run(LocalSettings.from_env(), keep, compose=args.compose)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,18 @@ _lock = threading.Lock()
 _loaded: dict[Path, dict[str, Any]] = {}
 
 
+# The session every local job run gets, in the stack's process or in a Glue container
+# (flightpipe.stack.glue_containers passes them as --conf): no UI, small shuffles, UTC as on
+# Glue's machines.
+GLUE_SESSION_SETTINGS = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.ansi.enabled": "false",
+    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+}
+
 # Where `make install` puts Hadoop's S3A connector (see flightpipe/gluelocal/s3a-jars.txt).
 S3A_JARS_DIR = Path(sys.prefix) / "spark-jars"
 S3A_JARS = ("hadoop-aws-3.3.1.jar", "aws-java-sdk-bundle-1.11.901.jar")
@@ -57,17 +69,8 @@ def local_spark(app_name: str = "flightpipe-glue-local", master: str = "local[*]
         for variable in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON"):
             if not os.environ.get(variable):
                 os.environ[variable] = sys.executable
-    builder = (
-        SparkSession.builder.master(master)
-        .appName(app_name)
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.ansi.enabled", "false")
-        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
-    )
-    for key, value in s3a_settings().items():
+    builder = SparkSession.builder.master(master).appName(app_name)
+    for key, value in {**GLUE_SESSION_SETTINGS, **s3a_settings()}.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
@@ -77,8 +80,6 @@ def local_spark(app_name: str = "flightpipe-glue-local", master: str = "local[*]
 def s3a_settings() -> dict[str, str]:
     """Spark settings that make ``s3://`` (and ``s3a://``) Hadoop's S3A filesystem, pointed at
     this process's endpoint (``AWS_ENDPOINT_URL``) with the credentials boto3 resolves."""
-    import boto3
-
     missing = [jar for jar in S3A_JARS if not (S3A_JARS_DIR / jar).is_file()]
     if missing:
         raise RuntimeError(
@@ -92,6 +93,28 @@ def s3a_settings() -> dict[str, str]:
         "spark.hadoop.fs.s3a.impl": s3a,
     }
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    return settings | s3a_endpoint_settings(endpoint, environment_credentials())
+
+
+def environment_credentials() -> dict[str, str]:
+    """The credentials boto3 resolves in this process, as ``AWS_*`` environment variables."""
+    import boto3
+
+    found = boto3.Session().get_credentials()
+    if found is None:
+        return {}
+    frozen = found.get_frozen_credentials()
+    return {
+        "AWS_ACCESS_KEY_ID": frozen.access_key,
+        "AWS_SECRET_ACCESS_KEY": frozen.secret_key,
+        **({"AWS_SESSION_TOKEN": frozen.token} if frozen.token else {}),
+    }
+
+
+def s3a_endpoint_settings(endpoint: str | None, credentials: Mapping[str, str]) -> dict[str, str]:
+    """S3A pointed at ``endpoint`` (path-style, TLS as its scheme says) with ``credentials``
+    (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, optional ``AWS_SESSION_TOKEN``)."""
+    settings: dict[str, str] = {}
     if endpoint:
         settings |= {
             "spark.hadoop.fs.s3a.endpoint": endpoint,
@@ -100,16 +123,14 @@ def s3a_settings() -> dict[str, str]:
                 urlsplit(endpoint).scheme == "https"
             ).lower(),
         }
-    found = boto3.Session().get_credentials()
-    if found is not None:
-        credentials = found.get_frozen_credentials()
+    if credentials.get("AWS_ACCESS_KEY_ID"):
         settings |= {
-            "spark.hadoop.fs.s3a.access.key": credentials.access_key,
-            "spark.hadoop.fs.s3a.secret.key": credentials.secret_key,
+            "spark.hadoop.fs.s3a.access.key": credentials["AWS_ACCESS_KEY_ID"],
+            "spark.hadoop.fs.s3a.secret.key": credentials["AWS_SECRET_ACCESS_KEY"],
         }
-        if credentials.token:
+        if credentials.get("AWS_SESSION_TOKEN"):
             settings |= {
-                "spark.hadoop.fs.s3a.session.token": credentials.token,
+                "spark.hadoop.fs.s3a.session.token": credentials["AWS_SESSION_TOKEN"],
                 "spark.hadoop.fs.s3a.aws.credentials.provider": (
                     "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider"
                 ),

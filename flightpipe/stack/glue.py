@@ -13,7 +13,10 @@ GetCrawler and GetJobRun report are the real ones:
 * UpdateConnection and DeleteConnection, which moto lacks, change the stored connection;
 * a job run is STARTING, RUNNING, then SUCCEEDED, or FAILED with the real exception as
   ``ErrorMessage``; ``MaxConcurrentRuns`` is enforced by moto's own StartJobRun check, which
-  counts the real states; each run's log goes to ``<log dir>/glue-jobs/<run id>.log``;
+  counts the real states; each run's log goes to ``<log dir>/glue-jobs/<run id>.log``; a run
+  happens in the stack's process, on its warm Spark, or, when ``install`` is given a
+  ``ContainerJobs`` (the compose stack), in a container of the Glue image
+  (``flightpipe.stack.glue_containers``);
 * with the ``aws`` time model (``flightpipe.stack.clock``), a crawl stays RUNNING, and a job run
   STARTING and RUNNING, at least as long as the model's AWS-like durations.
 
@@ -41,6 +44,7 @@ from moto.glue.responses import GlueResponse
 
 from flightpipe.stack import clock
 from flightpipe.stack.crawler import CrawlerPolicyError, check_policies, crawl
+from flightpipe.stack.glue_containers import ContainerJobs, JobRunFailed
 
 log = logging.getLogger("flightpipe.stack.glue")
 
@@ -51,17 +55,25 @@ class _Settings:
     log_dir: Path = Path(".local/logs")
     script_resolver: JobScriptResolver | None = None
     executor: ThreadPoolExecutor | None = None
+    containers: ContainerJobs | None = None
 
 
 _settings = _Settings()
 _installed = False
 
 
-def install(log_dir: Path, script_resolver: JobScriptResolver, workers: int = 4) -> None:
-    """Patch moto's Glue models so crawls and job runs really happen (idempotent)."""
+def install(
+    log_dir: Path,
+    script_resolver: JobScriptResolver,
+    workers: int = 4,
+    containers: ContainerJobs | None = None,
+) -> None:
+    """Patch moto's Glue models so crawls and job runs really happen (idempotent); job runs go
+    to ``containers`` when given, else run in this process."""
     global _installed
     _settings.log_dir = log_dir
     _settings.script_resolver = script_resolver
+    _settings.containers = containers
     _settings.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="glue-run")
     if _installed:
         return
@@ -288,18 +300,23 @@ class LocalJobRun(glue_models.FakeJobRun):
             self._set("RUNNING")
             running = time.monotonic()
             log.info("job %s run %s: %s %s", self.job_name, self.job_run_id, script, self._argv())
-            run_job(script, self._argv())
+            if _settings.containers is not None:
+                _settings.containers.run(self.job_run_id, script, self._argv(), log_path)
+            else:
+                run_job(script, self._argv())
             model.pad(running, model.job_run_seconds)
             self._set("SUCCEEDED")
             log.info("job %s run %s SUCCEEDED", self.job_name, self.job_run_id)
         except BaseException as error:  # the run fails; the stack goes on
-            self._error = f"{type(error).__name__}: {error}"
+            # A container's failure is already the job's own "Name: message".
+            named = isinstance(error, JobRunFailed)
+            self._error = str(error) if named else f"{type(error).__name__}: {error}"
             log.error(
                 "job %s run %s FAILED: %s",
                 self.job_name,
                 self.job_run_id,
                 self._error,
-                exc_info=True,
+                exc_info=not named,  # a container's traceback is in its output above
             )
             self._set("FAILED")
         finally:

@@ -16,7 +16,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -147,22 +148,36 @@ def up(settings: LocalSettings) -> dict[str, str]:
     provisioned = provision(
         database_url, session=stack.session(), endpoint_url=settings.endpoint_url
     )
-    values = {
+    values = stack_env_values(settings, database_url, asdict(provisioned))
+    write_stack_env(settings, values)
+    values["SECONDS_TO_HEALTHY"] = f"{time.monotonic() - started:.1f}"
+    return values
+
+
+def stack_env_values(
+    settings: LocalSettings, database_url: str, provisioned: Mapping[str, str]
+) -> dict[str, str]:
+    """What ``.local/stack.env`` holds, from what provisioning returned (``Provisioned``, as a
+    dict): the same keys for the Docker-free stack and the compose stack."""
+    return {
         "AWS_ENDPOINT_URL": settings.endpoint_url,
         "AWS_DEFAULT_REGION": settings.region,
         **LOCAL_CREDENTIALS,
-        "DATA_BUCKET": provisioned.data_bucket,
+        "DATA_BUCKET": provisioned["data_bucket"],
         "DATABASE_URL": database_url,
-        "STATE_MACHINE_ARN": provisioned.state_machine_arn,
-        "ALERTS_TOPIC_ARN": provisioned.alerts_topic_arn,
-        "ALERTS_QUEUE_URL": provisioned.alerts_queue_url,
-        "GLUE_JOB_NAME": provisioned.glue_job,
-        "GLUE_CRAWLER_NAME": provisioned.crawler,
-        "HANDLER_FAILURES_URL": provisioned.handler_failures_url,
+        "STATE_MACHINE_ARN": provisioned["state_machine_arn"],
+        "ALERTS_TOPIC_ARN": provisioned["alerts_topic_arn"],
+        "ALERTS_QUEUE_URL": provisioned["alerts_queue_url"],
+        "GLUE_JOB_NAME": provisioned["glue_job"],
+        "GLUE_CRAWLER_NAME": provisioned["crawler"],
+        "HANDLER_FAILURES_URL": provisioned["handler_failures_url"],
     }
-    stack.env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8")
-    values["SECONDS_TO_HEALTHY"] = f"{time.monotonic() - started:.1f}"
-    return values
+
+
+def write_stack_env(settings: LocalSettings, values: Mapping[str, str]) -> None:
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    text = "".join(f"{key}={value}\n" for key, value in values.items())
+    (settings.state_dir / "stack.env").write_text(text, encoding="utf-8")
 
 
 def down(settings: LocalSettings) -> list[str]:

@@ -646,3 +646,29 @@ _PROVISIONERS: dict[str, Callable[[_Run, Stack, str], None]] = {
     "AWS::Serverless::Function": _function,
 }
 PROVISIONED_TYPES = (_SECRET, *_PROVISIONERS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Provision against ``AWS_ENDPOINT_URL`` with ``DATABASE_URL`` as the warehouse (the init
+    hook in localstack/init/ready.d/ runs this); print or write what was provisioned."""
+    import argparse
+    import os
+    from dataclasses import asdict
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--output", type=Path, help="write the provisioned names here (JSON)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    database_url = os.environ.get("DATABASE_URL")
+    if not database_url:
+        raise SystemExit("DATABASE_URL is required: the warehouse the Glue connection names")
+    provisioned = json.dumps(asdict(provision(database_url)), indent=2)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(provisioned + "\n", encoding="utf-8")
+    print(provisioned)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

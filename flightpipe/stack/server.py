@@ -11,6 +11,12 @@ for the AWS CLI, ``localstack-client`` on port 4566). Inside it:
 
 ``GET /_flightpipe/health`` answers ``{"status": "ok", "spark": ...}`` once the API serves.
 Run it with ``python -m flightpipe.stack.server --port 4566``; ``flightpipe local up`` does.
+
+In a container (localstack/Dockerfile, docker-compose.yml) it also runs LocalStack's init hooks
+(``--init-dir``, ``flightpipe.stack.init_hooks``) once it serves, answers LocalStack's
+``GET /_localstack/init/ready``, and, with ``FLIGHTPIPE_GLUE_RUNNER=containers``, runs each Glue
+job in a container of the Glue image (``flightpipe.stack.glue_containers``) instead of on a warm
+Spark of its own.
 """
 
 from __future__ import annotations
@@ -25,9 +31,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flightpipe.config import REPO
+from flightpipe.stack.init_hooks import INIT_READY_PATH, PROVISIONED_PATH, InitHooks
+
+if TYPE_CHECKING:
+    from flightpipe.stack.glue_containers import ContainerJobs
 
 log = logging.getLogger("flightpipe.stack")
 
@@ -40,6 +50,11 @@ LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test
 # interpreter up and waiting to get it back; beside the server's busy threads each wait could
 # last the whole interval.
 SWITCH_INTERVAL_SECONDS = 0.0005
+# Job runs at once: in the stack's process they share one warm Spark; in containers each starts
+# a JVM of its own, so no more than the cores (`make compose-e2e` on 2 cores: 171.0 s with 4 at
+# once, 159.3 s with 2; one run each). Others wait in STARTING.
+IN_PROCESS_RUNS = 4
+CONTAINER_RUNS = max(2, os.cpu_count() or 2)
 # glibc's allocator settings the launcher gives this process (``flightpipe.stack.local``).
 # The Spark JVM started from here does not inherit them: with them its 1M-row runs were
 # slower (10.0 s against 6.5 s), and the JVM manages its own memory.
@@ -71,29 +86,41 @@ class SparkWarmer:
 
 
 class HealthMiddleware:
-    """Answers the health path; everything else goes to moto."""
+    """Answers the health path and LocalStack's init path; everything else goes to moto."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], warmer: SparkWarmer):
+    def __init__(
+        self,
+        app: Callable[..., Iterable[bytes]],
+        warmer: SparkWarmer | None,
+        hooks: InitHooks,
+    ):
         self.app = app
         self.warmer = warmer
+        self.hooks = hooks
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == HEALTH_PATH:
-            body = json.dumps(
-                {
-                    "status": "ok",
-                    "pid": os.getpid(),
-                    "spark": self.warmer.state,
-                    "spark_seconds": self.warmer.seconds,
-                }
-            ).encode()
-            start_response(
-                "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-            )
-            return [body]
-        return self.app(environ, start_response)
+        path = environ.get("PATH_INFO")
+        if path == HEALTH_PATH:
+            answer: dict[str, Any] = {
+                "status": "ok",
+                "pid": os.getpid(),
+                "spark": self.warmer.state if self.warmer else "in Glue containers",
+                "spark_seconds": self.warmer.seconds if self.warmer else None,
+                "init": self.hooks.state,
+            }
+        elif path == INIT_READY_PATH:
+            answer = self.hooks.localstack_answer()
+        elif path == PROVISIONED_PATH and self.hooks.provisioned_file.is_file():
+            answer = json.loads(self.hooks.provisioned_file.read_text(encoding="utf-8"))
+        else:
+            return self.app(environ, start_response)
+        body = json.dumps(answer).encode()
+        start_response(
+            "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
 
 
 def configure_environment(port: int, region: str) -> None:
@@ -127,7 +154,12 @@ def route_any_key() -> None:
     setattr(RegexConverter, "_flightpipe_dotall", True)
 
 
-def install_behaviour(log_dir: Path, chalice_apps: list[Path], stage: str) -> None:
+def install_behaviour(
+    log_dir: Path,
+    chalice_apps: list[Path],
+    stage: str,
+    containers: ContainerJobs | None = None,
+) -> None:
     """Enable state machine execution and apply every patch that gives moto real behaviour."""
     from moto.core.config import default_user_config
 
@@ -149,7 +181,12 @@ def install_behaviour(log_dir: Path, chalice_apps: list[Path], stage: str) -> No
     moto_speedups.apply()
     clock.install(clock.from_environment())
     moto_answers.apply()
-    glue.install(log_dir, glue.resolve_script(REPO / "glue_job"))
+    glue.install(
+        log_dir,
+        glue.resolve_script(REPO / "glue_job"),
+        workers=CONTAINER_RUNS if containers else IN_PROCESS_RUNS,
+        containers=containers,
+    )
     events.install()
     sns.install()
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
@@ -202,7 +239,15 @@ def propagate_to_root() -> None:
             logger.propagate = True
 
 
-def serve(port: int, region: str, log_dir: Path, chalice_apps: list[Path], stage: str) -> None:
+def serve(
+    port: int,
+    region: str,
+    log_dir: Path,
+    chalice_apps: list[Path],
+    stage: str,
+    host: str = "127.0.0.1",
+    init_dir: Path | None = None,
+) -> None:
     """Serve until SIGTERM or SIGINT."""
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
@@ -213,20 +258,45 @@ def serve(port: int, region: str, log_dir: Path, chalice_apps: list[Path], stage
 
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     configure_environment(port, region)
-    install_behaviour(log_dir, chalice_apps, stage)
-    warmer = SparkWarmer()
-    app = HealthMiddleware(DomainDispatcherApplication(create_backend_app), warmer)
-    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+    containers = job_containers()
+    install_behaviour(log_dir, chalice_apps, stage, containers)
+    warmer = SparkWarmer() if containers is None else None
+    hooks = InitHooks(init_dir, port)
+    app = HealthMiddleware(DomainDispatcherApplication(create_backend_app), warmer, hooks)
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
 
     def stop(*_: Any) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    warmer.start()
-    log.info("local AWS stack serving on 127.0.0.1:%d (pid %d)", port, os.getpid())
-    server.serve_forever()
+    if warmer is not None:
+        warmer.start()
+    hooks.start()
+    log.info("local AWS stack serving on %s:%d (pid %d)", host, port, os.getpid())
+    try:
+        server.serve_forever()
+    finally:
+        if containers is not None:
+            containers.close()
     log.info("local AWS stack stopped")
+
+
+def job_containers() -> ContainerJobs | None:
+    """Where Glue job runs go: containers of the Glue image when ``FLIGHTPIPE_GLUE_RUNNER`` is
+    ``containers`` (the compose stack), else this process (None)."""
+    runner = os.environ.get("FLIGHTPIPE_GLUE_RUNNER", "in-process")
+    if runner == "in-process":
+        return None
+    if runner != "containers":
+        raise SystemExit(
+            f"FLIGHTPIPE_GLUE_RUNNER={runner!r}: expected 'in-process' (default) or 'containers'"
+        )
+    from flightpipe.stack.glue_containers import ContainerJobs
+
+    jobs = ContainerJobs.from_environment()
+    log.info("Glue job runs in containers of %s (%s)", jobs.image, jobs.placement)
+    return jobs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,14 +312,42 @@ def main(argv: list[str] | None = None) -> int:
         help="a Chalice app whose event handlers serve Lambda targets (repeatable)",
     )
     parser.add_argument("--stage", default="local")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--init-dir",
+        type=Path,
+        help="LocalStack's init folder: run ready.d/ hooks once serving (the container does)",
+    )
+    parser.add_argument(
+        "--check-ready",
+        action="store_true",
+        help="exit 0 if a stack on --port serves and its init hooks succeeded (health check)",
+    )
     args = parser.parse_args(argv)
+    if args.check_ready:
+        return 0 if ready(args.port) else 1
     args.log_dir.mkdir(parents=True, exist_ok=True)
     configure_logging()
     for name in MALLOC_VARIABLES:  # read by glibc at this process's start; not for Spark's JVM
         os.environ.pop(name, None)
     apps = args.chalice_apps if args.chalice_apps is not None else [REPO / "chalice_app"]
-    serve(args.port, args.region, args.log_dir, apps, args.stage)
+    serve(args.port, args.region, args.log_dir, apps, args.stage, args.host, args.init_dir)
     return 0
+
+
+def ready(port: int) -> bool:
+    """Whether the stack on ``port`` answers and its init hooks completed without error."""
+    import urllib.request
+
+    try:
+        url = f"http://127.0.0.1:{port}{INIT_READY_PATH}"
+        with urllib.request.urlopen(url, timeout=3) as response:
+            answer = json.load(response)
+    except (OSError, ValueError):
+        return False
+    return bool(answer.get("completed")) and all(
+        script.get("state") == "SUCCESSFUL" for script in answer.get("scripts", [])
+    )
 
 
 if __name__ == "__main__":

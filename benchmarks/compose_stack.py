@@ -1,0 +1,63 @@
+"""Benchmark: the compose stack's start-up, and a day's latency with the job in a container.
+
+Brings the compose stack up as ``make compose-up`` does (images built before, so the time is
+starting PostgreSQL and the stack, and provisioning), accepts the airports dimension, then
+uploads ``--runs`` new days of ``--rows`` generated rows one after another and times each from
+the start of the upload until its success notification (each job run starts a container of the
+Glue image, and Spark in it). The first day is a warm-up and not counted. Then takes the stack
+down and times that. Uses the stand-ins when ``make compose-standins`` recorded them.
+
+    .venv/bin/python benchmarks/compose_stack.py --rows 20000 --runs 3
+
+Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+from flow import FIRST_DAY, drain, timed_days, unseen_days
+from stack_client import accept_airports, load_stack_env
+
+from flightpipe import compose
+from flightpipe.config import LOCAL_DIR, LocalSettings
+from flightpipe.generate import generate_day
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="leave the stack up")
+    args = parser.parse_args()
+    settings = LocalSettings.from_env()
+    started = time.monotonic()
+    compose.up(settings)
+    print(f"compose up (healthy and provisioned): {time.monotonic() - started:.1f}s")
+    try:
+        load_stack_env(LOCAL_DIR / "stack.env")
+        s3, sqs = boto3.client("s3"), boto3.client("sqs")
+        bucket, queue = os.environ["DATA_BUCKET"], os.environ["ALERTS_QUEUE_URL"]
+        accept_airports(s3, bucket)
+        drain(sqs, queue)
+        days = iter(unseen_days(s3, bucket, 1 + args.runs))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "day.csv"
+            generate_day(path, FIRST_DAY, args.rows, seed=args.rows)
+            times = timed_days(s3, sqs, (bucket, queue), path, days, args.runs, warm=True)
+        print(f"{args.rows:>9,} rows  median {statistics.median(times):.2f}s (job in a container)")
+    finally:
+        if not args.keep:
+            stopping = time.monotonic()
+            compose.down(settings)
+            print(f"compose down: {time.monotonic() - stopping:.1f}s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""The container path end to end: docker-compose.yml's stack, Glue job runs in containers of the
+(stand-in) Glue image, started by the stack through Docker's SDK.
+
+The tests run in file order on one compose project: the end-to-end check, a job failing in its
+container, and last, the project taken down while a job container runs.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from flightpipe import compose
+from flightpipe.e2e import EndToEnd, _check
+from flightpipe.stack.glue_containers import STACK_LABEL
+from tests.integration.helpers import (
+    SAMPLE,
+    fact_rows,
+    finished,
+    loaded_day,
+    runs_of,
+    upload,
+    warehouse_unreachable,
+)
+
+pytestmark = pytest.mark.docker
+
+
+def _run_logs(stack) -> dict[str, str]:
+    folder = stack.settings.log_dir / "glue-jobs"
+    return {path.stem: path.read_text(encoding="utf-8") for path in folder.glob("*.log")}
+
+
+def test_the_sample_days_load_with_every_job_run_in_a_container(compose_stack):
+    stack = compose_stack
+    env = dict(
+        line.split("=", 1)
+        for line in (stack.settings.state_dir / "stack.env").read_text().splitlines()
+    )
+    assert env["AWS_ENDPOINT_URL"] == stack.settings.endpoint_url
+    out = io.StringIO()
+
+    assert _check(EndToEnd(stack.settings, env), out, 0.0) == 0, out.getvalue()
+
+    report = out.getvalue()
+    assert "335 rows loaded, 335 expected" in report and "MATCH" in report
+    glue = stack.client("glue")
+    runs = glue.get_job_runs(JobName=stack.names.job)["JobRuns"]
+    logs = _run_logs(stack)
+    assert len(runs) == 7 and {r["JobRunState"] for r in runs} == {"SUCCEEDED"}
+    for run in runs:
+        log = logs[run["Id"]]
+        assert f"of {compose.STANDIN_GLUE}: spark-submit " in log, log[:2000]
+        assert "/home/hadoop/workspace/glue_job/delayed_flights.py" in log
+        assert "exited with code 0" in log
+
+
+def test_a_job_failing_in_its_container_fails_the_run_with_its_error(compose_stack):
+    stack, day = compose_stack, "2013-02-04"
+    key = f"daily_flights/date={day}/flights.csv"
+    before = loaded_day(
+        stack, day, "Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay\nAA,10397,12478,61,0\n"
+    )
+    sample = SAMPLE / "daily_flights/date=2013-01-04/flights.csv"
+
+    with warehouse_unreachable(stack):
+        etag = upload(stack, key, sample.read_bytes())
+        execution = finished(stack, key, etag)
+
+    assert (execution["status"], execution.get("error")) == ("FAILED", "PipelineFailed")
+    glue = stack.client("glue")
+    failed = [
+        r
+        for r in glue.get_job_runs(JobName=stack.names.job)["JobRuns"]
+        if r["JobRunState"] == "FAILED"
+    ]
+    assert len(failed) == 1
+    error = failed[0]["ErrorMessage"]
+    assert error.startswith("WarehouseError: ") and "Connection refused" in error, error
+    log = _run_logs(stack)[failed[0]["Id"]]
+    assert "Traceback (most recent call last)" in log
+    assert "exited with code 1" in log
+    alert = stack.alert(lambda a: (a.get("body") or {}).get("key") == key, timeout=120)
+    assert json.loads(alert["body"]["Cause"])["ErrorMessage"] == error
+    assert (fact_rows(stack, day), runs_of(stack, day)) == (before.rows, before.runs)
+
+
+def test_down_while_a_job_runs_leaves_no_container_network_or_volume(
+    compose_project, compose_stack
+):
+    project, settings = compose_project
+    stack, key = compose_stack, "daily_flights/date=2013-01-05/flights.csv"
+    client = compose.docker_client()
+    (stack_container,) = client.containers.list(
+        filters={
+            "label": [f"{compose.PROJECT_LABEL}={project}", "com.docker.compose.service=stack"]
+        }
+    )
+    upload(stack, key, (SAMPLE / key).read_bytes())
+    stack.wait_for(
+        lambda: client.containers.list(filters={"label": f"{STACK_LABEL}={stack_container.id}"}),
+        timeout=120,
+        what="a job container",
+    )
+
+    compose.down(settings)
+
+    project_label = f"{compose.PROJECT_LABEL}={project}"
+    assert client.containers.list(all=True, filters={"label": project_label}) == []
+    assert (
+        client.containers.list(all=True, filters={"label": f"{STACK_LABEL}={stack_container.id}"})
+        == []
+    )
+    assert client.networks.list(filters={"label": project_label}) == []
+    assert client.volumes.list(filters={"label": project_label}) == []
+    assert not (settings.state_dir / "stack.env").exists()
