@@ -250,6 +250,7 @@ def up(settings: LocalSettings, timeout: float = 300.0) -> dict[str, str]:
     )
     if environment.get("GLUE_IMAGE") == STANDIN_GLUE:  # built on the stack's image: kept current
         build("standins/glue/Dockerfile", STANDIN_GLUE, stack_image())
+    _pull_missing(settings)
     (settings.log_dir / "glue-jobs").mkdir(parents=True, exist_ok=True)
     compose(settings, "up", "--detach", "--no-build", "--wait", "--wait-timeout", f"{timeout:.0f}")
     provisioned = _provisioned(settings)
@@ -261,6 +262,27 @@ def up(settings: LocalSettings, timeout: float = 300.0) -> dict[str, str]:
     write_stack_env(settings, values)
     values["SECONDS_TO_HEALTHY"] = f"{time.monotonic() - started:.1f}"
     return values
+
+
+def _pull_missing(settings: LocalSettings) -> None:
+    """Pull the images compose runs (the Glue image too) that the engine lacks; where one cannot
+    be pulled, say how to build stand-ins instead."""
+    import docker
+
+    client = docker_client()
+    listed = compose(settings, "--profile", "tools", "config", "--images", capture=True)
+    for image in sorted(set(listed.split()) - {stack_image()}):
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            print(f"# pulling {image}", file=sys.stderr, flush=True)
+            try:
+                client.images.pull(image)
+            except docker.errors.APIError as error:
+                raise ComposeError(
+                    f"{image} is not here and cannot be pulled ({error.explanation}): build "
+                    "stand-ins with `make compose-standins` (see the README)"
+                ) from error
 
 
 def _provisioned(settings: LocalSettings) -> dict[str, str]:
