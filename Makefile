@@ -12,7 +12,7 @@ SPARK_JARS := $(VENV)/spark-jars
 PYTEST_ARGS ?=
 STAGE ?= dev
 
-.PHONY: help install test test-unit test-functional test-integration test-docker lint local-up local-down local-status local-e2e compose-standins compose-up compose-down compose-e2e compose-shell replay backfill package deploy smoke clean
+.PHONY: help install test test-unit test-functional test-integration test-docker test-browser lint local-up local-down local-status local-e2e compose-standins compose-up compose-down compose-e2e compose-shell replay backfill package deploy smoke clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,6 +52,7 @@ $(ASL_VALIDATOR): tools/asl/package-lock.json
 test: install ## Run the whole suite, with a throwaway PostgreSQL unless DATABASE_URL is set
 	@scripts/check_prereqs.sh java postgres
 	@docker info >/dev/null 2>&1 || echo "note: no Docker engine answers: the docker tier (tests/docker) will be skipped"
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || echo "note: no Chromium: the browser tests will be skipped"
 	$(BIN)/flightpipe postgres run -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: install ## Unit tests only (no servers)
@@ -69,6 +70,10 @@ test-integration: install ## Integration tests (real services started by the tes
 test-docker: install ## The docker tier: the compose stack with stand-in images, job runs in containers
 	$(BIN)/python -m pytest -m docker $(PYTEST_ARGS)
 
+test-browser: install ## The browser tests: the dashboard in headless Chromium against a stack
+	@scripts/check_prereqs.sh java postgres
+	$(BIN)/flightpipe postgres run -- $(BIN)/python -m pytest -m browser $(PYTEST_ARGS)
+
 lint: install ## ruff (lint and format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -81,8 +86,8 @@ local-up: install ## Start PostgreSQL and the local AWS stack, provision, write 
 local-down: ## Stop the local stack and PostgreSQL (by pid)
 	@test -x $(BIN)/flightpipe && $(BIN)/flightpipe local down || echo "nothing installed, nothing running"
 
-local-status: install ## Health, recent executions and notifications of the local stack
-	$(BIN)/flightpipe local status
+local-status: install ## Each day's last run (a table; the dashboard's address), on either stack
+	$(BIN)/flightpipe status
 
 local-e2e: install ## The whole flow on the sample data, checked; stops the stack unless KEEP=1
 	@scripts/check_prereqs.sh java postgres

@@ -70,6 +70,11 @@ def main() -> None:
             ):
                 ended[started_with["key"]] = item["status"]
                 del pending[started_with["key"]]
+                print(
+                    f"  {len(ended)}/{len(days)} days settled, "
+                    f"{time.monotonic() - started:.0f}s elapsed",
+                    flush=True,
+                )
         time.sleep(1)
     settled = time.monotonic() - started
     with psycopg.connect(os.environ["DATABASE_URL"]) as conn:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 from flightpipe.postgres import DEFAULT_PORT, LocalPostgres, PostgresError, throwaway
@@ -146,6 +147,27 @@ def cmd_compose_shell(args: argparse.Namespace) -> int:
     return compose.shell(LocalSettings.from_env())
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from flightpipe import status
+    from flightpipe.config import LocalSettings
+
+    return status.status(LocalSettings.from_env(), args.json)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from flightpipe import status
+    from flightpipe.config import LocalSettings
+
+    return status.runs(LocalSettings.from_env(), args.date.isoformat())
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from flightpipe import status
+    from flightpipe.config import LocalSettings
+
+    return status.logs(LocalSettings.from_env(), args.id)
+
+
 def cmd_backfill(args: argparse.Namespace) -> int:
     from flightpipe.backfill import command
 
@@ -186,6 +208,22 @@ def parser() -> argparse.ArgumentParser:
         ("status", cmd_local_status, "health, recent executions, recent notifications"),
     ):
         local_actions.add_parser(name, help=text).set_defaults(handler=handler)
+
+    status_parser = commands.add_parser(
+        "status", help="each day's last run: status, rows, duration, the failure's state and error"
+    )
+    status_parser.add_argument("--json", action="store_true", help="rows as JSON")
+    status_parser.set_defaults(handler=cmd_status)
+    runs_parser = commands.add_parser(
+        "runs", help="every execution of a day with its path through the state machine"
+    )
+    runs_parser.add_argument("--date", required=True, type=date.fromisoformat)
+    runs_parser.set_defaults(handler=cmd_runs)
+    logs_parser = commands.add_parser(
+        "logs", help="a job run's log (jr_...), or the job logs of an execution (name or ARN)"
+    )
+    logs_parser.add_argument("id")
+    logs_parser.set_defaults(handler=cmd_logs)
 
     compose_parser = commands.add_parser(
         "compose", help="the container path: docker-compose.yml, job runs in the Glue image"

@@ -21,6 +21,7 @@ from typing import Any
 
 import psycopg
 
+from flightpipe.backfill import clock_text
 from flightpipe.config import REPO, LocalSettings
 from flightpipe.stack.local import LocalStack
 
@@ -99,10 +100,12 @@ class EndToEnd:
         etag = self.s3.head_object(Bucket=self.bucket, Key=key)["ETag"].strip('"')
         return DayResult(key, etag)
 
-    def wait(self, uploads: list[DayResult], timeout: float = 600.0) -> None:
-        """Wait for the execution each upload started (matched by key and ETag) to end."""
+    def wait(self, uploads: list[DayResult], timeout: float = 600.0, out: Any = None) -> None:
+        """Wait for the execution each upload started (matched by key and ETag) to end; on
+        ``out``, a line per upload as it ends, with how many are done and the time taken."""
         pending = {(u.key, u.etag): u for u in uploads}
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         # An execution is described for its input once, and again when the listing shows it
         # ended (for its output): the stack may hold hundreds of executions.
         inputs: dict[str, tuple[Any, Any]] = {}
@@ -117,6 +120,15 @@ class EndToEnd:
                 if upload is not None and item["status"] in TERMINAL:
                     upload.execution = self.sfn.describe_execution(executionArn=arn)
                     del pending[inputs[arn]]
+                    if out is not None:
+                        done = len(uploads) - len(pending)
+                        elapsed = clock_text(time.monotonic() - started)
+                        print(
+                            f"  {upload.key}: {upload.status}  "
+                            f"[{done}/{len(uploads)} done, {elapsed} elapsed]",
+                            file=out,
+                            flush=True,
+                        )
             time.sleep(0.5)
 
     def _executions(self) -> list[dict[str, Any]]:
@@ -203,7 +215,7 @@ def run(settings: LocalSettings, keep: bool, out: Any = sys.stdout, compose: boo
 
 def _check(e2e: EndToEnd, out: Any, started: float) -> int:
     airports = e2e.upload(SAMPLE_DIR / "airports.csv", "dim/airports.csv")
-    e2e.wait([airports])
+    e2e.wait([airports], out=out)
     day_files = sorted(SAMPLE_DIR.glob("daily_flights/date=*/flights.csv"))
     uploads = [e2e.upload(path, str(path.relative_to(SAMPLE_DIR))) for path in day_files]
     print(
@@ -211,7 +223,7 @@ def _check(e2e: EndToEnd, out: Any, started: float) -> int:
         file=out,
         flush=True,
     )
-    e2e.wait(uploads)
+    e2e.wait(uploads, out=out)
     e2e.attach_reports(uploads)
     e2e.collect_notifications([airports, *uploads], expected=1 + len(uploads))
 

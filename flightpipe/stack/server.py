@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flightpipe.config import REPO
+from flightpipe.stack.dashboard import DASHBOARD_PATH, Dashboard
 from flightpipe.stack.init_hooks import INIT_READY_PATH, PROVISIONED_PATH, InitHooks
 
 if TYPE_CHECKING:
@@ -86,22 +87,32 @@ class SparkWarmer:
 
 
 class HealthMiddleware:
-    """Answers the health path and LocalStack's init path; everything else goes to moto."""
+    """Answers the health path, LocalStack's init path and the dashboard's; everything else
+    goes to moto."""
 
     def __init__(
         self,
         app: Callable[..., Iterable[bytes]],
         warmer: SparkWarmer | None,
         hooks: InitHooks,
+        dashboard: Dashboard,
     ):
         self.app = app
         self.warmer = warmer
         self.hooks = hooks
+        self.dashboard = dashboard
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO")
+        path = environ.get("PATH_INFO") or ""
+        page = self.dashboard.answer(path, environ.get("QUERY_STRING", ""))
+        if page is not None:
+            status, content_type, content = page
+            start_response(
+                status, [("Content-Type", content_type), ("Content-Length", str(len(content)))]
+            )
+            return [content]
         if path == HEALTH_PATH:
             answer: dict[str, Any] = {
                 "status": "ok",
@@ -262,7 +273,10 @@ def serve(
     install_behaviour(log_dir, chalice_apps, stage, containers)
     warmer = SparkWarmer() if containers is None else None
     hooks = InitHooks(init_dir, port)
-    app = HealthMiddleware(DomainDispatcherApplication(create_backend_app), warmer, hooks)
+    dashboard = Dashboard(port, log_dir)
+    app = HealthMiddleware(
+        DomainDispatcherApplication(create_backend_app), warmer, hooks, dashboard
+    )
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
 
     def stop(*_: Any) -> None:
@@ -274,6 +288,7 @@ def serve(
         warmer.start()
     hooks.start()
     log.info("local AWS stack serving on %s:%d (pid %d)", host, port, os.getpid())
+    log.info("dashboard: http://127.0.0.1:%d%s", port, DASHBOARD_PATH)
     try:
         server.serve_forever()
     finally:

@@ -15,6 +15,7 @@ import pytest
 from flightpipe import compose
 from flightpipe.e2e import EndToEnd, _check
 from flightpipe.stack.glue_containers import STACK_LABEL
+from flightpipe.status import fetch, status_rows
 from tests.integration.helpers import (
     SAMPLE,
     fact_rows,
@@ -85,6 +86,10 @@ def test_a_job_failing_in_its_container_fails_the_run_with_its_error(compose_sta
     alert = stack.alert(lambda a: (a.get("body") or {}).get("key") == key, timeout=120)
     assert json.loads(alert["body"]["Cause"])["ErrorMessage"] == error
     assert (fact_rows(stack, day), runs_of(stack, day)) == (before.rows, before.runs)
+    # what `flightpipe status` and the dashboard show of it, from the compose stack
+    (row,) = [r for r in status_rows(fetch(stack.settings, "status")) if r["day"] == day]
+    assert (row["status"], row["problem"]) == ("FAILED", f"RunJob: States.TaskFailed: {error}")
+    assert "Traceback" in fetch(stack.settings, f"log?run={failed[0]['Id']}")["text"]
 
 
 def test_down_while_a_job_runs_leaves_no_container_network_or_volume(
