@@ -57,6 +57,7 @@ def test_up_is_repeatable_writes_stack_env_and_down_leaves_nothing_running(monke
         assert again["STATE_MACHINE_ARN"] == values["STATE_MACHINE_ARN"]
     finally:
         stopped = down(settings)
+        stack.postgres.delete()  # and the directory it moved to in a private checkout
         shutil.rmtree(state, ignore_errors=True)
     assert stopped == ["stack", "postgres"]
     assert not listening(settings.stack_port) and not listening(settings.postgres_port)

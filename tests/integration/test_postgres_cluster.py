@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -28,7 +27,8 @@ pytestmark = pytest.mark.integration
 def cluster_root():
     root = REPO / ".local" / "tmp" / f"pgcluster-{uuid.uuid4().hex[:8]}"
     yield root
-    shutil.rmtree(root, ignore_errors=True)
+    # also the directory a private checkout's cluster moved to, under the system temp dir
+    LocalPostgres(root).delete()
 
 
 def test_start_is_idempotent_and_stop_ends_the_process(cluster_root):
