@@ -219,10 +219,17 @@ def install_behaviour(
     propagate_to_root()
 
 
-def configure_logging() -> None:
+def configure_logging(log_file: Path | None = None) -> None:
     """The process's one logging configuration: a timestamped handler on the root logger, which
-    every logger reaches (the per-run logs of job runs are root handlers too)."""
+    every logger reaches (the per-run logs of job runs are root handlers too), and the same
+    records in ``log_file`` when given (the container writes ``stack.log`` where ``make
+    local-up`` has it; its stderr is ``docker compose logs stack``)."""
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logging.getLogger().addHandler(handler)
     logging.captureWarnings(True)
     for noisy in ("werkzeug", "botocore", "py4j"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -328,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--stage", default="local")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--log-file", type=Path, help="also write the stack's log here")
     parser.add_argument(
         "--init-dir",
         type=Path,
@@ -342,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check_ready:
         return 0 if ready(args.port) else 1
     args.log_dir.mkdir(parents=True, exist_ok=True)
-    configure_logging()
+    configure_logging(args.log_file)
     for name in MALLOC_VARIABLES:  # read by glibc at this process's start; not for Spark's JVM
         os.environ.pop(name, None)
     apps = args.chalice_apps if args.chalice_apps is not None else [REPO / "chalice_app"]

@@ -41,6 +41,8 @@ def test_the_sample_days_load_with_every_job_run_in_a_container(compose_stack):
         for line in (stack.settings.state_dir / "stack.env").read_text().splitlines()
     )
     assert env["AWS_ENDPOINT_URL"] == stack.settings.endpoint_url
+    stack_log = (stack.settings.log_dir / "stack.log").read_text()
+    assert "init hooks: ready" in stack_log and "Glue job runs in containers of" in stack_log
     out = io.StringIO()
 
     assert _check(EndToEnd(stack.settings, env), out, 0.0) == 0, out.getvalue()
