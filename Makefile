@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 ASL_VALIDATOR := tools/asl/node_modules/.bin/asl-validator
 AWS_GLUE_REFERENCE := $(VENV)/reference/aws-glue
 SPARK_JARS := $(VENV)/spark-jars
+LOCALSTACK_VENV := $(VENV)/localstack
 PYTEST_ARGS ?=
 STAGE ?= dev
 
@@ -17,12 +18,30 @@ STAGE ?= dev
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: $(STAMP) $(ASL_VALIDATOR) $(AWS_GLUE_REFERENCE)/.installed $(SPARK_JARS)/.installed ## Create .venv and install the pinned dependencies (quick when nothing changed)
+install: $(STAMP) $(ASL_VALIDATOR) $(AWS_GLUE_REFERENCE)/.installed $(SPARK_JARS)/.installed $(LOCALSTACK_VENV)/.plugins ## Create .venv and install the pinned dependencies (quick when nothing changed)
 
 $(STAMP): pyproject.toml
 	@scripts/check_prereqs.sh python
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+# LocalStack (community, pinned) in a virtualenv of its own: its dependencies pin versions the
+# project's differ from (boto3, moto). With it, the project's plugins (localstack/), and the
+# packages a python3.11 Lambda function finds in AWS's runtime (lambda-runtime/, for the
+# subprocess executor).
+PIP_QUIET := --quiet --disable-pip-version-check
+$(LOCALSTACK_VENV)/.installed: localstack/requirements.txt localstack/constraints.txt localstack/lambda-runtime.txt | $(STAMP)
+	rm -rf $(LOCALSTACK_VENV)
+	$(PYTHON) -m venv $(LOCALSTACK_VENV)
+	$(LOCALSTACK_VENV)/bin/python -m pip install $(PIP_QUIET) -c localstack/constraints.txt -r localstack/requirements.txt
+	$(LOCALSTACK_VENV)/bin/python -m pip install $(PIP_QUIET) --no-deps --target $(LOCALSTACK_VENV)/lambda-runtime -r localstack/lambda-runtime.txt
+	@touch $@
+
+# The plugins, editable (an edit of their code needs no install; of their entry points, this).
+$(LOCALSTACK_VENV)/.plugins: localstack/pyproject.toml $(LOCALSTACK_VENV)/.installed
+	$(LOCALSTACK_VENV)/bin/python -m pip install $(PIP_QUIET) --no-deps -e localstack
+	$(BIN)/python -m pip install $(PIP_QUIET) --no-deps -e localstack
 	@touch $@
 
 # AWS's awsglue, outside the project's import path: the local runtime's conformance test reads it.
@@ -59,7 +78,7 @@ test-unit: install ## Unit tests only (no servers)
 	@scripts/check_prereqs.sh java
 	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
 
-test-functional: install ## Functional tests (moto-backed AWS, real PostgreSQL)
+test-functional: install ## Functional tests (moto-backed AWS in-process, real PostgreSQL)
 	@scripts/check_prereqs.sh java postgres
 	$(BIN)/flightpipe postgres run -- $(BIN)/python -m pytest -m functional $(PYTEST_ARGS)
 
@@ -67,7 +86,7 @@ test-integration: install ## Integration tests (real services started by the tes
 	@scripts/check_prereqs.sh java postgres
 	$(BIN)/flightpipe postgres run -- $(BIN)/python -m pytest -m integration $(PYTEST_ARGS)
 
-test-docker: install ## The docker tier: the compose stack with stand-in images, job runs in containers
+test-docker: install ## The docker tier: the compose stack (LocalStack, Glue service, PostgreSQL) with stand-ins
 	$(BIN)/python -m pytest -m docker $(PYTEST_ARGS)
 
 test-browser: install ## The browser tests: the dashboard in headless Chromium against a stack
@@ -79,11 +98,11 @@ lint: install ## ruff (lint and format check) and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy flightpipe glue_job chalice_app
 
-local-up: install ## Start PostgreSQL and the local AWS stack, provision, write .local/stack.env
+local-up: install ## Start PostgreSQL, the Glue service and LocalStack, deploy the pipeline, write .local/stack.env
 	@scripts/check_prereqs.sh java postgres
 	$(BIN)/flightpipe local up
 
-local-down: ## Stop the local stack and PostgreSQL (by pid)
+local-down: ## Stop LocalStack, the Glue service and PostgreSQL (by pid)
 	@test -x $(BIN)/flightpipe && $(BIN)/flightpipe local down || echo "nothing installed, nothing running"
 
 local-status: install ## Each day's last run (a table; the dashboard's address), on either stack
@@ -99,7 +118,7 @@ local-e2e: install ## The whole flow on the sample data, checked; stops the stac
 compose-standins: install ## Build stand-in images from Debian and PyPI alone (no registry needed)
 	$(BIN)/flightpipe compose standins $(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE))
 
-compose-up: install ## Start the compose stack (job runs in Glue containers), write .local/stack.env
+compose-up: install ## Start the compose stack, deploy the pipeline (job runs in Glue containers), write .local/stack.env
 	$(BIN)/flightpipe compose up
 
 compose-down: ## Remove the compose stack: job containers, containers, network, volumes

@@ -1,11 +1,15 @@
 """Benchmark: the compose stack's start-up, and a day's latency with the job in a container.
 
 Brings the compose stack up as ``make compose-up`` does (images built before, so the time is
-starting PostgreSQL and the stack, and provisioning), accepts the airports dimension, then
-uploads ``--runs`` new days of ``--rows`` generated rows one after another and times each from
-the start of the upload until its success notification (each job run starts a container of the
-Glue image, and Spark in it). The first day is a warm-up and not counted. Then takes the stack
-down and times that. Uses the stand-ins when ``make compose-standins`` recorded them.
+starting PostgreSQL, the Glue service and LocalStack, and deploying the pipeline), accepts the
+airports dimension, then uploads ``--runs`` new days of ``--rows`` generated rows one after
+another and times each from the start of the upload until its success notification (each job
+run starts a container of the Glue image, and Spark in it). The first day is a warm-up and not
+counted. Then takes the stack down and times that. Uses the stand-ins when ``make
+compose-standins`` recorded them (in ``.local/``, or in the state folder). The project, ports
+and state folder are compose's usual ones (``COMPOSE_PROJECT_NAME``, ``FLIGHTPIPE_STACK_PORT``,
+``FLIGHTPIPE_POSTGRES_PORT``, ``FLIGHTPIPE_STATE_DIR``), so that another stack is left alone
+when they are set.
 
     .venv/bin/python benchmarks/compose_stack.py --rows 20000 --runs 3
 
@@ -23,11 +27,21 @@ from pathlib import Path
 
 import boto3
 from flow import FIRST_DAY, drain, timed_days, unseen_days
-from stack_client import accept_airports, load_stack_env
+from local_stack import accept_airports, deployed_pipeline, stack_values
 
 from flightpipe import compose
-from flightpipe.config import LOCAL_DIR, LocalSettings
+from flightpipe.config import LocalSettings
 from flightpipe.generate import generate_day
+from flightpipe.stack.local import read_env_file
+
+
+def use_recorded_standins(settings: LocalSettings) -> None:
+    """The stand-in images ``make compose-standins`` recorded in ``.local/`` for a stack kept
+    in another state folder (compose reads the folder's own record, and the environment)."""
+    recorded = compose.images_env_file(LocalSettings())
+    if not compose.images_env_file(settings).is_file() and recorded.is_file():
+        for key, value in read_env_file(recorded).items():
+            os.environ.setdefault(key, value)
 
 
 def main() -> None:
@@ -37,14 +51,16 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="leave the stack up")
     args = parser.parse_args()
     settings = LocalSettings.from_env()
+    use_recorded_standins(settings)
     started = time.monotonic()
-    compose.up(settings)
-    print(f"compose up (healthy and provisioned): {time.monotonic() - started:.1f}s")
     try:
-        load_stack_env(LOCAL_DIR / "stack.env")
+        compose.up(settings)
+        print(f"compose up (healthy and deployed): {time.monotonic() - started:.1f}s")
+        values = stack_values(settings)
+        pipeline = deployed_pipeline()
         s3, sqs = boto3.client("s3"), boto3.client("sqs")
-        bucket, queue = os.environ["DATA_BUCKET"], os.environ["ALERTS_QUEUE_URL"]
-        accept_airports(s3, bucket)
+        bucket, queue = pipeline.data_bucket, values["ALERTS_QUEUE_URL"]
+        accept_airports(pipeline)
         drain(sqs, queue)
         days = iter(unseen_days(s3, bucket, 1 + args.runs))
         with tempfile.TemporaryDirectory() as tmp:

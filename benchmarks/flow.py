@@ -1,17 +1,24 @@
-"""Benchmark: upload -> success notification for one day, against a single-process reference.
+"""Benchmark: upload -> success notification for one day, against single-process references.
 
-Needs a running stack (``make local-up``; reads ``.local/stack.env``). For each ``--rows`` size,
-uploads ``--runs`` new days (each a date the stack has not seen, so each is crawled, as a new
-day is on AWS) one after another and times each from the start of the upload until the success
-notification for its object arrives on the alerts queue (SNS -> SQS). The first day of the first
-size warms the path and is not counted. Prints each time and the median per size.
+Needs a running stack (``make local-up``; reads its ``stack.env``, in ``FLIGHTPIPE_STATE_DIR``
+when set). For each ``--rows`` size, uploads ``--runs`` new days (each a date the stack has not
+seen, so each is crawled, as a new day is on AWS) one after another and times each from the
+start of the upload until the success notification for its object arrives on the alerts queue
+(SNS -> SQS). The first day of the first size warms the path and is not counted. Prints each
+time and the median per size.
 
-Then, for the same generated file, the single-process reference the issue compares with:
-DuckDB reads the CSV, keeps flights delayed 60 minutes or more, left-joins the airports twice and
-the result is copied into a PostgreSQL table of the fact's columns (COPY), in one process.
+Then, over the same generated files, two references, each loading the same rows into a table
+of the fact's columns on the stack's PostgreSQL (COPY):
 
-Last, the stack's memory: resident set size of the stack server and of its children (Spark's
-JVM), from ``/proc``; PostgreSQL apart.
+- bare PySpark (``spark_reference.py``: in a process and a Spark of its own, with the job
+  runtime's session settings): CSV reader, DepDelay >= 60, two broadcast left joins, COPY; the
+  median of ``--runs`` passes after a warm-up pass. The pipeline's median over it is the
+  figure with a target (1,000,000 rows: at most 1.5x);
+- DuckDB: the same query in one process, then COPY; printed for reference.
+
+Last, the stack's memory: resident set size of LocalStack and its children (the Lambda
+invocations), of the Glue service and its children (Spark's JVM), and their total, from
+``/proc``; PostgreSQL apart.
 
     .venv/bin/python benchmarks/flow.py                        # 20,000 and 1,000,000 rows
     .venv/bin/python benchmarks/flow.py --rows 20000 --runs 5
@@ -23,8 +30,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -35,18 +43,23 @@ from typing import Any
 import boto3
 import duckdb
 import psycopg
-from stack_client import AIRPORTS, accept_airports, load_stack_env
+from local_stack import (
+    AIRPORTS,
+    accept_airports,
+    deployed_pipeline,
+    memory_lines,
+    stack_values,
+    wait_until_warm,
+)
+from spark_reference import REFERENCE_TABLE
 
-from flightpipe.config import LOCAL_DIR
+from flightpipe.config import LocalSettings
 from flightpipe.generate import generate_day
 
+SPARK_REFERENCE = Path(__file__).with_name("spark_reference.py")
 FIRST_DAY = date(2016, 1, 1)
-FACT = (
-    "carrier VARCHAR(10), dep_airport_id BIGINT, arr_airport_id BIGINT, dep_airport VARCHAR(200),"
-    " arr_airport VARCHAR(200), dep_city VARCHAR(100), arr_city VARCHAR(100),"
-    " dep_state VARCHAR(100), arr_state VARCHAR(100), dep_delay BIGINT, arr_delay BIGINT,"
-    " flight_date DATE"
-)
+# The figure with a target: a 1,000,000-row day against bare PySpark.
+TARGET_ROWS, SPARK_RATIO_TARGET = 1_000_000, 1.5
 
 
 def unseen_days(s3: Any, bucket: str, count: int) -> list[date]:
@@ -131,7 +144,7 @@ def single_process(path: Path, day: date, database_url: str) -> float:
             """
         )
         with psycopg.connect(database_url) as conn:
-            conn.execute(f"CREATE TEMP TABLE reference_fact ({FACT})")
+            conn.execute(REFERENCE_TABLE)
             with (
                 conn.cursor().copy("COPY reference_fact FROM STDIN (FORMAT csv)") as copy,
                 open(out.name, "rb") as source,
@@ -141,19 +154,22 @@ def single_process(path: Path, day: date, database_url: str) -> float:
     return time.monotonic() - started
 
 
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def descendants(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            found += [int(child), *descendants(int(child))]
-    return found
+def bare_spark(paths: list[Path], database_url: str, runs: int) -> dict[Path, float]:
+    """The median pass of ``spark_reference.py`` over each file, in a process of its own (a
+    Spark of its own, warmed by one pass per file)."""
+    result = subprocess.run(
+        [sys.executable, str(SPARK_REFERENCE), database_url, *map(str, paths), "--runs", str(runs)],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"spark_reference.py failed:\n{result.stderr[-4000:]}")
+    medians = {}
+    for line in result.stdout.splitlines():
+        found = json.loads(line)
+        medians[Path(found["path"])] = statistics.median(found["seconds"])
+    return medians
 
 
 def main() -> None:
@@ -161,33 +177,41 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[20_000, 1_000_000])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    load_stack_env()
+    settings = LocalSettings.from_env()
+    values = stack_values(settings)
+    pipeline = deployed_pipeline()
     s3, sqs = boto3.client("s3"), boto3.client("sqs")
-    bucket, queue = os.environ["DATA_BUCKET"], os.environ["ALERTS_QUEUE_URL"]
-    database_url = os.environ["DATABASE_URL"]
-    accept_airports(s3, bucket)
+    bucket, queue = pipeline.data_bucket, values["ALERTS_QUEUE_URL"]
+    database_url = values["DATABASE_URL"]
+    wait_until_warm(settings)
+    accept_airports(pipeline)
     drain(sqs, queue)
     days = iter(unseen_days(s3, bucket, 1 + len(args.rows) * args.runs))
     with tempfile.TemporaryDirectory() as tmp:
+        files, medians = {}, {}
         for index, rows in enumerate(args.rows):
-            path = Path(tmp) / f"{rows}.csv"
-            generate_day(path, FIRST_DAY, rows, seed=rows)
-            times = timed_days(s3, sqs, (bucket, queue), path, days, args.runs, warm=index == 0)
-            reference = statistics.median(
+            files[rows] = Path(tmp) / f"{rows}.csv"
+            generate_day(files[rows], FIRST_DAY, rows, seed=rows)
+            times = timed_days(
+                s3, sqs, (bucket, queue), files[rows], days, args.runs, warm=index == 0
+            )
+            medians[rows] = statistics.median(times)
+        duck = {
+            rows: statistics.median(
                 single_process(path, FIRST_DAY, database_url) for _ in range(args.runs)
             )
-            median = statistics.median(times)
-            print(
-                f"{rows:>9,} rows  median {median:.2f}s; single process (DuckDB + COPY) "
-                f"{reference:.2f}s; ratio {median / reference:.1f}x"
-            )
-    pid = int((LOCAL_DIR / "stack.pid").read_text())
-    children = descendants(pid)
-    total = rss_mib(pid) + sum(rss_mib(c) for c in children)
-    print(
-        f"stack RSS: {total:.0f} MiB (server {rss_mib(pid):.0f} MiB, "
-        f"{len(children)} child process(es) {total - rss_mib(pid):.0f} MiB)"
-    )
+            for rows, path in files.items()
+        }
+        spark = bare_spark(list(files.values()), database_url, args.runs)
+    for rows, median in medians.items():
+        reference = spark[files[rows]]
+        target = f" (target {SPARK_RATIO_TARGET}x)" if rows == TARGET_ROWS else ""
+        print(
+            f"{rows:>9,} rows  pipeline median {median:.2f}s; bare PySpark + COPY "
+            f"{reference:.2f}s, ratio {median / reference:.1f}x{target}; "
+            f"DuckDB + COPY {duck[rows]:.2f}s, ratio {median / duck[rows]:.0f}x"
+        )
+    print("\n".join(memory_lines(settings)))
 
 
 if __name__ == "__main__":

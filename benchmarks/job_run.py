@@ -1,8 +1,10 @@
 """Benchmark: wall time of a Glue job run on the local stack, StartJobRun to SUCCEEDED.
 
-Needs a running stack (``make local-up``; reads ``.local/stack.env``). Uploads a generated day
-of ``--rows`` flights, crawls it, then runs the job ``--runs`` times and prints each time and
-the median of the runs after the first (the issue's figure: a warm run over 20,000 rows).
+Needs a running stack (``make local-up``; reads its ``stack.env``, in ``FLIGHTPIPE_STATE_DIR``
+when set) and waits until its Spark is warm. Uploads a generated day of ``--rows`` flights,
+waits until the execution the upload started has ended (so that no run of the pipeline's own
+shares the machine), crawls, then runs the job ``--runs`` times and prints each time and the
+median of the runs after the first (the issue's figure: a warm run over 20,000 rows).
 
     .venv/bin/python benchmarks/job_run.py --rows 20000 --runs 5
 """
@@ -10,16 +12,17 @@ the median of the runs after the first (the issue's figure: a warm run over 20,0
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import statistics
 import tempfile
 import time
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import boto3
-from stack_client import accept_airports, load_stack_env
+from local_stack import accept_airports, deployed_pipeline, stack_values, wait_until_warm
 
+from flightpipe.config import LocalSettings
 from flightpipe.generate import generate_day
 
 
@@ -38,6 +41,27 @@ def crawl(glue, name: str) -> None:
         except glue.exceptions.CrawlerRunningException:
             continue
     wait_crawler(glue, name)
+
+
+def wait_for_execution(
+    sfn, machine: str, key: str, since: datetime, timeout: float = 600.0
+) -> None:
+    """Until the execution that an upload of ``key`` started after ``since`` has ended."""
+    inputs: dict[str, dict[str, str]] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for item in sfn.list_executions(stateMachineArn=machine, maxResults=1000)["executions"]:
+            arn = item["executionArn"]
+            if arn not in inputs:
+                inputs[arn] = json.loads(sfn.describe_execution(executionArn=arn)["input"])
+            if (
+                inputs[arn].get("key") == key
+                and item["startDate"] >= since
+                and item["status"] != "RUNNING"
+            ):
+                return
+        time.sleep(0.5)
+    raise SystemExit(f"no execution for {key} ended within {timeout:.0f}s")
 
 
 def run_once(glue, job: str, day: str) -> float:
@@ -59,16 +83,23 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--day", default="2013-03-01")
     args = parser.parse_args()
-    load_stack_env()
-    s3, glue = boto3.client("s3"), boto3.client("glue")
-    bucket = os.environ["DATA_BUCKET"]
+    settings = LocalSettings.from_env()
+    stack_values(settings)
+    pipeline = deployed_pipeline()
+    s3, glue, sfn = boto3.client("s3"), boto3.client("glue"), boto3.client("stepfunctions")
+    bucket = pipeline.data_bucket
+    wait_until_warm(settings)
+    accept_airports(pipeline)
+    key = f"daily_flights/date={args.day}/flights.csv"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "flights.csv"
         generate_day(path, date.fromisoformat(args.day), args.rows)
-        s3.upload_file(str(path), bucket, f"daily_flights/date={args.day}/flights.csv")
-    accept_airports(s3, bucket)
-    crawl(glue, os.environ["GLUE_CRAWLER_NAME"])
-    times = [run_once(glue, os.environ["GLUE_JOB_NAME"], args.day) for _ in range(args.runs)]
+        # Less a second: an execution's startDate may be given in whole seconds.
+        since = datetime.now(UTC) - timedelta(seconds=1)
+        s3.upload_file(str(path), bucket, key)
+    wait_for_execution(sfn, pipeline.state_machine_arn, key, since)
+    crawl(glue, pipeline.crawler)
+    times = [run_once(glue, pipeline.job, args.day) for _ in range(args.runs)]
     for index, seconds in enumerate(times, start=1):
         print(f"run {index}: {seconds:.2f}s")
     warm = times[1:] or times

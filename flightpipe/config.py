@@ -1,8 +1,8 @@
-"""The pipeline's names and local settings, read in one place.
+"""The pipeline's resources and the local stack's settings, read in one place.
 
-The resource names are the template's (infra/pipeline.yaml) for the stage ``local``, read through
-``flightpipe.stack.template``, so the local stack is named as a deployment of that stage would
-be. The local stack's own settings (ports, state directory) come from the environment.
+The resources are what the deployed stack's outputs name (``Pipeline``), for the stage local as
+for a stage on AWS; the local stack's own settings (ports, state directory) come from the
+environment.
 """
 
 from __future__ import annotations
@@ -10,44 +10,58 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 LOCAL_DIR = REPO / ".local"
+# Credentials of the local stack: LocalStack takes any, and "test" selects its default account,
+# 000000000000.
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
 
 @dataclass(frozen=True)
-class Names:
-    """Names of the pipeline's resources in the local stack (infra/pipeline.yaml, stage local)."""
+class Pipeline:
+    """The deployed pipeline's resources, as its stack's outputs name them (the Outputs of
+    infra/pipeline.yaml): the same for a stage on AWS and for the stage local on LocalStack."""
 
     data_bucket: str
-    alerts_topic: str
-    alerts_queue: str  # local only: the SQS queue subscribed to the alerts topic
+    state_machine_arn: str
+    alerts_topic_arn: str
+    handler_failures_url: str
     glue_database: str
-    flights_table: str
-    # Written only by the airports job, after it checked and loaded the upload; the day runs
-    # join it. Outside the prefixes that start executions.
-    accepted_airports_key: str
     crawler: str
     job: str
     airports_job: str
     glue_connection: str
-    warehouse_database: str
-    state_machine: str
-    object_created_rule: str
-    execution_status_rule: str
+    # The stage local's queue subscribed to the alerts topic, so notifications can be read.
+    alerts_queue_url: str | None = None
 
     @classmethod
-    def local(cls) -> Names:
-        return _local_names()
+    def from_outputs(cls, outputs: Mapping[str, str]) -> Pipeline:
+        return cls(
+            data_bucket=outputs["DataBucket"],
+            state_machine_arn=outputs["StateMachineArn"],
+            alerts_topic_arn=outputs["AlertsTopicArn"],
+            handler_failures_url=outputs["HandlerFailuresQueueUrl"],
+            glue_database=outputs["GlueDatabaseName"],
+            crawler=outputs["CrawlerName"],
+            job=outputs["DelayedFlightsJobName"],
+            airports_job=outputs["LoadAirportsJobName"],
+            glue_connection=outputs["WarehouseConnectionName"],
+            alerts_queue_url=outputs.get("AlertsInboxQueueUrl"),
+        )
 
+    @classmethod
+    def of_stack(cls, cloudformation: Any, stage: str) -> Pipeline:
+        """The pipeline deployed as the stack ``flightpipe-<stage>`` (through ``cloudformation``,
+        a client of the account, or of LocalStack for the stage local)."""
+        stack = cloudformation.describe_stacks(StackName=f"flightpipe-{stage}")["Stacks"][0]
+        return cls.from_outputs({o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]})
 
-@cache
-def _local_names() -> Names:
-    from flightpipe.stack.template import local_names
-
-    return Names(**local_names())
+    @property
+    def state_machine(self) -> str:
+        return self.state_machine_arn.rsplit(":", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -58,7 +72,6 @@ class LocalSettings:
     postgres_port: int = 5439
     region: str = "us-east-1"
     state_dir: Path = LOCAL_DIR
-    chalice_apps: tuple[Path, ...] = (REPO / "chalice_app",)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LocalSettings:
@@ -68,10 +81,6 @@ class LocalSettings:
             postgres_port=int(env.get("FLIGHTPIPE_POSTGRES_PORT", cls.postgres_port)),
             region=env.get("AWS_DEFAULT_REGION", cls.region),
             state_dir=Path(env.get("FLIGHTPIPE_STATE_DIR", str(LOCAL_DIR))),
-            chalice_apps=tuple(
-                Path(p)
-                for p in env.get("FLIGHTPIPE_CHALICE_APPS", str(REPO / "chalice_app")).split(":")
-            ),
         )
 
     @property

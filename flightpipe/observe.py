@@ -5,7 +5,8 @@ Everything is read where AWS keeps it, through boto3, so the same code reads the
 stack and the compose stack: executions and their event history (Step Functions), job runs
 (Glue), run reports and quarantined lines (S3), the run records and the fact table (the
 warehouse, reached through the pipeline's Glue connection, as the job reaches it). Job logs are
-the stack's per-run files; notifications are what the alerts topic published.
+the stack's per-run files; notifications are the state machine's SNS tasks (its history) and
+the alerts the handlers logged that they published (CloudWatch Logs).
 """
 
 from __future__ import annotations
@@ -19,7 +20,45 @@ from pathlib import Path
 from typing import Any
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+LAMBDA_LOGS = "/aws/lambda/"
+# How ``on_execution_failed`` logs an alert it published (chalice_app/chalicelib/pipeline.py).
+ALERT_LOG_PREFIX = "alert published: "
 RECONCILED = ("rows_loaded", "rows_below_threshold", "rows_missing_delay", "rows_quarantined")
+
+
+def sent_by_state_machine(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The notifications an execution's SNS Publish tasks sent, from its history: subject and
+    message as the task was given them, the message id SNS answered, or the error."""
+    sent: list[dict[str, Any]] = []
+    pending: dict[int, dict[str, Any]] = {}
+    for event in events:
+        details: dict[str, Any] = next(
+            (v for k, v in event.items() if k.endswith("EventDetails")), {}
+        )
+        if event["type"] == "TaskScheduled" and details.get("resourceType") == "sns":
+            parameters = json.loads(details.get("parameters") or "{}")
+            pending[event["id"]] = {
+                "id": None,
+                "subject": parameters.get("Subject"),
+                "message": parameters.get("Message"),
+                "status": "scheduled",
+            }
+            sent.append(pending[event["id"]])
+        elif (
+            event["type"] in ("TaskSucceeded", "TaskFailed")
+            and details.get("resourceType") == "sns"
+        ):
+            notification = pending.pop(event.get("previousEventId", -1), None)
+            if notification is None and pending:  # the latest scheduled one
+                notification = pending.pop(max(pending))
+            if notification is None:
+                continue
+            if event["type"] == "TaskSucceeded":
+                notification["id"] = json.loads(details.get("output") or "{}").get("MessageId")
+                notification["status"] = "sent"
+            else:
+                notification["status"] = f"refused: {details.get('error')}"
+    return sent
 
 
 def _iso(value: Any) -> str | None:
@@ -34,15 +73,13 @@ def _seconds(start: Any, stop: Any) -> float | None:
 
 @dataclass
 class Observer:
-    """Reads the pipeline. ``clients(service)`` gives boto3 clients for the stack's endpoint;
-    ``notifications()`` the alerts topic's messages (subject, message, attributes)."""
+    """Reads the pipeline. ``clients(service)`` gives boto3 clients for the stack's endpoint."""
 
     clients: Callable[[str], Any]
     state_machine_arn: str
     bucket: str
     connection_name: str
     log_dir: Path
-    notifications: Callable[[], list[dict[str, Any]]] = list
     _inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     _finished: dict[str, dict[str, Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -91,14 +128,17 @@ class Observer:
                 self._finished[arn] = summary
         return summary
 
-    def steps(self, arn: str) -> list[dict[str, Any]]:
-        """The execution's path through the state machine: each state entered, when, for how
-        long, the task's attempts (retries) and errors, and the Glue job run it started."""
+    def history(self, arn: str) -> list[dict[str, Any]]:
         sfn = self.clients("stepfunctions")
         events: list[dict[str, Any]] = []
-        pages = sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
-        for page in pages:
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
             events += page["events"]
+        return events
+
+    def steps(self, arn: str, events: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """The execution's path through the state machine: each state entered, when, for how
+        long, the task's attempts (retries) and errors, and the Glue job run it started."""
+        events = self.history(arn) if events is None else events
         steps: list[dict[str, Any]] = []
         current: dict[str, Any] | None = None
         for event in events:
@@ -141,7 +181,8 @@ class Observer:
         """One execution in full: its summary, steps, job runs with their logs, and the
         notifications it sent."""
         summary = self._summary(self.clients("stepfunctions"), arn)
-        steps = self.steps(arn)
+        events = self.history(arn)
+        steps = self.steps(arn, events)
         for step in steps:  # an error a Catch or Retry handled, not the execution's failure
             step["caught"] = bool(step["error"]) and (
                 summary["status"] == "SUCCEEDED"
@@ -152,12 +193,38 @@ class Observer:
             **summary,
             "steps": steps,
             "job_logs": {run: self.job_log(run) for run in runs},
-            "notifications": [
-                n
-                for n in self.notifications()
-                if arn in n["message"] or any(run in n["message"] for run in runs)
-            ],
+            "notifications": [*sent_by_state_machine(events), *self.handler_alerts(arn)],
         }
+
+    def handler_alerts(self, arn: str) -> list[dict[str, Any]]:
+        """The alerts the handlers published about this execution, from their logs in
+        CloudWatch Logs (``on_execution_failed`` logs each with the execution's ARN)."""
+        logs = self.clients("logs")
+        found = []
+        groups = logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=LAMBDA_LOGS)
+        for group in (g for page in groups for g in page["logGroups"]):
+            events = logs.get_paginator("filter_log_events").paginate(
+                logGroupName=group["logGroupName"]
+            )
+            for event in (e for page in events for e in page["events"]):
+                text = event["message"]
+                start = text.find(ALERT_LOG_PREFIX)
+                if start < 0 or arn not in text:
+                    continue
+                try:
+                    alert = json.loads(text[start + len(ALERT_LOG_PREFIX) :])
+                except ValueError:
+                    continue
+                if alert.get("execution") == arn:
+                    found.append(
+                        {
+                            "id": alert.get("message_id"),
+                            "subject": alert.get("subject"),
+                            "message": alert.get("message"),
+                            "status": "sent by a handler",
+                        }
+                    )
+        return found
 
     def job_log(self, run_id: str) -> str | None:
         path = self.log_dir / "glue-jobs" / f"{Path(run_id).name}.log"

@@ -4,13 +4,16 @@ For the first deployment, and after every one: uploads a one-row day (a flight 6
 to ``daily_flights/date=1900-01-01/smoke.csv`` exactly where production uploads land, waits
 for the execution the upload starts, and reports what a person would check by hand: the
 execution's status (or its error and cause), the job's run report (one row read, one loaded),
-whether the success notification was published, and whether the handler-failures queue holds
-anything. Exits non-zero if any of it is wrong.
+whether the notification was sent, and whether the handler-failures queue holds anything. Exits
+non-zero if any of it is wrong.
 
 The day 1900-01-01 is the smoke test's own: each run replaces it with the same single row.
 Against AWS it needs credentials that may put objects in the data bucket and read the stack,
 the executions and the run reports; it finds them from the stack's outputs
-(``flightpipe-<stage>``). ``STAGE=local`` reads ``.local/stack.env`` (``make local-up``).
+(``flightpipe-<stage>``), and a notification is one its SNS task published (the email is for a
+person to read). ``STAGE=local`` reads the outputs of the stack ``make local-up`` deployed to
+LocalStack (``.local/stack.env`` says where), and a notification is one that reached the
+local alerts inbox, the queue subscribed to the alerts topic.
 """
 
 from __future__ import annotations
@@ -31,11 +34,16 @@ SMOKE_KEY = f"daily_flights/date={SMOKE_DAY}/smoke.csv"
 SMOKE_FILE = b"Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay\nZZ,10397,12478,61,58\n"
 
 
+# How long a published notification may take to reach the alerts inbox.
+INBOX_SECONDS = 30.0
+
+
 @dataclass
 class Report:
     execution: dict[str, Any] = field(default_factory=dict)
     run_report: dict[str, Any] = field(default_factory=dict)
     notified: bool = False
+    notification: str | None = None  # its Subject, when read from the alerts inbox
     failures_waiting: int | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -51,7 +59,8 @@ class Report:
         if self.run_report:
             read, loaded = self.run_report.get("rows_read"), self.run_report.get("rows_loaded")
             found.append(f"job run    {read} row read, {loaded} loaded")
-        found.append(f"notified   {'yes' if self.notified else 'no'}")
+        subject = f": {self.notification}" if self.notification else ""
+        found.append(f"notified   {'yes' if self.notified else 'no'}{subject}")
         if self.failures_waiting is not None:
             found.append(
                 f"failures   {self.failures_waiting} event(s) in the handler-failures queue"
@@ -84,9 +93,17 @@ def run(targets: Targets, client: Callable[[str], Any], timeout: float = 1800.0)
             report.run_report = run_report(s3, targets.data_bucket, SMOKE_DAY, execution)
             if (report.run_report.get("rows_read"), report.run_report.get("rows_loaded")) != (1, 1):
                 report.problems.append("the job did not read and load exactly the one row")
-        report.notified = _notified(sfn, execution["executionArn"])
-        if not report.notified:
-            report.problems.append("no notification was published")
+        if targets.alerts_queue_url:
+            report.notification = _received(
+                client("sqs"), targets.alerts_queue_url, execution["executionArn"]
+            )
+            report.notified = report.notification is not None
+            if not report.notified:
+                report.problems.append("no notification reached the alerts inbox")
+        else:
+            report.notified = _notified(sfn, execution["executionArn"])
+            if not report.notified:
+                report.problems.append("no notification was published")
     if targets.failures_queue_url:
         report.failures_waiting = _waiting(client("sqs"), targets.failures_queue_url)
         if report.failures_waiting:
@@ -130,6 +147,50 @@ def _notified(sfn: Any, execution_arn: str) -> bool:
             if event["type"] == "TaskSucceeded" and succeeded.get("resourceType") == "sns":
                 return True
     return False
+
+
+def _received(
+    sqs: Any, queue_url: str, execution_arn: str, timeout: float = INBOX_SECONDS
+) -> str | None:
+    """The Subject of the notification about ``execution_arn`` in the alerts inbox (which it
+    removes from there), or None if none arrives within ``timeout``.
+
+    The inbox holds every alert of the stack: the others are only looked at, each held out of
+    sight while the queue is read past it, and then handed back as they were."""
+    deadline = time.monotonic() + timeout
+    held: list[str] = []
+    found: str | None = None
+    try:
+        while found is None and time.monotonic() < deadline:
+            messages = sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=1,
+                VisibilityTimeout=max(int(timeout) + 30, 60),
+            ).get("Messages", [])
+            for message in messages:
+                envelope = _json_object(message["Body"])
+                if found is None and _json_object(envelope.get("Message")).get("execution") == (
+                    execution_arn
+                ):
+                    found = str(envelope.get("Subject") or "")
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                else:
+                    held.append(message["ReceiptHandle"])
+    finally:
+        for handle in held:
+            sqs.change_message_visibility(
+                QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0
+            )
+    return found
+
+
+def _json_object(text: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _waiting(sqs: Any, queue_url: str) -> int:

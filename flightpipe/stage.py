@@ -1,12 +1,15 @@
 """Where a stage's pipeline is, and what its executions left: for the operator's commands.
 
 ``make smoke``, ``make replay`` and ``make backfill`` run from a person's machine against either
-the local stack or a deployed stage, and need the same two facts: the data bucket and the state
-machine. ``local`` is the stack ``make local-up`` started, whose ``stack.env`` also holds the
-endpoint and credentials boto3 needs; a deployed stage is the CloudFormation stack
-``flightpipe-<stage>``, whose outputs name them, with the account's usual credentials. An
-ended execution's counts are in its job's run report, ``run-reports/date=<day>/<run id>.json``,
-the run id being in the execution's output.
+the local stack or a deployed stage, and need the same facts: the data bucket, the state
+machine, the handler-failures queue. Every stage is the CloudFormation stack
+``flightpipe-<stage>``, whose outputs name them (``flightpipe.config.Pipeline``): a deployed
+stage's in the account, with its usual credentials; ``local``'s on LocalStack, the stack
+``make local-up`` deployed, reached with the endpoint and credentials of its ``stack.env``
+(its outputs also name the alerts inbox, the queue only the stage local subscribes to the
+alerts topic). An ended execution's
+counts are in its job's run report, ``run-reports/date=<day>/<run id>.json``, the run id being
+in the execution's output.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 import boto3
 import botocore.exceptions
 
-from flightpipe.config import LocalSettings
+from flightpipe.config import LocalSettings, Pipeline
 
 STAGES = ("local", "dev", "prod")
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -36,6 +39,17 @@ class Targets:
     data_bucket: str
     state_machine_arn: str
     failures_queue_url: str | None = None
+    # The stage local's queue subscribed to the alerts topic (a deployed stage emails them).
+    alerts_queue_url: str | None = None
+
+    @classmethod
+    def of(cls, pipeline: Pipeline) -> Targets:
+        return cls(
+            pipeline.data_bucket,
+            pipeline.state_machine_arn,
+            pipeline.handler_failures_url,
+            pipeline.alerts_queue_url,
+        )
 
 
 def local_values(settings: LocalSettings | None = None) -> dict[str, str]:
@@ -59,21 +73,24 @@ def session_for(stage: str) -> Any:
 
 
 def targets_for(stage: str, session: Any) -> Targets:
-    """The local stack's (``stack.env``) or the deployed stack's outputs."""
-    if stage == "local":
-        values = local_values()
-        return Targets(
-            values["DATA_BUCKET"], values["STATE_MACHINE_ARN"], values.get("HANDLER_FAILURES_URL")
-        )
+    """The outputs of the stack ``flightpipe-<stage>``: on LocalStack for ``local`` (the
+    endpoint of its ``stack.env``, which ``session_for`` put in the environment), in the
+    session's account otherwise."""
     stack_name = f"flightpipe-{stage}"
-    try:
-        stack = session.client("cloudformation").describe_stacks(StackName=stack_name)
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
-        raise StageError(f"cannot read the outputs of stack {stack_name}: {error}") from None
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Stacks"][0].get("Outputs", [])}
-    return Targets(
-        outputs["DataBucket"], outputs["StateMachineArn"], outputs.get("HandlerFailuresQueueUrl")
+    where = (
+        f"the local stack at {os.environ.get('AWS_ENDPOINT_URL')} (make local-up)"
+        if stage == "local"
+        else "the account"
     )
+    try:
+        pipeline = Pipeline.of_stack(session.client("cloudformation"), stage)
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+        raise StageError(
+            f"cannot read the outputs of stack {stack_name} in {where}: {error}"
+        ) from None
+    except KeyError as missing:
+        raise StageError(f"stack {stack_name} has no output {missing}: deploy it again") from None
+    return Targets.of(pipeline)
 
 
 def run_report(s3: Any, bucket: str, day: str, execution: dict[str, Any]) -> dict[str, Any]:

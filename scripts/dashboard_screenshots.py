@@ -5,16 +5,19 @@
 
 Needs a running stack with some history (the newest failed execution and the newest day with
 quarantined lines are shown) and Chromium (Debian: apt-get install chromium). ``--examples``
-makes that history first: the sample airports and days, a day with two bad lines, and a day
-whose load fails because the Glue connection points where no warehouse listens (restored after).
+makes that history first, on the pipeline the stack's outputs name: the sample airports and
+days, a day with two bad lines, and a day whose load fails because the Glue connection points
+where no warehouse listens (restored after).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
 import urllib.parse
+from typing import Any
 
 from flightpipe.config import REPO, LocalSettings
 from flightpipe.stack.dashboard import DASHBOARD_PATH
@@ -24,28 +27,32 @@ OUT = REPO / "docs" / "screenshots"
 
 
 def load_examples(settings: LocalSettings) -> None:
-    from flightpipe.config import Names
+    """Upload the examples one after another, each once the run of the one before has ended (the
+    day runs join the airports dimension the airports run accepted)."""
+    from flightpipe.config import Pipeline
     from flightpipe.stack.local import LocalStack
 
     session = LocalStack(settings).session()
-    s3 = session.client("s3", endpoint_url=settings.endpoint_url)
-    glue = session.client("glue", endpoint_url=settings.endpoint_url)
-    names = Names.local()
-    bucket, sample = names.data_bucket, REPO / "sample_data"
-    s3.upload_file(str(sample / "airports.csv"), bucket, "dim/airports.csv")
-    time.sleep(15)
+
+    def client(service: str) -> Any:
+        return session.client(service, endpoint_url=settings.endpoint_url)
+
+    s3, glue = client("s3"), client("glue")
+    pipeline = Pipeline.of_stack(client("cloudformation"), "local")
+    bucket, sample = pipeline.data_bucket, REPO / "sample_data"
+
+    def put(key: str, body: bytes) -> None:
+        etag = s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"].strip('"')
+        ended(client("stepfunctions"), pipeline.state_machine_arn, key, etag)
+
+    put("dim/airports.csv", (sample / "airports.csv").read_bytes())
     for path in sorted(sample.glob("daily_flights/date=*/flights.csv")):
-        s3.upload_file(str(path), bucket, str(path.relative_to(sample)))
+        put(str(path.relative_to(sample)), path.read_bytes())
     lines = (sample / "daily_flights/date=2013-01-03/flights.csv").read_text().splitlines()
     lines[5:5] = ["UA,10397,12478,twenty,5"]
     lines[9:9] = ["DL,12478,,75,80"]
-    s3.put_object(
-        Bucket=bucket,
-        Key="daily_flights/date=2013-01-08/flights.csv",
-        Body=("\n".join(lines) + "\n").encode(),
-    )
-    time.sleep(60)
-    name = names.glue_connection
+    put("daily_flights/date=2013-01-08/flights.csv", ("\n".join(lines) + "\n").encode())
+    name = pipeline.glue_connection
     found = glue.get_connection(Name=name, HidePassword=False)["Connection"]
     good = {
         "Name": name,
@@ -58,14 +65,31 @@ def load_examples(settings: LocalSettings) -> None:
     }
     glue.update_connection(Name=name, ConnectionInput={**good, "ConnectionProperties": unreachable})
     try:
-        s3.upload_file(
-            str(sample / "daily_flights/date=2013-01-04/flights.csv"),
-            bucket,
+        put(
             "daily_flights/date=2013-01-09/flights.csv",
+            (sample / "daily_flights/date=2013-01-04/flights.csv").read_bytes(),
         )
-        time.sleep(30)
     finally:
         glue.update_connection(Name=name, ConnectionInput=good)
+
+
+def ended(sfn: Any, machine: str, key: str, etag: str, timeout: float = 600.0) -> None:
+    """Wait until the execution the upload of ``key`` (``etag``) started has ended."""
+    deadline = time.monotonic() + timeout
+    seen: set[str] = set()
+    while time.monotonic() < deadline:
+        for item in sfn.list_executions(stateMachineArn=machine)["executions"]:
+            if item["executionArn"] in seen:
+                continue
+            described = sfn.describe_execution(executionArn=item["executionArn"])
+            given = json.loads(described.get("input") or "{}")
+            if (given.get("key"), given.get("etag")) != (key, etag):
+                seen.add(item["executionArn"])
+            elif described["status"] != "RUNNING":
+                print(f"{key}: {described['status']}")
+                return
+        time.sleep(1.0)
+    raise SystemExit(f"no execution for {key} ended within {timeout:.0f}s")
 
 
 def main() -> None:

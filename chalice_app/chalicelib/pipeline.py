@@ -87,10 +87,20 @@ def alert_if_unnotified(
         what = "airports dimension"
     else:
         what = str(detail.get("name") or "execution")
-    (sns or boto3.client("sns")).publish(
-        TopicArn=topic_arn,
-        Subject=_subject(f"Flight pipeline {status}: {what}"),
-        Message=json.dumps(message, indent=2),
+    subject = _subject(f"Flight pipeline {status}: {what}")
+    text = json.dumps(message, indent=2)
+    answer = (sns or boto3.client("sns")).publish(TopicArn=topic_arn, Subject=subject, Message=text)
+    # One line per alert, for whoever reads the function's logs (the local dashboard does).
+    log.info(
+        "alert published: %s",
+        json.dumps(
+            {
+                "execution": detail.get("executionArn"),
+                "subject": subject,
+                "message": text,
+                "message_id": answer.get("MessageId"),
+            }
+        ),
     )
     return True
 

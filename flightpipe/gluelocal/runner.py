@@ -155,14 +155,42 @@ def _put_on_path(*paths: Path) -> None:
             sys.path.insert(0, entry)
 
 
+_libraries: list[Path] = []
+
+
+def _use_libraries(folder: Path) -> None:
+    """Make ``folder``'s modules the ones the job imports (Glue's ``--extra-py-files``): a
+    redeployed job's libraries sit in a new folder, and the previous folder's modules, already
+    imported by earlier runs of this process, are forgotten so that the new ones load."""
+    folder = folder.resolve()
+    if _libraries and _libraries[-1] == folder:
+        return
+    for old in _libraries:
+        if str(old) in sys.path:
+            sys.path.remove(str(old))
+        for name, module in list(sys.modules.items()):
+            origin = getattr(module, "__file__", None)
+            if origin and Path(origin).parent == old:
+                del sys.modules[name]
+    _libraries[:] = [folder]
+    sys.path.insert(0, str(folder))
+
+
 def run_job(
     script: Path,
     arguments: Mapping[str, str] | Sequence[str],
     scratch_parent: Path | None = None,
+    libraries: Path | None = None,
 ) -> Any:
-    """Run ``script`` with Glue-style ``arguments``; returns what its ``main`` returns."""
+    """Run ``script`` with Glue-style ``arguments``; returns what its ``main`` returns. Its
+    modules are imported from ``libraries`` when given, else from the script's folder."""
     script = script.resolve()
-    _put_on_path(SHIM_PATH, script.parent)
+    with _lock:
+        if libraries is not None:
+            _use_libraries(libraries)
+            _put_on_path(SHIM_PATH)
+        else:
+            _put_on_path(SHIM_PATH, script.parent)
     local_spark()
     argv = job_argv(script, arguments)
     with run_scope(scratch_parent):

@@ -10,9 +10,12 @@ under ``/_flightpipe/api/``, what ``flightpipe.observe`` reads:
 * ``log?run=`` (a job run's log);
 * ``status``: ``executions`` and ``days`` together, for ``flightpipe status``.
 
-The stack reads itself through its own endpoint (boto3), the warehouse through the pipeline's
-Glue connection, notifications from moto's record of what the alerts topic published, and job
-logs from its log folder; so the page works the same on the Docker-free and the compose stack.
+The Glue service serves it (LocalStack routes ``/_flightpipe/`` there). It reads what AWS would
+keep, through LocalStack's endpoint (boto3): the stack's outputs, Step Functions' executions and
+their histories (the notifications the state machine sent are in them), the handlers' logs in
+CloudWatch Logs (the alerts they sent), S3; the warehouse through the pipeline's Glue
+connection, and job logs from its log folder; so the page works the same on the Docker-free and
+the compose stack.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
+
+from botocore.exceptions import ClientError
 
 from flightpipe.observe import Observer
 
@@ -37,8 +42,8 @@ Answer = tuple[str, str, bytes]
 
 
 class Dashboard:
-    def __init__(self, port: int, log_dir: Path):
-        self.port = port
+    def __init__(self, aws_endpoint: str, log_dir: Path):
+        self.aws_endpoint = aws_endpoint
         self.log_dir = log_dir
         self._observer: Observer | None = None
 
@@ -46,32 +51,27 @@ class Dashboard:
         if self._observer is None:
             import boto3
 
-            from flightpipe.config import Names
-            from flightpipe.stack.server import LOCAL_CREDENTIALS
+            from flightpipe.config import LOCAL_CREDENTIALS, Pipeline
 
-            names = Names.local()
             session = boto3.session.Session(
                 aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                 aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
                 region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
             )
-            endpoint = f"http://127.0.0.1:{self.port}"
             made: dict[str, Any] = {}
 
             def clients(service: str) -> Any:
                 if service not in made:
-                    made[service] = session.client(service, endpoint_url=endpoint)
+                    made[service] = session.client(service, endpoint_url=self.aws_endpoint)
                 return made[service]
 
-            machines = clients("stepfunctions").list_state_machines()["stateMachines"]
-            arn = next(m["stateMachineArn"] for m in machines if m["name"] == names.state_machine)
+            pipeline = Pipeline.of_stack(clients("cloudformation"), "local")
             self._observer = Observer(
                 clients,
-                arn,
-                names.data_bucket,
-                names.glue_connection,
+                pipeline.state_machine_arn,
+                pipeline.data_bucket,
+                pipeline.glue_connection,
                 self.log_dir,
-                notifications=lambda: published(names.alerts_topic),
             )
         return self._observer
 
@@ -87,8 +87,10 @@ class Dashboard:
             return _json("404 Not Found", {"error": f"no such API: {path}"})
         try:
             return _json("200 OK", route(params))
-        except StopIteration:
-            return _json("503 Service Unavailable", {"error": "the pipeline is not provisioned"})
+        except ClientError as error:
+            if "does not exist" not in str(error):
+                raise
+            return _json("503 Service Unavailable", {"error": "the pipeline is not deployed"})
         except Exception as error:  # shown on the page; the stack goes on
             log.exception("dashboard %s failed", path)
             return _json("500 Internal Server Error", {"error": f"{type(error).__name__}: {error}"})
@@ -110,26 +112,3 @@ class Dashboard:
 
 def _json(status: str, value: Any) -> Answer:
     return status, "application/json", json.dumps(value, default=str).encode()
-
-
-def published(topic_name: str) -> list[dict[str, Any]]:
-    """What the topic published, oldest first, from moto's record of it."""
-    from moto.sns.models import sns_backends
-
-    found = []
-    for account in sns_backends.values():
-        for backend in account.values():
-            for topic in backend.topics.values():
-                if topic.name == topic_name:
-                    for message_id, message, subject, attributes, _ in topic.sent_notifications:
-                        found.append(
-                            {
-                                "id": message_id,
-                                "subject": subject,
-                                "message": message,
-                                "status": ((attributes or {}).get("status") or {}).get(
-                                    "StringValue"
-                                ),
-                            }
-                        )
-    return found

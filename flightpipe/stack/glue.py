@@ -17,8 +17,8 @@ GetCrawler and GetJobRun report are the real ones:
   happens in the stack's process, on its warm Spark, or, when ``install`` is given a
   ``ContainerJobs`` (the compose stack), in a container of the Glue image
   (``flightpipe.stack.glue_containers``);
-* with the ``aws`` time model (``flightpipe.stack.clock``), a crawl stays RUNNING, and a job run
-  STARTING and RUNNING, at least as long as the model's AWS-like durations.
+* with the ``aws`` time model (``flightpipe_localstack.clock``), a crawl stays RUNNING, and a
+  job run STARTING and RUNNING, at least as long as the model's AWS-like durations.
 
 The patches are applied once, by ``install``, on moto's model classes (``FakeCrawler``,
 ``FakeJob``): these are the only places moto decides those states.
@@ -34,26 +34,25 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import boto3
+from flightpipe_localstack import clock
 from moto.core.responses import ActionResult, EmptyResult
 from moto.glue import models as glue_models
 from moto.glue.exceptions import EntityNotFoundException, InvalidInputException
 from moto.glue.responses import GlueResponse
 
-from flightpipe.stack import clock
 from flightpipe.stack.crawler import CrawlerPolicyError, check_policies, crawl
 from flightpipe.stack.glue_containers import ContainerJobs, JobRunFailed
+from flightpipe.stack.job_code import JobCode
+from flightpipe.stack.job_code import fetch as fetch_job_code
 
 log = logging.getLogger("flightpipe.stack.glue")
-
-JobScriptResolver = Callable[[str], Path]
 
 
 class _Settings:
     log_dir: Path = Path(".local/logs")
-    script_resolver: JobScriptResolver | None = None
+    code_dir: Path = Path(".local/glue-code")
     executor: ThreadPoolExecutor | None = None
     containers: ContainerJobs | None = None
 
@@ -64,15 +63,16 @@ _installed = False
 
 def install(
     log_dir: Path,
-    script_resolver: JobScriptResolver,
+    code_dir: Path,
     workers: int = 4,
     containers: ContainerJobs | None = None,
 ) -> None:
     """Patch moto's Glue models so crawls and job runs really happen (idempotent); job runs go
-    to ``containers`` when given, else run in this process."""
+    to ``containers`` when given, else run in this process, with the code fetched from S3 into
+    ``code_dir``."""
     global _installed
     _settings.log_dir = log_dir
-    _settings.script_resolver = script_resolver
+    _settings.code_dir = code_dir
     _settings.containers = containers
     _settings.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="glue-run")
     if _installed:
@@ -88,6 +88,13 @@ def install(
     setattr(glue_models.FakeJob, "start_job_run", _start_job_run(glue_models.FakeJob.start_job_run))
     setattr(GlueResponse, "update_connection", _update_connection)
     setattr(GlueResponse, "delete_connection", _delete_connection)
+    setattr(
+        glue_models.FakeConnection,
+        "as_dict",
+        _connection_as_dict(glue_models.FakeConnection.as_dict),
+    )
+    setattr(GlueResponse, "update_job", _update_job)
+    setattr(GlueResponse, "update_crawler", _update_crawler)
     _installed = True
 
 
@@ -214,9 +221,104 @@ class _WithoutCrawls:
         return "READY"
 
 
-# --- connections ----------------------------------------------------------------------------
-# moto has CreateConnection and GetConnection only; UpdateConnection and DeleteConnection let
-# provisioning change a connection and tests take the warehouse away.
+# --- updates --------------------------------------------------------------------------------
+# moto 5.2.5 has no UpdateJob, UpdateCrawler, UpdateConnection or DeleteConnection, which
+# CloudFormation calls when a deployment changes the jobs, the crawler or the connection (and
+# tests take the warehouse away with them).
+
+# JobUpdate's fields and the FakeJob attributes they set. AWS: "The previous job definition is
+# completely overwritten by this information" (Glue API reference, UpdateJob).
+_JOB_FIELDS = {
+    "Description": "description",
+    "LogUri": "log_uri",
+    "Role": "role",
+    "ExecutionProperty": "execution_property",
+    "Command": "command",
+    "DefaultArguments": "default_arguments",
+    "NonOverridableArguments": "non_overridable_arguments",
+    "Connections": "connections",
+    "MaxRetries": "max_retries",
+    "AllocatedCapacity": "allocated_capacity",
+    "Timeout": "timeout",
+    "MaxCapacity": "max_capacity",
+    "SecurityConfiguration": "security_configuration",
+    "NotificationProperty": "notification_property",
+    "GlueVersion": "glue_version",
+    "NumberOfWorkers": "number_of_workers",
+    "WorkerType": "worker_type",
+}
+_DICT_DEFAULTS = {"execution_property", "default_arguments"}
+# UpdateCrawler's fields (only those given change; a running crawler cannot be updated).
+_CRAWLER_FIELDS = {
+    "Role": "role",
+    "DatabaseName": "database_name",
+    "Description": "description",
+    "Targets": "targets",
+    "Schedule": "schedule",
+    "Classifiers": "classifiers",
+    "TablePrefix": "table_prefix",
+    "SchemaChangePolicy": "schema_change_policy",
+    "RecrawlPolicy": "recrawl_policy",
+    "LineageConfiguration": "lineage_configuration",
+    "Configuration": "configuration",
+    "CrawlerSecurityConfiguration": "crawler_security_configuration",
+}
+
+
+def _update_job(self: Any) -> ActionResult:
+    name, update = self._get_param("JobName"), self._get_param("JobUpdate") or {}
+    job = self.glue_backend.jobs.get(name)
+    if job is None:
+        raise EntityNotFoundException(f"Job {name} not found")
+    for field, attribute in _JOB_FIELDS.items():
+        value = update.get(field)
+        setattr(
+            job, attribute, value if value is not None or attribute not in _DICT_DEFAULTS else {}
+        )
+    job.last_modified_on = _utcnow()
+    return ActionResult({"JobName": name})
+
+
+def _update_crawler(self: Any) -> ActionResult:
+    name = self._get_param("Name")
+    crawler = self.glue_backend.crawlers.get(name)
+    if crawler is None:
+        raise EntityNotFoundException(f"Crawler {name} not found")
+    if crawler.crawls and crawler.crawls[-1].status == "RUNNING":
+        raise glue_models.CrawlerRunningException(f"Crawler with name {name} has already started")
+    given = {field: self._get_param(field) for field in _CRAWLER_FIELDS}
+    definition = crawler.as_dict() | {k: v for k, v in given.items() if v is not None}
+    try:
+        check_policies(definition)
+    except CrawlerPolicyError as error:
+        raise InvalidInputException("UpdateCrawler", str(error)) from error
+    for field, attribute in _CRAWLER_FIELDS.items():
+        if given[field] is not None:
+            setattr(crawler, attribute, given[field])
+    crawler.last_updated = _utcnow()
+    crawler.version += 1
+    return EmptyResult()
+
+
+def _connection_as_dict(
+    original: Callable[..., dict[str, Any]],
+) -> Callable[..., dict[str, Any]]:
+    """GetConnection with the ``ConnectionType`` and ``PhysicalConnectionRequirements`` AWS
+    returns, which moto keeps from CreateConnection but leaves out of its answer
+    (``FakeConnection.as_dict``)."""
+
+    def as_dict(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        data = original(self, *args, **kwargs)  # GetConnection passes hide_password
+        given = self.connection_input or {}
+        for field in ("ConnectionType", "PhysicalConnectionRequirements"):
+            if given.get(field) is not None:
+                data.setdefault(field, given[field])
+        return data
+
+    return as_dict
+
+
+# UpdateConnection and DeleteConnection.
 
 
 def _update_connection(self: Any) -> ActionResult:
@@ -295,15 +397,17 @@ class LocalJobRun(glue_models.FakeJobRun):
         model = clock.current()
         started = time.monotonic()
         try:
-            script = self._script()
+            code = self._code()
             model.pad(started, model.job_start_seconds)
             self._set("RUNNING")
             running = time.monotonic()
-            log.info("job %s run %s: %s %s", self.job_name, self.job_run_id, script, self._argv())
+            log.info(
+                "job %s run %s: %s %s", self.job_name, self.job_run_id, code.script, self._argv()
+            )
             if _settings.containers is not None:
-                _settings.containers.run(self.job_run_id, script, self._argv(), log_path)
+                _settings.containers.run(self.job_run_id, code, self._argv(), log_path)
             else:
-                run_job(script, self._argv())
+                run_job(code.script, self._argv(), libraries=code.libraries)
             model.pad(running, model.job_run_seconds)
             self._set("SUCCEEDED")
             log.info("job %s run %s SUCCEEDED", self.job_name, self.job_run_id)
@@ -325,10 +429,13 @@ class LocalJobRun(glue_models.FakeJobRun):
             logging.getLogger().removeHandler(handler)
             handler.close()
 
-    def _script(self) -> Path:
+    def _code(self) -> JobCode:
+        """The script and libraries the job's definition names, from S3, as Glue reads them."""
         location = (self.job.command or {}).get("ScriptLocation", "")
-        assert _settings.script_resolver is not None
-        return _settings.script_resolver(location)
+        extra = {**(self.job.default_arguments or {}), **(self.arguments or {})}
+        return fetch_job_code(
+            boto3.client("s3"), _settings.code_dir, location, extra.get("--extra-py-files")
+        )
 
     def _argv(self) -> list[str]:
         argv: list[str] = []
@@ -364,20 +471,3 @@ def _thread_log_handler(path: Path) -> logging.Handler:
     thread = threading.get_ident()
     handler.addFilter(lambda record: record.thread == thread)
     return handler
-
-
-def resolve_script(scripts_dir: Path) -> JobScriptResolver:
-    """Map a job's ScriptLocation (``s3://bucket/.../name.py`` or a path) to a local script.
-
-    The local stack runs the script of the same name from the repository's ``glue_job/`` (what
-    provisioning uploaded), loaded once per stack process: restart the stack after an edit.
-    """
-
-    def resolve(location: str) -> Path:
-        name = Path(urlsplit(location).path).name
-        script = scripts_dir / name
-        if not name or not script.is_file():
-            raise FileNotFoundError(f"job script {location!r} not found as {script}")
-        return script
-
-    return resolve

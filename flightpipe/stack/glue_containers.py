@@ -1,23 +1,25 @@
-"""Glue job runs in containers of the Glue image, started by the stack through Docker's SDK.
+"""Glue job runs in containers of the Glue image, started by the Glue service through Docker's SDK.
 
 The compose stack (docker-compose.yml) sets ``FLIGHTPIPE_GLUE_RUNNER=containers``: each
 StartJobRun then starts one container of ``FLIGHTPIPE_GLUE_IMAGE`` (AWS's
-``public.ecr.aws/glue/aws-glue-libs:5`` by default, or the stand-in built by
-``flightpipe.containers.images``), the way AWS documents running a job in that image::
+``public.ecr.aws/glue/aws-glue-libs:5`` by default, or the stand-in ``make compose-standins``
+builds), the way AWS documents running a job in that image::
 
-    spark-submit /home/hadoop/workspace/glue_job/<script> --JOB_NAME ... --<argument> <value> ...
+    spark-submit [--py-files <the job's modules>] /home/hadoop/workspace/code/.../<script>.py \
+        --JOB_NAME ... --<argument> <value> ...
 
 with the run's arguments as Glue passes them (the job's default arguments merged with the run's,
 then ``--JOB_RUN_ID`` and ``--JOB_NAME``), Spark settings as ``--conf`` (the session settings of
-the local runtime, and ``s3://`` pointed at this stack), the stack's endpoint and credentials in
-the environment, and the job scripts mounted read-only from the host folder the stack's own
-``/app/glue_job`` comes from. The container joins the stack's network. Its output is appended
-to the run's log as it is written; its exit code decides the run: 0 is SUCCEEDED, anything
-else FAILED with the job's exception (the last line of its traceback) as ``ErrorMessage``.
+the local runtime, and ``s3://`` pointed at LocalStack), LocalStack's endpoint and credentials
+in the environment, and the job's code as the Glue service read it from S3
+(``flightpipe.stack.job_code``), mounted read-only from the host folder the service's own code
+cache comes from. The container joins the service's network. Its output is appended to the
+run's log as it is written; its exit code decides the run: 0 is SUCCEEDED, anything else FAILED
+with the job's exception (the last line of its traceback) as ``ErrorMessage``.
 
 Containers carry the label ``flightpipe.glue-run`` (the run id) and ``flightpipe.stack`` (the
-stack container's id), are removed when they end, and are killed and removed when the stack
-stops; ``flightpipe compose down`` removes any that a killed stack left.
+service container's id), are removed when they end, and are killed and removed when the service
+stops; ``flightpipe compose down`` removes any that a killed service left.
 """
 
 from __future__ import annotations
@@ -38,11 +40,12 @@ from flightpipe.gluelocal.runner import (
     environment_credentials,
     s3a_endpoint_settings,
 )
+from flightpipe.stack.job_code import JobCode
 
 log = logging.getLogger("flightpipe.stack.glue")
 
 WORKSPACE = "/home/hadoop/workspace"
-SCRIPTS_IN_STACK = Path("/app/glue_job")
+CODE_IN_JOB = f"{WORKSPACE}/code"
 RUN_LABEL = "flightpipe.glue-run"
 STACK_LABEL = "flightpipe.stack"
 # The last line of a Python traceback: ``module.ExceptionName: message`` (or no message).
@@ -58,9 +61,9 @@ class JobRunFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class Placement:
-    """Where job containers go: the host folder of the scripts, the network, the endpoint."""
+    """Where job containers go: the host folder of the job code, the network, the endpoint."""
 
-    scripts_source: str
+    code_source: str
     network: str | None
     endpoint_url: str
     stack_id: str
@@ -70,40 +73,44 @@ class Placement:
 class ContainerJobs:
     """Starts, follows and cleans up job containers (one per run)."""
 
-    def __init__(self, image: str, client: Any = None, placement: Placement | None = None):
+    def __init__(
+        self,
+        image: str,
+        code_dir: Path,
+        client: Any = None,
+        placement: Placement | None = None,
+    ):
         import docker
 
         self.image = image
+        self.code_dir = code_dir
         self.client = client or docker.from_env()
         self.placement = placement or self._placement()
         self._running: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     @classmethod
-    def from_environment(cls) -> ContainerJobs:
-        return cls(os.environ.get("FLIGHTPIPE_GLUE_IMAGE", "public.ecr.aws/glue/aws-glue-libs:5"))
+    def from_environment(cls, code_dir: Path) -> ContainerJobs:
+        image = os.environ.get("FLIGHTPIPE_GLUE_IMAGE", "public.ecr.aws/glue/aws-glue-libs:5")
+        return cls(image, code_dir)
 
     def _placement(self) -> Placement:
-        """Read the stack's own container: the host folder mounted at ``/app/glue_job`` and its
-        network; without a container (a stack run on the host) the scripts are the
-        repository's and the network is the host's."""
+        """Read the service's own container: the host folder mounted at its code cache and its
+        network; without a container (a service run on the host) the code cache is the host's
+        own folder and the network is the host's."""
         endpoint = os.environ.get("FLIGHTPIPE_JOB_ENDPOINT_URL")
         try:
             me = self.client.containers.get(socket.gethostname())
         except Exception:  # not in a container: docker.errors.NotFound, or no such host name
             me = None
         if me is None:
-            from flightpipe.config import REPO
-
-            port = os.environ.get("MOTO_PORT", "4566")
-            return Placement(
-                str(REPO / "glue_job"), "host", endpoint or f"http://127.0.0.1:{port}", "", ""
-            )
+            fallback = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+            return Placement(str(self.code_dir.resolve()), "host", endpoint or fallback, "", "")
         mounts = {m["Destination"]: m["Source"] for m in me.attrs.get("Mounts", [])}
-        source = mounts.get(str(SCRIPTS_IN_STACK))
+        source = mounts.get(str(self.code_dir))
         if source is None:
             raise RuntimeError(
-                f"the stack's container has no mount at {SCRIPTS_IN_STACK}: job containers "
+                f"the Glue service's container has no mount at {self.code_dir}: job containers "
                 "mount the same host folder (see docker-compose.yml)"
             )
         networks = list(me.attrs["NetworkSettings"]["Networks"])
@@ -115,15 +122,21 @@ class ContainerJobs:
             f"{me.labels.get('com.docker.compose.project', me.name)}-",
         )
 
-    def command(self, script: Path, argv: Sequence[str]) -> list[str]:
-        """The container's command: ``spark-submit`` with the run's settings and arguments."""
+    def in_job(self, path: Path) -> str:
+        """Where a file of the code cache is inside a job container."""
+        return f"{CODE_IN_JOB}/{path.resolve().relative_to(self.code_dir.resolve()).as_posix()}"
 
+    def command(self, code: JobCode, argv: Sequence[str]) -> list[str]:
+        """The container's command: ``spark-submit`` with the run's settings, its modules
+        (Glue's ``--extra-py-files``) as ``--py-files``, the script and its arguments."""
         settings = {
             **GLUE_SESSION_SETTINGS,
             **s3a_endpoint_settings(self.placement.endpoint_url, environment_credentials()),
         }
         confs = [arg for key, value in settings.items() for arg in ("--conf", f"{key}={value}")]
-        return ["spark-submit", *confs, f"{WORKSPACE}/glue_job/{script.name}", *argv]
+        modules = sorted(code.libraries.glob("*.py")) if code.libraries else []
+        py_files = ["--py-files", ",".join(self.in_job(m) for m in modules)] if modules else []
+        return ["spark-submit", *confs, *py_files, self.in_job(code.script), *argv]
 
     def environment(self) -> dict[str, str]:
         region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
@@ -134,17 +147,15 @@ class ContainerJobs:
             **environment_credentials(),
         }
 
-    def run(self, run_id: str, script: Path, argv: Sequence[str], log_path: Path) -> None:
+    def run(self, run_id: str, code: JobCode, argv: Sequence[str], log_path: Path) -> None:
         """Run the job in a container; return when it succeeded, raise JobRunFailed if not."""
-        command = self.command(script, argv)
+        command = self.command(code, argv)
         self._ensure_image()
         container = self.client.containers.create(
             self.image,
             command=command,
             environment=self.environment(),
-            volumes={
-                self.placement.scripts_source: {"bind": f"{WORKSPACE}/glue_job", "mode": "ro"}
-            },
+            volumes={self.placement.code_source: {"bind": CODE_IN_JOB, "mode": "ro"}},
             network=self.placement.network,
             labels={RUN_LABEL: run_id, STACK_LABEL: self.placement.stack_id},
             name=f"{self.placement.name_prefix}glue-{run_id.removeprefix('jr_')[:12]}",
@@ -169,14 +180,14 @@ class ContainerJobs:
                 if pending:
                     out.write(pending + "\n")
                     tail.append(pending)
-                code = container.wait()["StatusCode"]
-                out.write(f"# container {container.short_id} exited with code {code}\n")
+                exit_code = container.wait()["StatusCode"]
+                out.write(f"# container {container.short_id} exited with code {exit_code}\n")
         finally:
             with self._lock:
                 self._running.pop(run_id, None)
             _remove(container)
-        if code != 0:
-            raise JobRunFailed(job_error(list(tail), code))
+        if exit_code != 0:
+            raise JobRunFailed(job_error(list(tail), exit_code))
 
     def _ensure_image(self) -> None:
         """Pull the image on the first run if the engine lacks it (AWS's is several GB)."""

@@ -2,8 +2,8 @@
 
 Skipped, saying why, when no Docker engine answers (``make test`` on a machine without one).
 The stand-ins are built first (``flightpipe compose standins``; quick when up to date), so the
-tier never pulls: PostgreSQL and the Glue image are the stand-ins CI can build. A user's compose
-project (``flightpipe``, ports 4566/5439, ``.local/``) is never touched.
+tier never pulls: PostgreSQL, LocalStack and the Glue image are the stand-ins CI can build. A
+user's compose project (``flightpipe``, ports 4566/5439, ``.local/``) is never touched.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from collections.abc import Iterator
 import pytest
 
 from flightpipe import compose
-from flightpipe.config import LocalSettings, Names
+from flightpipe.config import LocalSettings, Pipeline
 from flightpipe.postgres import free_port
+from flightpipe.stack.deploy import outputs, stack_name
 from flightpipe.stack.local import LocalStack
-from flightpipe.stack.provision import Provisioned
 from tests.conftest import REPO
 from tests.integration.conftest import Stack
 
@@ -59,16 +59,10 @@ def compose_project(docker_engine: object) -> Iterator[tuple[str, LocalSettings]
 
 @pytest.fixture(scope="session")
 def compose_stack(compose_project: tuple[str, LocalSettings]) -> Stack:
-    """The compose stack, up and provisioned, as the integration tests' ``Stack``."""
+    """The compose stack, up and deployed, as the integration tests' ``Stack``."""
     _, settings = compose_project
     values = compose.up(settings)
-    provisioned = Provisioned(
-        data_bucket=values["DATA_BUCKET"],
-        state_machine_arn=values["STATE_MACHINE_ARN"],
-        alerts_topic_arn=values["ALERTS_TOPIC_ARN"],
-        alerts_queue_url=values["ALERTS_QUEUE_URL"],
-        glue_job=values["GLUE_JOB_NAME"],
-        crawler=values["GLUE_CRAWLER_NAME"],
-        handler_failures_url=values["HANDLER_FAILURES_URL"],
-    )
-    return Stack(settings, LocalStack(settings), Names.local(), provisioned, values["DATABASE_URL"])
+    local = LocalStack(settings)
+    cloudformation = local.session().client("cloudformation", endpoint_url=settings.endpoint_url)
+    pipeline = Pipeline.from_outputs(outputs(cloudformation, stack_name("local")))
+    return Stack(settings, local, pipeline, values["DATABASE_URL"])

@@ -1,5 +1,6 @@
-"""The container path end to end: docker-compose.yml's stack, Glue job runs in containers of the
-(stand-in) Glue image, started by the stack through Docker's SDK.
+"""The container path end to end: docker-compose.yml's stack (LocalStack, the Glue service,
+PostgreSQL), Glue job runs in containers of the (stand-in) Glue image, started by the Glue
+service through Docker's SDK.
 
 The tests run in file order on one compose project: the end-to-end check, a job failing in its
 container, and last, the project taken down while a job container runs.
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+from urllib.request import urlopen
 
 import pytest
 
@@ -41,8 +44,10 @@ def test_the_sample_days_load_with_every_job_run_in_a_container(compose_stack):
         for line in (stack.settings.state_dir / "stack.env").read_text().splitlines()
     )
     assert env["AWS_ENDPOINT_URL"] == stack.settings.endpoint_url
-    stack_log = (stack.settings.log_dir / "stack.log").read_text()
-    assert "init hooks: ready" in stack_log and "Glue job runs in containers of" in stack_log
+    health = json.load(urlopen(stack.settings.endpoint_url + "/_localstack/health", timeout=10))
+    assert health["version"] == "4.13.1" and health["services"]["glue"] == "running"
+    service_log = (stack.settings.log_dir / "glue.log").read_text()
+    assert "Glue job runs in containers of" in service_log
     out = io.StringIO()
 
     assert _check(EndToEnd(stack.settings, env), out, 0.0) == 0, out.getvalue()
@@ -50,13 +55,16 @@ def test_the_sample_days_load_with_every_job_run_in_a_container(compose_stack):
     report = out.getvalue()
     assert "335 rows loaded, 335 expected" in report and "MATCH" in report
     glue = stack.client("glue")
-    runs = glue.get_job_runs(JobName=stack.names.job)["JobRuns"]
+    runs = glue.get_job_runs(JobName=stack.pipeline.job)["JobRuns"]
     logs = _run_logs(stack)
     assert len(runs) == 7 and {r["JobRunState"] for r in runs} == {"SUCCEEDED"}
     for run in runs:
         log = logs[run["Id"]]
         assert f"of {compose.STANDIN_GLUE}: spark-submit " in log, log[:2000]
-        assert "/home/hadoop/workspace/glue_job/delayed_flights.py" in log
+        # The script as deployed (aws cloudformation package's key, written to a .py file as
+        # Glue writes it) and its modules as --py-files, from the code the service read in S3.
+        assert re.search(r"--py-files \S*/code/\w+/lib/day_load\.py,", log), log[:2000]
+        assert re.search(r" /home/hadoop/workspace/code/\w+/\w+\.py --", log), log[:2000]
         assert "exited with code 0" in log
 
 
@@ -76,7 +84,7 @@ def test_a_job_failing_in_its_container_fails_the_run_with_its_error(compose_sta
     glue = stack.client("glue")
     failed = [
         r
-        for r in glue.get_job_runs(JobName=stack.names.job)["JobRuns"]
+        for r in glue.get_job_runs(JobName=stack.pipeline.job)["JobRuns"]
         if r["JobRunState"] == "FAILED"
     ]
     assert len(failed) == 1
@@ -100,14 +108,12 @@ def test_down_while_a_job_runs_leaves_no_container_network_or_volume(
     project, settings = compose_project
     stack, key = compose_stack, "daily_flights/date=2013-01-05/flights.csv"
     client = compose.docker_client()
-    (stack_container,) = client.containers.list(
-        filters={
-            "label": [f"{compose.PROJECT_LABEL}={project}", "com.docker.compose.service=stack"]
-        }
+    (service_container,) = client.containers.list(
+        filters={"label": [f"{compose.PROJECT_LABEL}={project}", "com.docker.compose.service=glue"]}
     )
     upload(stack, key, (SAMPLE / key).read_bytes())
     stack.wait_for(
-        lambda: client.containers.list(filters={"label": f"{STACK_LABEL}={stack_container.id}"}),
+        lambda: client.containers.list(filters={"label": f"{STACK_LABEL}={service_container.id}"}),
         timeout=120,
         what="a job container",
     )
@@ -117,7 +123,7 @@ def test_down_while_a_job_runs_leaves_no_container_network_or_volume(
     project_label = f"{compose.PROJECT_LABEL}={project}"
     assert client.containers.list(all=True, filters={"label": project_label}) == []
     assert (
-        client.containers.list(all=True, filters={"label": f"{STACK_LABEL}={stack_container.id}"})
+        client.containers.list(all=True, filters={"label": f"{STACK_LABEL}={service_container.id}"})
         == []
     )
     assert client.networks.list(filters={"label": project_label}) == []

@@ -1,4 +1,10 @@
-"""The Chalice handlers through chalice.test.Client with generated events; AWS is moto."""
+"""The Chalice handlers through chalice.test.Client with generated events; AWS is moto.
+
+The handlers' logic as Lambda runs it, one event at a time, with the state machine and the
+topic stood in by moto (its Step Functions keeps executions by name, as the handler's
+duplicate check needs). The deployed functions, their rules and their environment are compared
+with the template on LocalStack by tests/integration/test_template_parity.py.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +14,15 @@ import sys
 import boto3
 import pytest
 
-from flightpipe.config import Names
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.functional
 
 APP_DIR = REPO / "chalice_app"
-NAMES = Names.local()
-BUCKET = NAMES.data_bucket
+# The stage local's names (infra/pipeline.yaml: flightpipe-${Stage}-...); any would do.
+BUCKET = "flightpipe-local-databucket"
+STATE_MACHINE = "flightpipe-local-pipeline"
+ALERTS_TOPIC = "flightpipe-local-alerts"
 DEFINITION = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
 
 
@@ -24,11 +31,11 @@ def app(moto, monkeypatch):
     monkeypatch.syspath_prepend(str(APP_DIR))
     sfn, sns, sqs = boto3.client("stepfunctions"), boto3.client("sns"), boto3.client("sqs")
     machine = sfn.create_state_machine(
-        name=NAMES.state_machine,
+        name=STATE_MACHINE,
         definition=json.dumps(DEFINITION),
         roleArn="arn:aws:iam::123456789012:role/x",
     )["stateMachineArn"]
-    topic = sns.create_topic(Name=NAMES.alerts_topic)["TopicArn"]
+    topic = sns.create_topic(Name=ALERTS_TOPIC)["TopicArn"]
     queue = sqs.create_queue(QueueName="alerts")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -260,10 +267,10 @@ def test_failures_the_state_machine_did_not_report_are_alerted(app):
 
 def test_an_alert_for_a_hostile_key_has_a_subject_sns_accepts_and_the_key_in_the_message(app):
     """The alert's subject names the day, never the key: a key may be 1,024 bytes of any UTF-8,
-    line breaks included, and SNS refuses such a Subject (moto does not, hence the check)."""
+    line breaks included, and SNS refuses such a Subject (moto does not, hence the check with
+    the rule the local stack's SNS applies, flightpipe_localstack.sns)."""
     from chalice.test import Client
-
-    from flightpipe.stack.sns import subject_problem
+    from flightpipe_localstack.sns import subject_problem
 
     chalice_app, _, machine, sqs, queue = app
     key = "daily_flights/date=2013-01-02/" + "\u00e9\n" * 300 + ".csv"

@@ -1,4 +1,8 @@
-"""The local crawler over moto S3 and Glue (in-process)."""
+"""The local crawler (flightpipe.stack.crawler) over moto S3 and Glue (in-process).
+
+The Glue service runs this module for StartCrawler; the crawls it runs on the local stack are
+tested through the Glue API in tests/integration/test_stack.py and test_crawls.py.
+"""
 
 from __future__ import annotations
 
@@ -303,6 +307,11 @@ def test_policies_aws_refuses_are_refused_in_its_words(aws, definition, message)
 
 
 def test_the_policies_the_template_deploys_are_accepted():
-    from flightpipe.stack.template import local_stack
+    """The crawler of infra/pipeline.yaml as written (its Targets' path is an ``Fn::Sub``, an S3
+    target whatever it resolves to): the Glue service's CreateCrawler would refuse it otherwise,
+    and the stack would not deploy."""
+    from flightpipe.infra import load
 
-    check_policies(local_stack().properties("Crawler"))
+    crawler = load()["Resources"]["Crawler"]["Properties"]
+    assert crawler["RecrawlPolicy"]["RecrawlBehavior"] == CRAWL_NEW_FOLDERS_ONLY
+    check_policies(crawler)

@@ -1,7 +1,11 @@
-"""A local stack for the integration tests: its own process on a free port, its own state.
+"""A local stack for the integration tests: LocalStack and the Glue service on free ports, with
+their own state.
 
-A user's running stack (port 4566, .local/) is never touched. The stack is provisioned against
-the session's scratch PostgreSQL database and stopped by pid at the end.
+A user's running stack (port 4566, .local/) is never touched. The pipeline is deployed to it as
+``make local-up`` deploys it (the packaged template, stage local), against the session's scratch
+PostgreSQL database, its ``stack.env`` is written in its own state folder, and both processes
+are stopped by pid at the end. The operator's commands (``STAGE=local``) find it through the
+``local_stage`` fixture, as they find the stack of ``make local-up``.
 """
 
 from __future__ import annotations
@@ -16,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from flightpipe.config import LocalSettings, Names
+from flightpipe.config import LocalSettings, Pipeline
 from flightpipe.postgres import free_port
-from flightpipe.stack.local import LocalStack
-from flightpipe.stack.provision import Provisioned, provision
+from flightpipe.stack.deploy import deploy_local
+from flightpipe.stack.local import LocalStack, stack_env_values, write_stack_env
 from tests.conftest import REPO, created_database
 
 
@@ -27,8 +31,7 @@ from tests.conftest import REPO, created_database
 class Stack:
     settings: LocalSettings
     local: LocalStack
-    names: Names
-    provisioned: Provisioned
+    pipeline: Pipeline
     database_url: str
     unclaimed: list[dict[str, Any]] = field(default_factory=list)
 
@@ -66,12 +69,12 @@ class Stack:
                     self.unclaimed.remove(alert)
                     return alert
             for message in sqs.receive_message(
-                QueueUrl=self.provisioned.alerts_queue_url,
+                QueueUrl=self.pipeline.alerts_queue_url,
                 MaxNumberOfMessages=10,
                 WaitTimeSeconds=1,
             ).get("Messages", []):
                 sqs.delete_message(
-                    QueueUrl=self.provisioned.alerts_queue_url,
+                    QueueUrl=self.pipeline.alerts_queue_url,
                     ReceiptHandle=message["ReceiptHandle"],
                 )
                 envelope = json.loads(message["Body"])
@@ -90,11 +93,11 @@ class Stack:
 
         def idle() -> bool:
             running = sfn.list_executions(
-                stateMachineArn=self.provisioned.state_machine_arn, statusFilter="RUNNING"
+                stateMachineArn=self.pipeline.state_machine_arn, statusFilter="RUNNING"
             )["executions"]
             runs = [
                 r
-                for name in (self.names.job, self.names.airports_job)
+                for name in (self.pipeline.job, self.pipeline.airports_job)
                 for r in glue.get_job_runs(JobName=name)["JobRuns"]
                 if r["JobRunState"] in ("STARTING", "RUNNING")
             ]
@@ -106,22 +109,16 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack(server_url: str) -> Iterator[Stack]:
     state = REPO / ".local" / "tmp" / f"stack-{uuid.uuid4().hex[:8]}"
-    settings = LocalSettings(
-        stack_port=free_port(),
-        postgres_port=free_port(),
-        state_dir=state,
-        chalice_apps=(REPO / "chalice_app", REPO / "tests" / "fixtures" / "echo_app"),
-    )
+    settings = LocalSettings(stack_port=free_port(), postgres_port=free_port(), state_dir=state)
     local = LocalStack(settings)
     with created_database(server_url) as database_url:
-        local.start_server()
         try:
-            provisioned = provision(
-                database_url, session=local.session(), endpoint_url=settings.endpoint_url
-            )
-            yield Stack(settings, local, Names.local(), provisioned, database_url)
+            local.start()
+            outputs = deploy_local(local.session(), settings, database_url)
+            write_stack_env(settings, stack_env_values(settings, database_url, outputs))
+            yield Stack(settings, local, Pipeline.from_outputs(outputs), database_url)
         finally:
-            local.stop_server()
+            local.stop()
             shutil.rmtree(state, ignore_errors=True)
 
 
@@ -131,3 +128,23 @@ def with_airports(stack: Stack) -> Stack:
     from tests.integration.helpers import load_airports
 
     return load_airports(stack)
+
+
+@pytest.fixture
+def local_stage(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
+    """The session's stack as the stage ``local`` of the operator's commands: what they read
+    from the environment points at its state folder, and whatever they put in the environment
+    (``flightpipe.stage.session_for``) is undone after the test."""
+    monkeypatch.setenv("FLIGHTPIPE_STATE_DIR", str(stack.settings.state_dir))
+    monkeypatch.setenv("FLIGHTPIPE_STACK_PORT", str(stack.settings.stack_port))
+    for name in (
+        "AWS_ENDPOINT_URL",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "DATA_BUCKET",
+        "STATE_MACHINE_ARN",
+    ):
+        monkeypatch.setenv(name, "")  # recorded, so that a value set by the test is undone
+        monkeypatch.delenv(name)
+    return stack

@@ -1,24 +1,33 @@
-"""Helpers of the pipeline tests: upload as a user does, find the execution it started."""
+"""Helpers of the pipeline tests: upload as a user does, find the execution it started, read
+what the handlers logged, deploy a test function."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import time
+import uuid
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
 import psycopg
 
+from flightpipe.stack.deploy import LOCAL_STAGE, stack_name
 from tests.conftest import REPO
 
 SAMPLE = REPO / "sample_data"
+TEST_FUNCTIONS = REPO / "tests" / "fixtures" / "lambdas" / "handlers.py"
+# LocalStack checks only a role ARN's form; the account is the stack's, as every ARN here.
+TEST_ROLE = "arn:aws:iam::000000000000:role/flightpipe-tests"
 
 
 def upload(stack, key: str, body: bytes) -> str:
     s3 = stack.client("s3")
-    s3.put_object(Bucket=stack.provisioned.data_bucket, Key=key, Body=body)
-    return s3.head_object(Bucket=stack.provisioned.data_bucket, Key=key)["ETag"].strip('"')
+    s3.put_object(Bucket=stack.pipeline.data_bucket, Key=key, Body=body)
+    return s3.head_object(Bucket=stack.pipeline.data_bucket, Key=key)["ETag"].strip('"')
 
 
 # The input of every execution seen, by ARN: an input never changes, and the session's stack
@@ -30,7 +39,7 @@ def executions_for(stack, key: str) -> list[dict]:
     sfn = stack.client("stepfunctions")
     found = []
     pages = sfn.get_paginator("list_executions").paginate(
-        stateMachineArn=stack.provisioned.state_machine_arn
+        stateMachineArn=stack.pipeline.state_machine_arn
     )
     for item in (item for page in pages for item in page["executions"]):
         arn = item["executionArn"]
@@ -56,7 +65,7 @@ def finished(stack, key: str, etag: str) -> dict:
 
 def start_own_crawl(stack) -> None:
     """Start a crawl of our own, once the pipeline's own crawls (if any) let it start."""
-    glue, name = stack.client("glue"), stack.provisioned.crawler
+    glue, name = stack.client("glue"), stack.pipeline.crawler
 
     def started() -> bool:
         try:
@@ -80,7 +89,7 @@ def fact_rows(stack, day: str) -> list[tuple]:
 def job_run(stack, arguments: dict[str, str], timeout: float = 240) -> dict:
     """Start a run of the provisioned day job and wait until it ends; its GetJobRun answer."""
     glue = stack.client("glue")
-    job = stack.provisioned.glue_job
+    job = stack.pipeline.job
     started: list[str] = []
 
     def start() -> bool:  # the pipeline's own runs may hold both slots: wait as it does
@@ -145,7 +154,7 @@ def warehouse_unreachable(stack) -> Iterator[None]:
     from flightpipe.postgres import free_port
 
     glue = stack.client("glue")
-    name = stack.names.glue_connection
+    name = stack.pipeline.glue_connection
     connection = glue.get_connection(Name=name, HidePassword=False)["Connection"]
     good = {
         "Name": name,
@@ -164,3 +173,80 @@ def warehouse_unreachable(stack) -> Iterator[None]:
         yield
     finally:
         glue.update_connection(Name=name, ConnectionInput=good)
+
+
+def function_name(stack, logical_id: str) -> str:
+    """The name CloudFormation gave a function of the deployed stack (``OnObjectCreated``,
+    ``OnExecutionFailed``)."""
+    found = stack.client("cloudformation").describe_stack_resource(
+        StackName=stack_name(LOCAL_STAGE), LogicalResourceId=logical_id
+    )
+    return str(found["StackResourceDetail"]["PhysicalResourceId"])
+
+
+def function_log(stack, name: str) -> list[str]:
+    """Every message a function logged, from its log group in CloudWatch Logs, oldest first."""
+    logs = stack.client("logs")
+    pages = logs.get_paginator("filter_log_events").paginate(logGroupName=f"/aws/lambda/{name}")
+    try:
+        events = [event for page in pages for event in page["events"]]
+    except logs.exceptions.ResourceNotFoundException:  # not invoked yet
+        return []
+    return [event["message"] for event in sorted(events, key=lambda e: e["timestamp"])]
+
+
+def handler_logged(stack, logical_id: str, text: str, timeout: float = 60.0) -> str:
+    """The first line of the pipeline handler's log that holds ``text``, once it is there."""
+    name = function_name(stack, logical_id)
+
+    def found() -> str | None:
+        for message in function_log(stack, name):
+            for line in message.splitlines():
+                if text in line:
+                    return line
+        return None
+
+    return str(stack.wait_for(found, timeout, f"{text!r} in the log of {logical_id}"))
+
+
+def deploy_function(stack, handler: str, environment: dict[str, str]) -> str:
+    """A function of ``tests/fixtures/lambdas/handlers.py`` (``handler``), created from a plain
+    zip as a user creates one; its ARN, once it can be invoked."""
+    lambda_ = stack.client("lambda")
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.write(TEST_FUNCTIONS, "handlers.py")
+    arn = lambda_.create_function(
+        FunctionName=f"test-{handler.replace('_', '-')}-{uuid.uuid4().hex[:8]}",
+        Runtime="python3.11",
+        Role=TEST_ROLE,
+        Handler=f"handlers.{handler}",
+        Code={"ZipFile": code.getvalue()},
+        Environment={"Variables": environment},
+        Timeout=30,
+    )["FunctionArn"]
+    lambda_.get_waiter("function_active_v2").wait(FunctionName=arn)
+    return str(arn)
+
+
+def queue(stack, name: str) -> tuple[str, str]:
+    """A new SQS queue of the test's own: its URL and ARN."""
+    sqs = stack.client("sqs")
+    url = sqs.create_queue(QueueName=f"{name}-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return url, attributes["Attributes"]["QueueArn"]
+
+
+def received(stack, queue_url: str, wait: float) -> list[dict]:
+    """The bodies (parsed) of the messages that arrive on ``queue_url`` within ``wait`` seconds,
+    each deleted once read."""
+    sqs = stack.client("sqs")
+    deadline = time.monotonic() + wait
+    found: list[dict] = []
+    while time.monotonic() < deadline:
+        for message in sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", []):
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            found.append(json.loads(message["Body"]))
+    return found

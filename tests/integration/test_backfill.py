@@ -10,7 +10,7 @@ from datetime import date
 import psycopg
 import pytest
 
-from flightpipe import cli, stage
+from flightpipe import cli
 from flightpipe.generate import generate_day
 from tests.integration.helpers import finished, runs_of, upload
 
@@ -24,9 +24,9 @@ MISSING_DEP_DELAY = b"Carrier,OriginAirportID,DestAirportID,ArrDelay\nAA,10397,1
 
 
 def test_a_backfill_reruns_each_day_and_reports_loaded_failed_and_skipped_days(
-    with_airports, tmp_path, monkeypatch, capsys
+    with_airports, local_stage, tmp_path, capsys
 ):
-    stack = with_airports
+    stack = local_stage
     for day in LOADED:
         key = f"daily_flights/date={day}/flights.csv"
         generate_day(tmp_path / key, day, 300, seed=day.toordinal())
@@ -37,18 +37,7 @@ def test_a_backfill_reruns_each_day_and_reports_loaded_failed_and_skipped_days(
     runs_before = {day: len(runs_of(stack, str(day))) for day in LOADED}
 
     # `flightpipe backfill --stage local` as a person runs it, with this test's stack standing
-    # in for the one `make local-up` writes .local/stack.env for.
-    values = {
-        "DATA_BUCKET": stack.provisioned.data_bucket,
-        "STATE_MACHINE_ARN": stack.provisioned.state_machine_arn,
-        "AWS_ENDPOINT_URL": stack.settings.endpoint_url,
-        "AWS_DEFAULT_REGION": stack.settings.region,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-    }
-    for name, value in values.items():  # restored after the test, whatever the command sets
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(stage, "local_values", lambda settings=None: values)
+    # in for the one `make local-up` deployed and wrote .local/stack.env for.
     capsys.readouterr()
 
     status = cli.main(["backfill", "--from", str(FIRST), "--to", str(LAST), "--window", "2"])
@@ -79,7 +68,7 @@ def test_a_backfill_reruns_each_day_and_reports_loaded_failed_and_skipped_days(
     pages = (
         stack.client("stepfunctions")
         .get_paginator("list_executions")
-        .paginate(stateMachineArn=stack.provisioned.state_machine_arn)
+        .paginate(stateMachineArn=stack.pipeline.state_machine_arn)
     )
     started = [
         e["name"]

@@ -15,9 +15,9 @@ from tests.integration.helpers import fact_rows, finished, loaded_day, start_own
 pytestmark = pytest.mark.integration
 
 HEADER = "Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay"
-# The local crawler samples up to 1 MiB of each object, about a quarter of a second here: a crawl
-# of this many such objects in a new folder takes a few seconds, long enough for executions
-# started during it to find it running.
+# The local crawler samples up to 1 MiB of each object: a crawl of this many such objects in a new
+# folder takes several seconds, long enough for executions started during it (an upload's event,
+# the handler's cold start, the states before StartCrawler) to find it running.
 SLOW_CRAWL_OBJECTS = 20
 SAMPLE_ROW = "AA,10397,12478,61,0\n"
 
@@ -41,21 +41,23 @@ def crawls_started(states: list[str]) -> int:
 
 @contextlib.contextmanager
 def uploads_unheard(stack) -> Iterator[None]:
-    """Uploads in the block start nothing: the rules that take them to the handler are off."""
-    events = stack.client("events")
-    rules = [
-        rule["Name"]
-        for rule in events.list_rules()["Rules"]
-        if "OnObjectCreated" in rule["Name"] and rule["State"] == "ENABLED"
-    ]
-    assert rules, "no upload rule found"
-    for name in rules:
-        events.disable_rule(Name=name)
+    """Uploads in the block start nothing: the data bucket sends no events to EventBridge.
+
+    S3 decides whether an upload is notified when it stores the object, so nothing of the block
+    is delivered later. (Disabling the upload rule would not do: EventBridge evaluates a rule
+    when it delivers the event, which may be after the block; and LocalStack 4.13.1 itself
+    delivers to a disabled rule's targets.)"""
+    s3, bucket = stack.client("s3"), stack.pipeline.data_bucket
+    configured = s3.get_bucket_notification_configuration(Bucket=bucket)
+    configured.pop("ResponseMetadata", None)
+    assert "EventBridgeConfiguration" in configured, "the bucket sends no events to EventBridge"
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
     try:
         yield
     finally:
-        for name in rules:
-            events.enable_rule(Name=name)
+        s3.put_bucket_notification_configuration(
+            Bucket=bucket, NotificationConfiguration=configured
+        )
 
 
 def start_slow_crawl(stack, hold: str) -> None:
@@ -72,7 +74,7 @@ def start_slow_crawl(stack, hold: str) -> None:
 
 
 def crawler_state(stack) -> str:
-    return str(stack.client("glue").get_crawler(Name=stack.provisioned.crawler)["Crawler"]["State"])
+    return str(stack.client("glue").get_crawler(Name=stack.pipeline.crawler)["Crawler"]["State"])
 
 
 def test_an_upload_to_a_known_day_starts_no_crawl(with_airports):

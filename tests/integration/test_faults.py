@@ -13,6 +13,9 @@ from tests.integration.helpers import (
     executions_for,
     fact_rows,
     finished,
+    function_log,
+    function_name,
+    handler_logged,
     loaded_day,
     runs_of,
     upload,
@@ -40,7 +43,7 @@ def test_a_failing_crawl_is_reported_with_its_cause_and_the_day_is_unchanged(wit
     glue = stack.client("glue")
     stack.quiesce()
     with catalog_restored_after(stack):
-        glue.delete_database(Name=stack.names.glue_database)
+        glue.delete_database(Name=stack.pipeline.glue_database)
         etag = upload(stack, key, f"{HEADER}\nDL,10397,12478,99,0\n".encode())
         execution = finished(stack, key, etag)
     assert (execution["status"], execution["error"]) == ("FAILED", "PipelineFailed")
@@ -48,7 +51,7 @@ def test_a_failing_crawl_is_reported_with_its_cause_and_the_day_is_unchanged(wit
         lambda a: (a.get("body") or {}).get("key") == key and "Error" in (a.get("body") or {})
     )
     assert alert["body"]["Error"] == "CrawlerFailed"
-    assert f"database {stack.names.glue_database} does not exist" in alert["body"]["Cause"]
+    assert f"database {stack.pipeline.glue_database} does not exist" in alert["body"]["Cause"]
     assert fact_rows(stack, day) == before.rows
     assert runs_of(stack, day) == before.runs
 
@@ -59,7 +62,7 @@ def catalog_restored_after(stack) -> Iterator[None]:
     crawls new folders only, and such a crawl adds no table (AWS Glue Developer Guide,
     "Scheduling incremental crawls for adding new partitions"), so later tests would otherwise
     find no catalog."""
-    glue, database = stack.client("glue"), stack.names.glue_database
+    glue, database = stack.client("glue"), stack.pipeline.glue_database
     table = glue.get_table(DatabaseName=database, Name="daily_flights")["Table"]
     partitions = [
         {key: p[key] for key in ("Values", "StorageDescriptor", "Parameters") if key in p}
@@ -129,23 +132,23 @@ def test_a_refused_dimension_is_notified_and_later_days_still_load(with_airports
     ],
 )
 def test_keys_outside_the_layout_start_nothing_and_are_logged(with_airports, key):
+    """The handler says in its log (CloudWatch Logs, as on AWS) which upload it ignored."""
     stack = with_airports
     upload(stack, key, f"{HEADER}\nAA,10397,12478,61,0\n".encode())
-    log = stack.settings.log_dir / "stack.log"
-    stack.wait_for(
-        lambda: f"ignored: s3://{stack.provisioned.data_bucket}/{key}" in log.read_text(),
-        what=f"the handler's log line for {key}",
-    )
+    handler_logged(stack, "OnObjectCreated", f"ignored: s3://{stack.pipeline.data_bucket}/{key}")
     assert executions_for(stack, key) == []
 
 
 def test_keys_outside_the_rule_never_reach_the_handler(with_airports):
-    """The EventBridge rule only matches daily_flights/ and dim/: other keys start nothing."""
+    """The EventBridge rule only matches daily_flights/ and dim/: other keys start nothing and
+    never reach the handler. An upload the rule matches, made after, shows the handler has
+    taken the events of that time."""
     stack, key = with_airports, "elsewhere/date=2014-03-03/flights.csv"
+    later = "daily_flights/date=2014-03-31/after-elsewhere.txt"  # ignored by the handler
     upload(stack, key, f"{HEADER}\nAA,10397,12478,61,0\n".encode())
+    upload(stack, later, b"x")
+    handler_logged(stack, "OnObjectCreated", f"ignored: s3://{stack.pipeline.data_bucket}/{later}")
     stack.quiesce()
     assert executions_for(stack, key) == []
-    assert (
-        f"s3://{stack.provisioned.data_bucket}/{key}"
-        not in (stack.settings.log_dir / "stack.log").read_text()
-    )
+    logged = function_log(stack, function_name(stack, "OnObjectCreated"))
+    assert not [m for m in logged if f"s3://{stack.pipeline.data_bucket}/{key}" in m]

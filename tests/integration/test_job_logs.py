@@ -1,7 +1,9 @@
 """The stack's logs: a failed job run's log holds its cause, and every record has a timestamp.
 
-The Chalice app runs in the stack's process, so how it sets up logging decides where the
-``flightpipe.*`` records of the whole process go (the job runs' included).
+Job runs log to ``<log dir>/glue-jobs/<run id>.log`` and the Glue service to ``glue.log``; the
+handlers run as Lambda functions and log to CloudWatch Logs through the Python runtime's handler
+(timestamp and request id on every record), which only works if the Chalice app leaves the
+records to propagate (``configure_logs=False``).
 """
 
 from __future__ import annotations
@@ -10,11 +12,21 @@ import re
 
 import pytest
 
-from tests.integration.helpers import job_run, upload
+from tests.integration.helpers import (
+    function_log,
+    function_name,
+    handler_logged,
+    job_run,
+    upload,
+)
 
 pytestmark = pytest.mark.integration
 
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
+# AWS's Python runtime: "[LEVEL]\t<UTC timestamp>\t<request id>\t<message>".
+LAMBDA_RECORD = re.compile(
+    r"\[(INFO|WARNING|ERROR)\]\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\t[0-9a-f-]{36}\t"
+)
 # Chalice's own format, '%(name)s - %(levelname)s - %(message)s', has no timestamp.
 CHALICE_FORMAT = re.compile(r"[\w.]+ - (DEBUG|INFO|WARNING|ERROR|CRITICAL) - ")
 TRACEBACK = "Traceback (most recent call last):"
@@ -54,25 +66,36 @@ def test_a_failed_run_logs_its_error_and_traceback_with_timestamps(stack):
         assert len(record) == 1 or record[1] == TRACEBACK, record
 
 
-def test_stack_log_records_have_timestamps_once_the_chalice_app_is_loaded(stack):
-    """The Chalice app's own logger (``flightpipe``: the handler's "ignored" line) and the
-    stack's (``flightpipe.stack.glue``: a run's failure) write timestamped records."""
-    key = "daily_flights/date=2001-02-30/flights.csv"
-    ignored = f"ignored: s3://{stack.provisioned.data_bucket}/{key}"
+def test_the_glue_service_logs_a_failed_run_with_a_timestamp(stack):
+    """The Glue service's own log (``glue.log``) records a run's failure, timestamped, under
+    ``flightpipe.stack.glue``."""
     run = failed_run(stack, {"--flight_date": "2001-02-30"})
+    log = stack.settings.log_dir / "glue.log"
+    line = stack.wait_for(
+        lambda: next(
+            (
+                line
+                for line in log.read_text(encoding="utf-8").splitlines()
+                if f"run {run['Id']} FAILED: " in line
+            ),
+            None,
+        ),
+        what="the run's failure in glue.log",
+    )
+    assert TIMESTAMP.match(line), line
+    assert " ERROR flightpipe.stack.glue: " in line
+
+
+def test_the_handlers_records_reach_cloudwatch_logs_with_timestamps(stack):
+    """The upload handler's ``flightpipe`` logger (its "ignored" line) goes through the Lambda
+    runtime's handler: timestamp and request id, and nothing in Chalice's own format."""
+    key = "daily_flights/date=2001-02-30/flights.csv"
+    ignored = f"ignored: s3://{stack.pipeline.data_bucket}/{key}"
     upload(stack, key, b"Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay\n")
-    log = stack.settings.log_dir / "stack.log"
-    stack.wait_for(lambda: ignored in log.read_text(encoding="utf-8"), what="the handler's line")
-    lines = log.read_text(encoding="utf-8").splitlines()
+    line = handler_logged(stack, "OnObjectCreated", ignored)
 
-    def first(text: str) -> int:
-        return next(i for i, line in enumerate(lines) if text in line)
-
-    loaded = first("Lambda function flightpipe-local-on_object_created")
-    handler_line, failure = first(ignored), first(f"run {run['Id']} FAILED: ")
-    assert loaded < handler_line and loaded < failure
-    assert TIMESTAMP.match(lines[handler_line]), lines[handler_line]
-    assert f" INFO flightpipe: {ignored}" in lines[handler_line]
-    assert TIMESTAMP.match(lines[failure]), lines[failure]
-    assert " ERROR flightpipe.stack.glue: " in lines[failure]
+    assert LAMBDA_RECORD.match(line) and line.startswith("[INFO]"), line
+    assert f"\t{ignored}: 2001-02-30 is not a calendar date" in line, line
+    messages = function_log(stack, function_name(stack, "OnObjectCreated"))
+    lines = [line for message in messages for line in message.splitlines()]
     assert [line for line in lines if CHALICE_FORMAT.match(line)] == []

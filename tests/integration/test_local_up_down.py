@@ -1,20 +1,31 @@
-"""``flightpipe local up`` / ``down`` as a user runs them, on free ports and a private state dir."""
+"""``flightpipe local up`` / ``down`` (``make local-up`` / ``local-down``) as a user runs them, at a
+shell, on free ports and a private state dir: the stack they start is LocalStack (with the
+project's Glue service and PostgreSQL), deployed. Each command is its own process, as at a shell:
+the stack's processes are never children of the test's."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import socket
+import subprocess
+import sys
+import urllib.request
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from flightpipe.config import LocalSettings
 from flightpipe.postgres import free_port
-from flightpipe.stack.local import LocalStack, down, up
+from flightpipe.stack.local import LocalStack, down
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
 
+LOCALSTACK_VERSION = "4.13.1"
 REQUIRED = {
     "AWS_ENDPOINT_URL",
     "AWS_DEFAULT_REGION",
@@ -34,31 +45,99 @@ def listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_up_is_repeatable_writes_stack_env_and_down_leaves_nothing_running(monkeypatch):
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    state = REPO / ".local" / "tmp" / f"updown-{uuid.uuid4().hex[:8]}"
-    settings = LocalSettings(
-        stack_port=free_port(),
-        postgres_port=free_port(),
-        state_dir=state,
-        chalice_apps=(state / "no-app",),
-    )
-    stack = LocalStack(settings)
-    try:
-        values = up(settings)
-        pids = (stack.pid(), stack.postgres.pid())
-        env = dict(line.split("=", 1) for line in (state / "stack.env").read_text().splitlines())
-        assert set(env) >= REQUIRED
-        assert env["AWS_ENDPOINT_URL"] == settings.endpoint_url
-        assert env["DATABASE_URL"].endswith(f":{settings.postgres_port}/flights")
+def sourced(env_file: Path) -> dict[str, str]:
+    """What ``set -a; . .local/stack.env; set +a`` puts in a shell's environment."""
+    return dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
 
-        again = up(settings)
-        assert (stack.pid(), stack.postgres.pid()) == pids
-        assert again["STATE_MACHINE_ARN"] == values["STATE_MACHINE_ARN"]
-    finally:
-        stopped = down(settings)
-        stack.postgres.delete()  # and the directory it moved to in a private checkout
-        shutil.rmtree(state, ignore_errors=True)
-    assert stopped == ["stack", "postgres"]
-    assert not listening(settings.stack_port) and not listening(settings.postgres_port)
+
+@pytest.fixture(scope="module")
+def settings() -> Iterator[LocalSettings]:
+    """A stack's settings as ``make local-up`` reads them from the environment; whatever the
+    tests leave running is stopped at the end."""
+    state = REPO / ".local" / "tmp" / f"updown-{uuid.uuid4().hex[:8]}"
+    found = LocalSettings(stack_port=free_port(), postgres_port=free_port(), state_dir=state)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("DATABASE_URL", raising=False)  # the stack's own PostgreSQL
+        try:
+            yield found
+        finally:
+            down(found)
+            LocalStack(found).postgres.delete()  # and the directory it moved to, if it did
+            shutil.rmtree(state, ignore_errors=True)
+
+
+def flightpipe(settings: LocalSettings, env: dict[str, str], *args: str) -> str:
+    """``flightpipe local ...`` at a shell with ``env`` and the stack's settings; its output."""
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "flightpipe"), "local", *args],
+        env={
+            **env,
+            "FLIGHTPIPE_STACK_PORT": str(settings.stack_port),
+            "FLIGHTPIPE_POSTGRES_PORT": str(settings.postgres_port),
+            "FLIGHTPIPE_STATE_DIR": str(settings.state_dir),
+        },
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def printed(output: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
+
+
+def test_up_is_repeatable_and_writes_stack_env(settings):
+    stack = LocalStack(settings)
+    values = printed(flightpipe(settings, dict(os.environ), "up"))
+    pids = (stack.pid(), stack.postgres.pid())
+    env = sourced(settings.state_dir / "stack.env")
+    assert set(env) >= REQUIRED
+    assert values == env
+    assert env["AWS_ENDPOINT_URL"] == settings.endpoint_url
+    assert env["DATABASE_URL"] == stack.postgres.url
+    assert env["DATABASE_URL"].endswith(f":{settings.postgres_port}/flights")
+
+    again = printed(flightpipe(settings, dict(os.environ), "up"))
+    assert (stack.pid(), stack.postgres.pid()) == pids
     assert all(pid is not None for pid in pids)
+    assert again == sourced(settings.state_dir / "stack.env") == env
+
+
+def test_the_stack_is_localstack_with_glue(settings):
+    with urllib.request.urlopen(settings.endpoint_url + "/_localstack/health", timeout=10) as got:
+        health = json.load(got)
+    assert health["version"] == LOCALSTACK_VERSION
+    assert health["services"].get("glue") == "running", health["services"]  # deployed, served
+    for service in ("s3", "events", "lambda", "stepfunctions", "sns", "sqs", "cloudformation"):
+        assert service in health["services"], service
+
+
+def test_down_then_up_in_a_shell_that_sourced_stack_env_comes_back_on_its_own_postgres(settings):
+    """``DATABASE_URL`` from stack.env names the stack's own PostgreSQL: ``up`` starts it again,
+    never takes it for an outside server that someone else runs."""
+    stack = LocalStack(settings)
+    env = {**os.environ, **sourced(settings.state_dir / "stack.env")}
+    assert env["DATABASE_URL"] == stack.postgres.url
+
+    flightpipe(settings, env, "down")
+    assert not listening(settings.postgres_port) and not listening(settings.stack_port)
+    flightpipe(settings, env, "up")
+
+    assert stack.postgres.pid() is not None and listening(settings.postgres_port)
+    assert sourced(settings.state_dir / "stack.env")["DATABASE_URL"] == stack.postgres.url
+    assert stack.health() is not None
+
+
+def test_down_stops_everything_it_started(settings):
+    stack = LocalStack(settings)
+    glue_port = int((settings.state_dir / "glue.port").read_text())
+
+    output = flightpipe(settings, dict(os.environ), "down")
+
+    assert output.strip() == "stopped: localstack, glue, postgres"
+    for port in (settings.stack_port, settings.postgres_port, glue_port):
+        assert not listening(port), port
+    assert stack.pid() is None and stack.postgres.pid() is None
+    assert not (settings.state_dir / "stack.env").exists()

@@ -49,7 +49,7 @@ def report(stack, execution) -> dict:
     job = json.loads(execution["output"])["job"]
     day = json.loads(execution["input"])["flight_date"]
     body = stack.client("s3").get_object(
-        Bucket=stack.provisioned.data_bucket, Key=f"run-reports/date={day}/{job['id']}.json"
+        Bucket=stack.pipeline.data_bucket, Key=f"run-reports/date={day}/{job['id']}.json"
     )["Body"]
     return json.load(body)
 
@@ -96,7 +96,7 @@ def test_unparseable_rows_are_quarantined_and_the_rest_loads(outcomes):
     assert counts(result) == (3, 1, 0, 0, 2, 0)
     prefix = result["quarantine_prefix"]
     assert prefix == (
-        f"s3://{stack.provisioned.data_bucket}/quarantine/date=2014-02-02/run={result['run_id']}/"
+        f"s3://{stack.pipeline.data_bucket}/quarantine/date=2014-02-02/run={result['run_id']}/"
     )
     rows = read_json_lines(stack.client("s3"), prefix)
     assert [(r["line_number"], r["reason"], r["raw"]) for r in rows] == [

@@ -35,8 +35,7 @@ def test_upload_loads_rows_and_notifies_success_with_the_counts(with_airports):
     assert len(fact_rows(stack, day)) == 26
     alert = stack.alert(
         lambda a: (
-            (a.get("body") or {}).get("input_object")
-            == f"s3://{stack.provisioned.data_bucket}/{key}"
+            (a.get("body") or {}).get("input_object") == f"s3://{stack.pipeline.data_bucket}/{key}"
         )
     )
     assert alert["Subject"] == f"Flights {day} loaded: 26 delayed flights"
@@ -65,7 +64,7 @@ def test_a_failing_job_is_notified_with_its_error_and_the_day_is_unchanged(with_
     assert alert["body"]["replay"] == f"make replay DATE={day}"
     assert alert["body"]["Error"] == "States.TaskFailed"
     assert "missing required column DepDelay" in alert["body"]["Cause"]
-    assert alert["body"]["bucket"] == stack.provisioned.data_bucket
+    assert alert["body"]["bucket"] == stack.pipeline.data_bucket
     assert (fact_rows(stack, day), runs_of(stack, day)) == (before.rows, before.runs)
 
 
@@ -76,7 +75,7 @@ def test_the_same_file_uploaded_twice_runs_once_per_object_version(with_airports
     stack, day = with_airports, "2013-01-07"
     key = f"daily_flights/date={day}/flights.csv"
     body = (SAMPLE / key).read_bytes()
-    s3, bucket = stack.client("s3"), stack.provisioned.data_bucket
+    s3, bucket = stack.client("s3"), stack.pipeline.data_bucket
     uploaded = [s3.put_object(Bucket=bucket, Key=key, Body=body).get("VersionId") for _ in "12"]
     versions = {v for v in uploaded if v not in (None, "null")}
     expected = len(versions) or 1
@@ -95,7 +94,7 @@ def test_the_same_file_uploaded_twice_runs_once_per_object_version(with_airports
 
 
 def test_warehouse_unreachable_fails_cleanly_and_replay_reprocesses_the_day(
-    with_airports, monkeypatch
+    with_airports, local_stage
 ):
     from flightpipe.replay import replay
 
@@ -116,15 +115,7 @@ def test_warehouse_unreachable_fails_cleanly_and_replay_reprocesses_the_day(
     )
     assert (fact_rows(stack, day), runs_of(stack, day)) == (before.rows, before.runs)
 
-    for variable, value in (
-        ("AWS_ENDPOINT_URL", stack.settings.endpoint_url),
-        ("DATA_BUCKET", stack.provisioned.data_bucket),
-        ("STATE_MACHINE_ARN", stack.provisioned.state_machine_arn),
-        ("AWS_DEFAULT_REGION", stack.settings.region),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-    ):
-        monkeypatch.setenv(variable, value)
+    # `make replay DATE=...` as the notification says, reading the stack's stack.env.
     assert replay(date.fromisoformat(day)) == 0
     assert len(fact_rows(stack, day)) == 47
 
@@ -144,5 +135,5 @@ def test_a_key_the_redshift_connector_would_mangle_loads_and_is_recorded_exactly
             "SELECT input_object FROM airlines.pipeline_runs WHERE flight_date = %s",
             (date.fromisoformat(day),),
         ).fetchall()
-    assert (f"s3://{stack.provisioned.data_bucket}/{key}",) in recorded
+    assert (f"s3://{stack.pipeline.data_bucket}/{key}",) in recorded
     assert len(fact_rows(stack, day)) == 51

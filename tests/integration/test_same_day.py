@@ -39,7 +39,7 @@ def runs_of_day(stack, day: str) -> list[dict]:
     glue = stack.client("glue")
     return [
         run
-        for run in glue.get_job_runs(JobName=stack.names.job)["JobRuns"]
+        for run in glue.get_job_runs(JobName=stack.pipeline.job)["JobRuns"]
         if (run.get("Arguments") or {}).get("--flight_date") == day
     ]
 

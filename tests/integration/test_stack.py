@@ -1,14 +1,16 @@
-"""The local AWS stack through boto3, as a user reaches it: real crawls, job runs, events."""
+"""The local stack (LocalStack, with the project's Glue service) through boto3, as a user reaches
+it: real crawls and job runs, S3 events through EventBridge to Lambda, SNS to SQS."""
 
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
 from flightpipe.stack.crawler import ONLY_LOG_POLICY
 from tests.conftest import REPO
-from tests.integration.helpers import job_run, start_own_crawl
+from tests.integration.helpers import TEST_ROLE, deploy_function, job_run, start_own_crawl
 
 pytestmark = pytest.mark.integration
 
@@ -18,12 +20,12 @@ DAY = "2013-01-02"
 
 def upload_day(stack, day: str = DAY) -> None:
     key = f"daily_flights/date={day}/flights.csv"
-    stack.client("s3").upload_file(str(SAMPLE / key), stack.provisioned.data_bucket, key)
+    stack.client("s3").upload_file(str(SAMPLE / key), stack.pipeline.data_bucket, key)
 
 
 def crawl(stack) -> dict:
     """Run a crawl that starts after this call (the pipeline's own crawls may be running)."""
-    glue, name = stack.client("glue"), stack.provisioned.crawler
+    glue, name = stack.client("glue"), stack.pipeline.crawler
     start_own_crawl(stack)
     stack.wait_for(lambda: glue.get_crawler(Name=name)["Crawler"]["State"] == "READY", what="crawl")
     return glue.get_crawler(Name=name)["Crawler"]
@@ -34,7 +36,7 @@ def test_crawl_creates_the_table_and_partitions(stack):
     crawler = crawl(stack)
     assert crawler["LastCrawl"]["Status"] == "SUCCEEDED"
     glue = stack.client("glue")
-    table = glue.get_table(DatabaseName=stack.names.glue_database, Name="daily_flights")["Table"]
+    table = glue.get_table(DatabaseName=stack.pipeline.glue_database, Name="daily_flights")["Table"]
     columns = {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]}
     # Other tests' days may add columns: the table's schema is the union over all days.
     assert {"carrier", "originairportid", "destairportid", "depdelay", "arrdelay"} <= set(columns)
@@ -43,7 +45,7 @@ def test_crawl_creates_the_table_and_partitions(stack):
     values = [
         p["Values"]
         for p in glue.get_partitions(
-            DatabaseName=stack.names.glue_database, TableName="daily_flights"
+            DatabaseName=stack.pipeline.glue_database, TableName="daily_flights"
         )["Partitions"]
     ]
     assert [DAY] in values
@@ -53,9 +55,9 @@ def test_starting_a_running_crawler_is_refused(stack):
     glue = stack.client("glue")
     glue.create_crawler(
         Name="busy",
-        Role="arn:aws:iam::123456789012:role/x",
-        DatabaseName=stack.names.glue_database,
-        Targets={"S3Targets": [{"Path": f"s3://{stack.provisioned.data_bucket}/dim/"}]},
+        Role=TEST_ROLE,
+        DatabaseName=stack.pipeline.glue_database,
+        Targets={"S3Targets": [{"Path": f"s3://{stack.pipeline.data_bucket}/dim/"}]},
     )
     glue.start_crawler(Name="busy")
     with pytest.raises(glue.exceptions.CrawlerRunningException):
@@ -78,9 +80,9 @@ def test_create_crawler_refuses_new_folders_only_without_log_policies(stack, pol
     with pytest.raises(glue.exceptions.InvalidInputException) as refused:
         glue.create_crawler(
             Name="incremental",
-            Role="arn:aws:iam::123456789012:role/x",
-            DatabaseName=stack.names.glue_database,
-            Targets={"S3Targets": [{"Path": f"s3://{stack.provisioned.data_bucket}/dim/"}]},
+            Role=TEST_ROLE,
+            DatabaseName=stack.pipeline.glue_database,
+            Targets={"S3Targets": [{"Path": f"s3://{stack.pipeline.data_bucket}/dim/"}]},
             RecrawlPolicy={"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"},
             **({"SchemaChangePolicy": policy} if policy else {}),
         )
@@ -93,8 +95,8 @@ def test_failed_crawl_reports_its_error(stack):
     glue = stack.client("glue")
     glue.create_crawler(
         Name="broken",
-        Role="arn:aws:iam::123456789012:role/x",
-        DatabaseName=stack.names.glue_database,
+        Role=TEST_ROLE,
+        DatabaseName=stack.pipeline.glue_database,
         Targets={"S3Targets": [{"Path": "s3://no-such-bucket/data/"}]},
     )
     glue.start_crawler(Name="broken")
@@ -115,7 +117,7 @@ def test_job_run_loads_the_day_and_logs_to_a_file_named_by_run_id(with_airports)
     assert "SUCCEEDED" in log.read_text()
     report = json.load(
         stack.client("s3").get_object(
-            Bucket=stack.provisioned.data_bucket, Key=f"run-reports/date={DAY}/{run['Id']}.json"
+            Bucket=stack.pipeline.data_bucket, Key=f"run-reports/date={DAY}/{run['Id']}.json"
         )["Body"]
     )
     assert report["rows_loaded"] == 80
@@ -130,7 +132,7 @@ def test_job_run_that_raises_ends_failed_with_the_error(stack):
 def test_max_concurrent_runs_is_honoured(stack):
     stack.quiesce()
     glue = stack.client("glue")
-    job = stack.provisioned.glue_job
+    job = stack.pipeline.job
     limit = glue.get_job(JobName=job)["Job"]["ExecutionProperty"]["MaxConcurrentRuns"]
     runs = [
         glue.start_job_run(JobName=job, Arguments={"--flight_date": DAY})["JobRunId"]
@@ -148,10 +150,26 @@ def test_max_concurrent_runs_is_honoured(stack):
         )
 
 
-def test_s3_upload_reaches_the_handler_through_eventbridge(stack):
-    s3, events = stack.client("s3"), stack.client("events")
-    s3.create_bucket(Bucket="echo-received")
-    rule = "echo-uploads"
+# Keys a person may give a file: a space, a plus, a line break, a percent sign, non-ASCII. S3's
+# classic notification records URL-encode keys ("red flower.jpg" arrives as "red+flower.jpg");
+# its EventBridge events carry them as stored (localstack/flightpipe_localstack/s3_events.py).
+ECHOED_KEYS = [
+    "echo/a b.csv",
+    "echo/1+1=2.csv",
+    "echo/line\nbreak.csv",
+    "echo/100%41 caf\u00e9.csv",
+]
+
+
+def test_uploads_reach_a_rules_function_with_their_keys_exact_past_a_failing_target(stack):
+    """An upload goes S3 -> EventBridge -> a rule's Lambda target, as the pipeline's uploads
+    reach its handler: the event as S3 sends it, the key exactly as stored, and a target that
+    cannot be invoked (listed first) does not keep the event from the others."""
+    s3, events, lambda_ = stack.client("s3"), stack.client("events"), stack.client("lambda")
+    echo_bucket = f"echo-received-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=echo_bucket)
+    echo = deploy_function(stack, "echo", {"ECHO_BUCKET": echo_bucket})
+    rule = f"echo-uploads-{uuid.uuid4().hex[:8]}"
     events.put_rule(
         Name=rule,
         EventPattern=json.dumps(
@@ -159,42 +177,46 @@ def test_s3_upload_reaches_the_handler_through_eventbridge(stack):
                 "source": ["aws.s3"],
                 "detail-type": ["Object Created"],
                 "detail": {
-                    "bucket": {"name": [stack.provisioned.data_bucket]},
+                    "bucket": {"name": [stack.pipeline.data_bucket]},
                     "object": {"key": [{"prefix": "echo/"}]},
                 },
             }
         ),
     )
+    missing = echo.rsplit(":", 1)[0] + ":no-such-function"
     events.put_targets(
-        Rule=rule,
-        Targets=[
-            {
-                "Id": "missing",
-                "Arn": "arn:aws:lambda:us-east-1:123456789012:function:no-such-function",
-            },
-            {
-                "Id": "echo",
-                "Arn": "arn:aws:lambda:us-east-1:123456789012:function:echo-local-on_event",
-            },
-        ],
+        Rule=rule, Targets=[{"Id": "missing", "Arn": missing}, {"Id": "echo", "Arn": echo}]
     )
-    s3.put_object(Bucket=stack.provisioned.data_bucket, Key="echo/a b.csv", Body=b"x")
+    try:
+        for key in ECHOED_KEYS:
+            s3.put_object(Bucket=stack.pipeline.data_bucket, Key=key, Body=b"x")
 
-    received = stack.wait_for(
-        lambda: s3.list_objects_v2(Bucket="echo-received", Prefix="received/").get("Contents"),
-        what="the handler's output",
-    )
-    body = json.load(s3.get_object(Bucket="echo-received", Key=received[0]["Key"])["Body"])
-    assert body["detail_type"] == "Object Created"
-    assert body["detail"]["object"]["key"] == "echo/a b.csv"
-    assert body["detail"]["reason"] == "PutObject"
-    assert body["resources"] == [f"arn:aws:s3:::{stack.provisioned.data_bucket}"]
+        def all_received() -> list[dict] | None:
+            found = s3.list_objects_v2(Bucket=echo_bucket, Prefix="received/").get("Contents", [])
+            if len(found) < len(ECHOED_KEYS):
+                return None
+            return [
+                json.load(s3.get_object(Bucket=echo_bucket, Key=o["Key"])["Body"]) for o in found
+            ]
+
+        bodies = stack.wait_for(all_received, what="an event per upload at the function")
+    finally:
+        events.remove_targets(Rule=rule, Ids=["missing", "echo"])
+        events.delete_rule(Name=rule)
+        lambda_.delete_function(FunctionName=echo)
+
+    assert sorted(b["detail"]["object"]["key"] for b in bodies) == sorted(ECHOED_KEYS)
+    for body in bodies:
+        assert (body["source"], body["detail-type"]) == ("aws.s3", "Object Created")
+        assert body["detail"]["reason"] == "PutObject"
+        assert body["detail"]["bucket"]["name"] == stack.pipeline.data_bucket
+        assert body["resources"] == [f"arn:aws:s3:::{stack.pipeline.data_bucket}"]
 
 
 def test_sns_publish_arrives_on_the_alerts_queue(stack):
     sns = stack.client("sns")
     sns.publish(
-        TopicArn=stack.provisioned.alerts_topic_arn,
+        TopicArn=stack.pipeline.alerts_topic_arn,
         Subject="Pipeline test",
         Message=json.dumps({"hello": "world"}),
     )

@@ -34,14 +34,11 @@ def test_aws_cli_sees_the_provisioned_pipeline(stack):
         )
         return json.loads(result.stdout)
 
-    assert (
-        cli("glue", "get-job", "--job-name", stack.provisioned.glue_job)["Job"]["GlueVersion"]
-        == "5.0"
-    )
+    assert cli("glue", "get-job", "--job-name", stack.pipeline.job)["Job"]["GlueVersion"] == "5.0"
     machines = cli("stepfunctions", "list-state-machines")["stateMachines"]
-    assert stack.provisioned.state_machine_arn in [m["stateMachineArn"] for m in machines]
+    assert stack.pipeline.state_machine_arn in [m["stateMachineArn"] for m in machines]
     buckets = [b["Name"] for b in cli("s3api", "list-buckets")["Buckets"]]
-    assert stack.provisioned.data_bucket in buckets
+    assert stack.pipeline.data_bucket in buckets
 
 
 def test_localstack_client_reaches_the_stack(stack, monkeypatch):
@@ -52,4 +49,4 @@ def test_localstack_client_reaches_the_stack(stack, monkeypatch):
         localstack_host=f"127.0.0.1:{stack.settings.stack_port}", region_name=stack.settings.region
     )
     topics = session.client("sns").list_topics()["Topics"]
-    assert stack.provisioned.alerts_topic_arn in [t["TopicArn"] for t in topics]
+    assert stack.pipeline.alerts_topic_arn in [t["TopicArn"] for t in topics]

@@ -1,15 +1,19 @@
-"""Step Functions on the local stack: Retry and Catch, and one test per moto defect worked around
-in ``flightpipe.stack.sfn_workarounds`` (each fails if its workaround stops working)."""
+"""Step Functions on the local stack (LocalStack's interpreter, with the project's fixes), as the
+pipeline's state machine uses it: Retry and Catch, ``glue:startJobRun.sync`` against the Glue
+service, aws-sdk results and ``$$.Execution.StartTime`` as JSON text, and execution names."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 pytestmark = pytest.mark.integration
 
-ROLE = "arn:aws:iam::123456789012:role/states"
+AWS_TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+# The stack's account: Step Functions calls the services as the execution's role, in its account.
+ROLE = "arn:aws:iam::000000000000:role/states"
 
 
 def machine(stack, name: str, definition: dict) -> str:
@@ -35,7 +39,7 @@ def test_retry_then_catch_publishes_the_failure(stack):
                 "Read": {
                     "Type": "Task",
                     "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
-                    "Parameters": {"Bucket": stack.provisioned.data_bucket, "Key": "no/such/key"},
+                    "Parameters": {"Bucket": stack.pipeline.data_bucket, "Key": "no/such/key"},
                     "Retry": [
                         {
                             "ErrorEquals": ["States.ALL"],
@@ -53,7 +57,7 @@ def test_retry_then_catch_publishes_the_failure(stack):
                     "Type": "Task",
                     "Resource": "arn:aws:states:::sns:publish",
                     "Parameters": {
-                        "TopicArn": stack.provisioned.alerts_topic_arn,
+                        "TopicArn": stack.pipeline.alerts_topic_arn,
                         "Subject": "failed",
                         "Message.$": "$.error",
                     },
@@ -85,7 +89,7 @@ def glue_sync_machine(stack, name: str) -> str:
                     "Type": "Task",
                     "Resource": "arn:aws:states:::glue:startJobRun.sync",
                     "Parameters": {
-                        "JobName": stack.provisioned.glue_job,
+                        "JobName": stack.pipeline.job,
                         "Arguments": {"--flight_date.$": "$.day"},
                     },
                     "End": True,
@@ -95,7 +99,7 @@ def glue_sync_machine(stack, name: str) -> str:
     )
 
 
-def test_defect_1_glue_sync_waits_for_the_run_and_succeeds(with_airports):
+def test_glue_sync_waits_for_the_run_and_succeeds(with_airports):
     stack = with_airports
     s3 = stack.client("s3")
     day = "2013-01-03"
@@ -108,17 +112,20 @@ def test_defect_1_glue_sync_waits_for_the_run_and_succeeds(with_airports):
     output = json.loads(execution["output"])
     assert output["JobRunState"] == "SUCCEEDED"
     assert s3.get_object(
-        Bucket=stack.provisioned.data_bucket, Key=f"run-reports/date={day}/{output['Id']}.json"
+        Bucket=stack.pipeline.data_bucket, Key=f"run-reports/date={day}/{output['Id']}.json"
     )
 
 
-def test_defect_1_glue_sync_fails_the_task_when_the_run_fails(stack):
+def test_glue_sync_fails_the_task_when_the_run_fails(stack):
     execution = run(stack, glue_sync_machine(stack, "glue-sync-fail"), {"day": "not-a-day"})
     assert (execution["status"], execution["error"]) == ("FAILED", "States.TaskFailed")
     assert "is not a YYYY-MM-DD date" in execution["cause"]
 
 
-def test_defect_2_describe_execution_answers_with_datetimes_in_the_output(stack):
+def test_an_aws_sdk_result_holds_its_timestamps_as_text(stack):
+    """As AWS writes them (``"2013-08-23T01:02:15.422Z"``: DescribeStacks through the aws-sdk
+    integration, quoted in sam-goodwin/functionless#489), so that ``States.JsonToString`` of a
+    crawler's ``LastCrawl`` (the pipeline's CrawlFailed state) works."""
     arn = machine(
         stack,
         "datetimes",
@@ -128,20 +135,30 @@ def test_defect_2_describe_execution_answers_with_datetimes_in_the_output(stack)
                 "Describe": {
                     "Type": "Task",
                     "Resource": "arn:aws:states:::aws-sdk:glue:getCrawler",
-                    "Parameters": {"Name": stack.provisioned.crawler},
+                    "Parameters": {"Name": stack.pipeline.crawler},
+                    "Next": "Render",
+                },
+                "Render": {
+                    "Type": "Pass",
+                    "Parameters": {
+                        "crawler.$": "$.Crawler",
+                        "text.$": "States.JsonToString($.Crawler)",
+                    },
                     "End": True,
-                }
+                },
             },
         },
     )
     execution = run(stack, arn)
-    assert execution["status"] == "SUCCEEDED"
-    crawler = json.loads(execution["output"])["Crawler"]
-    assert crawler["Name"] == stack.provisioned.crawler
-    assert isinstance(crawler["CreationTime"], str)
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    output = json.loads(execution["output"])
+    crawler = output["crawler"]
+    assert crawler["Name"] == stack.pipeline.crawler
+    assert re.fullmatch(AWS_TIMESTAMP, crawler["CreationTime"]), crawler["CreationTime"]
+    assert json.loads(output["text"]) == crawler
 
 
-def test_defect_3_unnamed_executions_get_distinct_uuid_names(stack):
+def test_unnamed_executions_get_distinct_uuid_names(stack):
     sfn = stack.client("stepfunctions")
     arn = machine(
         stack, "unnamed", {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
@@ -153,7 +170,7 @@ def test_defect_3_unnamed_executions_get_distinct_uuid_names(stack):
     assert all(len(n) == 36 and n.count("-") == 4 for n in names), names
 
 
-def test_defect_2_execution_start_time_is_an_iso_string(stack):
+def test_execution_start_time_is_an_iso_string(stack):
     arn = machine(
         stack,
         "start-time",
@@ -177,3 +194,20 @@ def test_defect_2_execution_start_time_is_an_iso_string(stack):
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
     started = json.loads(json.loads(execution["output"])["text"])["started"]
     assert started.endswith("Z") and "T" in started
+
+
+def test_a_name_starts_one_execution_and_a_second_start_under_it_is_refused(stack):
+    """The upload handler names each run from its object version, and relies on Step Functions
+    to refuse a second start under a name already used: a duplicate event starts nothing."""
+    sfn = stack.client("stepfunctions")
+    arn = machine(
+        stack, "named", {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+    )
+    name = "2013-01-05-0123456789abcdef"
+    first = sfn.start_execution(stateMachineArn=arn, name=name, input='{"n": 1}')["executionArn"]
+    assert first.endswith(f":named:{name}")
+    stack.execution(first)
+    with pytest.raises(sfn.exceptions.ExecutionAlreadyExists):
+        sfn.start_execution(stateMachineArn=arn, name=name, input='{"n": 2}')
+    executions = sfn.list_executions(stateMachineArn=arn)["executions"]
+    assert [e["name"] for e in executions] == [name]

@@ -1,43 +1,53 @@
 """The container path's pieces that need no Docker engine: the job containers' command and
-error, LocalStack's init hooks, and docker-compose.yml and the Dockerfiles as files."""
+error, and docker-compose.yml and the Dockerfiles as files."""
 
 from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
 
 from flightpipe import compose
 from flightpipe.stack.glue_containers import ContainerJobs, Placement, job_error
-from flightpipe.stack.init_hooks import InitHooks
+from flightpipe.stack.job_code import JobCode
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.unit
 
 
-def test_a_job_container_runs_spark_submit_as_aws_documents_for_its_glue_5_image():
+def test_a_job_container_runs_spark_submit_as_aws_documents_for_its_glue_5_image(tmp_path):
     """docs.aws.amazon.com/glue/latest/dg/develop-local-docker-image.html: the workspace is
-    mounted at /home/hadoop/workspace/ and the job runs as `spark-submit <script>`."""
-    placement = Placement("/host/repo/glue_job", "net", "http://stack:4566", "id", "p-")
-    jobs = ContainerJobs("glue:5", client=object(), placement=placement)
+    mounted at /home/hadoop/workspace/ and the job runs as `spark-submit <script>`; the job's
+    --extra-py-files are Spark's --py-files."""
+    code_dir = tmp_path / "glue-code"
+    libraries = code_dir / "abc123" / "lib"
+    libraries.mkdir(parents=True)
+    for name in ("flight_io.py", "day_load.py"):
+        (libraries / name).write_text("")
+    script = code_dir / "abc123" / "9f8e.py"
+    placement = Placement("/host/glue-code", "net", "http://localstack:4566", "id", "p-")
+    jobs = ContainerJobs("glue:5", code_dir, client=object(), placement=placement)
 
-    command = jobs.command(Path("/app/glue_job/delayed_flights.py"), ["--JOB_NAME", "j"])
+    command = jobs.command(JobCode(script, libraries), ["--JOB_NAME", "j"])
 
     assert command[0] == "spark-submit"
-    assert command[-3:] == ["/home/hadoop/workspace/glue_job/delayed_flights.py", "--JOB_NAME", "j"]
+    assert command[-3:] == ["/home/hadoop/workspace/code/abc123/9f8e.py", "--JOB_NAME", "j"]
+    assert command[-5:-3] == [
+        "--py-files",
+        "/home/hadoop/workspace/code/abc123/lib/day_load.py,"
+        "/home/hadoop/workspace/code/abc123/lib/flight_io.py",
+    ]
     confs = dict(
         value.split("=", 1) for flag, value in itertools.pairwise(command) if flag == "--conf"
     )
-    assert confs["spark.hadoop.fs.s3a.endpoint"] == "http://stack:4566"
+    assert confs["spark.hadoop.fs.s3a.endpoint"] == "http://localstack:4566"
     assert confs["spark.hadoop.fs.s3a.path.style.access"] == "true"
     assert confs["spark.sql.session.timeZone"] == "UTC"
-    assert jobs.environment()["AWS_ENDPOINT_URL"] == "http://stack:4566"
+    assert jobs.environment()["AWS_ENDPOINT_URL"] == "http://localstack:4566"
 
 
 def test_a_failed_containers_error_is_its_tracebacks_last_line_named_as_in_process():
@@ -53,54 +63,6 @@ def test_a_failed_containers_error_is_its_tracebacks_last_line_named_as_in_proce
     assert job_error(["KeyboardInterrupt", "x"], 1).startswith("the job's container exited")
     assert job_error(["SystemExit"], 2) == "SystemExit"
     assert job_error(["Killed"], 137) == "the job's container exited with code 137: Killed"
-
-
-def _hook(folder: Path, name: str, text: str, executable: bool = True) -> None:
-    path = folder / name
-    path.write_text(text)
-    if executable:
-        path.chmod(0o755)
-
-
-def test_ready_hooks_run_in_order_and_report_as_localstack_does(tmp_path, monkeypatch):
-    """docs.localstack.cloud/references/init-hooks: ready.d scripts run in alphanumerical order,
-    a failed one does not stop the next, shell scripts must be executable, and
-    /_localstack/init/ready answers {"completed", "scripts": [{"stage", "name", "state"}]}."""
-    monkeypatch.setenv("FLIGHTPIPE_PROVISIONED_FILE", str(tmp_path / "provisioned.json"))
-    ready = tmp_path / "init" / "ready.d"
-    ready.mkdir(parents=True)
-    seen = tmp_path / "seen"
-    _hook(ready, "20-fails.sh", f"#!/bin/sh\necho 20 >> {seen}\nexit 3\n")
-    _hook(ready, "10-ok.sh", f"#!/bin/sh\necho 10 >> {seen}\n")
-    _hook(
-        ready,
-        "30-endpoint.py",
-        f"import os\nopen({str(seen)!r}, 'a').write(os.environ['AWS_ENDPOINT_URL'] + '\\n')\n",
-        executable=False,
-    )
-    _hook(ready, "40-not-executable.sh", "#!/bin/sh\nexit 0\n", executable=False)
-    hooks = InitHooks(tmp_path / "init", port=4599)
-    assert (hooks.state, hooks.localstack_answer()["completed"]) == ("running", False)
-
-    hooks.run()
-
-    assert seen.read_text().split() == ["10", "20", "http://127.0.0.1:4599"]
-    assert hooks.localstack_answer() == {
-        "completed": True,
-        "scripts": [
-            {"stage": "READY", "name": "10-ok.sh", "state": "SUCCESSFUL"},
-            {"stage": "READY", "name": "20-fails.sh", "state": "ERROR"},
-            {"stage": "READY", "name": "30-endpoint.py", "state": "SUCCESSFUL"},
-            {"stage": "READY", "name": "40-not-executable.sh", "state": "ERROR"},
-        ],
-    }
-    assert hooks.state == "failed: 20-fails.sh, 40-not-executable.sh"
-    assert InitHooks(None, 4599).state == "none"
-
-
-def test_the_shipped_provisioning_hook_is_executable_with_a_shebang():
-    (hook,) = (REPO / "localstack" / "init" / "ready.d").iterdir()
-    assert os.access(hook, os.X_OK) and hook.read_text().startswith("#!/bin/sh\n")
 
 
 def test_docker_compose_yml_is_valid_compose():
@@ -123,7 +85,7 @@ def test_docker_compose_yml_is_valid_compose():
     )
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)["services"]
-    assert set(services) == {"postgres", "stack", "glue"}
+    assert set(services) == {"postgres", "localstack", "glue", "shell"}
 
 
 def test_every_service_is_pinned_initialised_health_checked_and_local_only():
@@ -134,28 +96,52 @@ def test_every_service_is_pinned_initialised_health_checked_and_local_only():
         assert re.fullmatch(r"[\w./-]+:[\w.-]+", image) and not image.endswith(":latest"), name
         for port in service.get("ports", []):
             assert port.startswith("127.0.0.1:"), (name, port)
-    for name in ("postgres", "stack"):
+    for name in ("postgres", "localstack", "glue"):
         assert services[name]["healthcheck"]["test"][0] == "CMD", name
-    assert services["stack"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert services["localstack"]["depends_on"] == {"glue": {"condition": "service_healthy"}}
+
+
+def test_localstack_is_the_official_image_at_the_pinned_version_by_default():
+    """The compose path runs LocalStack's own community image, the version make install pins
+    for the Docker-free path, with the project's plugins installed on top of it."""
+    services = yaml.safe_load(compose.COMPOSE_FILE.read_text())["services"]
+    default = services["localstack"]["build"]["args"]["LOCALSTACK_IMAGE"]
+    requirements = (REPO / "localstack" / "requirements.txt").read_text()
+    (pin,) = re.findall(r"^localstack-core\[runtime\]==(\S+)$", requirements, re.MULTILINE)
+    assert default == f"${{LOCALSTACK_IMAGE:-localstack/localstack:{pin}}}"
+    assert services["localstack"]["env_file"] == "localstack/localstack.env"
 
 
 @pytest.mark.parametrize(
-    "dockerfile",
-    ["localstack/Dockerfile", "standins/postgres/Dockerfile", "standins/glue/Dockerfile"],
+    ("dockerfile", "argument"),
+    [
+        ("Dockerfile", "BASE_IMAGE"),
+        ("localstack/Dockerfile", "LOCALSTACK_IMAGE"),
+        ("standins/postgres/Dockerfile", "BASE_IMAGE"),
+        ("standins/localstack/Dockerfile", "BASE_IMAGE"),
+        ("standins/glue/Dockerfile", "BASE_IMAGE"),
+    ],
 )
-def test_every_image_base_is_a_build_argument(dockerfile):
+def test_every_image_base_is_a_build_argument(dockerfile, argument):
     text = (REPO / dockerfile).read_text()
     stages = re.findall(r"^FROM \S+ AS (\w+)$", text, re.MULTILINE)
     bases = re.findall(r"^FROM (\S+)", text, re.MULTILINE)
-    assert bases and re.search(r"^ARG BASE_IMAGE=\S+$", text, re.MULTILINE)
-    assert all(base == "${BASE_IMAGE}" or base in stages for base in bases), bases
+    assert bases and re.search(rf"^ARG {argument}=\S+$", text, re.MULTILINE)
+    assert all(base == f"${{{argument}}}" or base in stages for base in bases), bases
 
 
 def test_the_stand_ins_are_named_as_such():
-    for image in (compose.STANDIN_BASE, compose.STANDIN_POSTGRES, compose.STANDIN_GLUE):
+    standins = (
+        compose.STANDIN_BASE,
+        compose.STANDIN_POSTGRES,
+        compose.STANDIN_LOCALSTACK,
+        compose.STANDIN_GLUE,
+    )
+    for image in standins:
         assert image.startswith("flightpipe-standin/"), image
-    for dockerfile in ("standins/postgres/Dockerfile", "standins/glue/Dockerfile"):
-        assert (REPO / dockerfile).read_text().startswith("# STAND-IN for "), dockerfile
+    for folder in ("postgres", "localstack", "glue"):
+        text = (REPO / "standins" / folder / "Dockerfile").read_text()
+        assert text.startswith("# STAND-IN for "), folder
 
 
 def test_the_build_context_keeps_local_state_out_but_for_the_build_ca():
@@ -166,3 +152,12 @@ def test_the_build_context_keeps_local_state_out_but_for_the_build_ca():
         ["git", "ls-files", ".local"], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert tracked.stdout == ""
+
+
+def test_the_compose_clock_is_the_same_in_docker_compose_yml_and_in_compose_up():
+    """`make compose-up` passes its scale; a plain `docker compose up` takes the file's default:
+    both must be the one scale the compose path is meant to run at."""
+    services = yaml.safe_load(compose.COMPOSE_FILE.read_text())["services"]
+    for name in ("localstack", "glue"):
+        scale = services[name]["environment"]["FLIGHTPIPE_TIME_SCALE"]
+        assert scale == f"${{FLIGHTPIPE_TIME_SCALE:-{compose.COMPOSE_TIME_SCALE}}}", name

@@ -1,5 +1,10 @@
 """Notification subjects: the rule SNS applies to a Subject, and every subject the pipeline
-builds (the handler's alert, the state machine's notifications) keeps to it."""
+builds (the handler's alert, the state machine's notifications) keeps to it.
+
+The rule is ``flightpipe_localstack.sns.subject_problem``, which the local stack's SNS applies
+to every Publish (LocalStack's own checks only for an empty Subject); the Publish it refuses is
+tested against LocalStack in tests/integration/test_localstack_fixes.py.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,13 @@ import json
 import re
 
 import pytest
+from flightpipe_localstack.sns import SUBJECT_LIMIT, subject_problem
 
-from flightpipe.stack.provision import STATE_MACHINE_FILE
-from flightpipe.stack.sns import subject_problem
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.unit
+
+STATE_MACHINE_FILE = REPO / "stepfunctions" / "pipeline.asl.json"
 
 
 @pytest.fixture
@@ -69,7 +75,7 @@ def test_subjects_sns_refuses(subject, problem):
 def test_the_handler_subject_is_always_one_sns_accepts(pipeline, text):
     subject = pipeline._subject(text)
     assert subject_problem(subject) is None, subject
-    assert len(subject) <= 99
+    assert len(subject) < SUBJECT_LIMIT
 
 
 def test_a_long_subject_keeps_its_start_and_says_it_was_cut(pipeline):

@@ -1,4 +1,8 @@
-"""The state machine definition file: valid JSON, a Catch on every Task, placeholders filled."""
+"""The state machine definition file: valid JSON, a Catch on every Task, placeholders filled.
+
+The definition as deployed (the template's substitutions resolved by CloudFormation) is compared
+with this file on the local stack by tests/integration/test_template_parity.py.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,35 @@ import json
 import re
 
 import pytest
+from flightpipe_localstack import clock
 
-from flightpipe.infra import load
-from flightpipe.stack import clock
-from flightpipe.stack.provision import STATE_MACHINE_FILE, script_file, state_machine_definition
-from flightpipe.stack.template import local_stack
+from flightpipe.infra import TEMPLATE, load
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.unit
+
+STATE_MACHINE_FILE = REPO / "stepfunctions" / "pipeline.asl.json"
+
+
+def state_machine_definition() -> str:
+    """The definition with every ``${Placeholder}`` filled as the stage local fills it: the
+    parameters' defaults, and names for the resources (their values are not read here)."""
+    template = load()
+    parameters = template["Parameters"]
+    substitutions = template["Resources"]["PipelineStateMachine"]["Properties"][
+        "DefinitionSubstitutions"
+    ]
+    values = {}
+    for placeholder, value in substitutions.items():
+        name = value["Ref"]
+        if name in parameters:
+            values[placeholder] = str(parameters[name]["Default"])
+        elif name == "AlertsTopic":  # a topic's Ref is its ARN
+            values[placeholder] = "arn:aws:sns:us-east-1:000000000000:flightpipe-local-alerts"
+        else:
+            values[placeholder] = f"flightpipe-local-{name}"
+    text = STATE_MACHINE_FILE.read_text()
+    return re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], text)
 
 
 def states(definition: dict) -> dict:
@@ -29,8 +55,10 @@ def test_the_file_is_valid_json_with_quoted_placeholders():
 
 
 def test_the_template_deploys_this_file():
+    """``aws cloudformation package`` uploads DefinitionS3Location, a path relative to the
+    template's folder."""
     machine = load()["Resources"]["PipelineStateMachine"]["Properties"]
-    assert script_file(machine["DefinitionS3Location"]) == STATE_MACHINE_FILE
+    assert (TEMPLATE.parent / machine["DefinitionS3Location"]).resolve() == STATE_MACHINE_FILE
 
 
 def test_every_task_has_a_catch_and_every_retry_is_bounded():
@@ -60,7 +88,7 @@ def test_a_job_slot_is_awaited_for_as_long_as_a_burst_of_forty_days_needs():
     ConcurrentRunsExceededException. With FULL jitter each wait is on average half the computed
     interval; that average budget must cover 40 days through two slots at AWS-like times: a
     slot is held for the job's start and run, and its execution goes on after the next .sync
-    poll (flightpipe.stack.clock's ``aws`` model; ``benchmarks/simulate.py`` runs a burst)."""
+    poll (flightpipe_localstack.clock's ``aws`` model; ``benchmarks/simulate.py`` runs a burst)."""
     definition = json.loads(STATE_MACHINE_FILE.read_text())
     (retry,) = [
         r
@@ -84,11 +112,12 @@ def test_every_transition_leads_to_a_state():
 
 
 def test_filled_definition_has_no_placeholder_left():
-    filled = state_machine_definition(local_stack())
+    filled = state_machine_definition()
     assert "${" not in filled
     configure = json.loads(filled)["States"]["Configure"]["Parameters"]["config"]
     # The local stack polls the crawler as deployed; its clock makes the wait short.
     assert configure["crawler_poll_seconds.$"] == "States.StringToJson('30')"
+    assert configure["crawler_max_polls.$"] == "States.StringToJson('40')"
 
 
 def transitions(state: dict) -> set[str]:
@@ -136,12 +165,10 @@ def test_every_crawler_poll_counts_towards_one_bound():
 def test_the_filled_definition_passes_the_public_asl_validator(tmp_path):
     import subprocess
 
-    from tests.conftest import REPO
-
     validator = REPO / "tools" / "asl" / "node_modules" / ".bin" / "asl-validator"
     assert validator.exists(), "asl-validator is missing: run make install"
     filled = tmp_path / "pipeline.json"
-    filled.write_text(state_machine_definition(local_stack()))
+    filled.write_text(state_machine_definition())
     result = subprocess.run(
         [str(validator), "--json-path", str(filled)], capture_output=True, text=True, timeout=60
     )

@@ -1,0 +1,1 @@
+"""The project's plugins for LocalStack (community): what it lacks for this pipeline."""
