@@ -1,17 +1,22 @@
-"""Child side of the ``subprocess`` Lambda executor (lambda_executor.py): runs ONE invocation of a
-Python handler the way AWS's python3.11 runtime (awslambdaric's bootstrap) does, then exits.
+"""Child side of the ``subprocess`` Lambda executor (lambda_executor.py): one execution
+environment's runtime, as AWS's python3.11 runtime (awslambdaric's bootstrap) is one: the
+handler imported once (the Init phase), then invocations one after another, until the parent
+stops the process.
 
 Started as
-``python3.11 -I -S -B -u -X utf8 lambda_bootstrap.py REQUEST_FILE RESULT_FILE STATUS_FD``.
-Standard library only, and nothing of it is importable by the function (-I keeps this file's
-directory off sys.path). Protocol with the parent:
-  - REQUEST_FILE (JSON): handler, task_root, runtime_dir, request_id, invoked_function_arn,
-    payload (str), timeout (s).
-  - STATUS_FD: after init (handler imported) the child writes the handler's deadline (epoch ms)
-    and the size of its init output, and closes it; the parent then enforces the timeout from that
-    deadline (init is not counted against the function timeout, as on AWS).
-  - RESULT_FILE (JSON): is_error, payload_b64, init_ms, max_memory_mb.
-  - stdout/stderr: the function's log output, formatted as awslambdaric's StandardLogSink does.
+``python3.11 -I -S -B -u -X utf8 lambda_bootstrap.py HANDLER TASK_ROOT RUNTIME_DIR REQUEST_FD
+STATUS_FD``. Standard library only, and nothing of it is importable by the function (-I keeps
+this file's directory off sys.path). Protocol with the parent, one JSON object per line:
+  - STATUS_FD, after init: ``{"init_ms", "log_end"}`` (``log_end``: where the init's output
+    ends in the log file; ``init_ms`` null when init failed: then the first invocation is
+    answered with the init's error and the process exits, as AWS resets such an environment).
+  - REQUEST_FD, per invocation: ``{"request_id", "invoked_function_arn", "trace_id",
+    "payload", "deadline_ms"}``; on STATUS_FD the answer ``{"is_error", "payload_b64",
+    "max_memory_mb", "log_end"}`` once the handler returned or raised. The parent enforces the
+    deadline (it kills the process, and the next invocation starts a new one, as AWS resets an
+    environment after a timeout).
+  - stdout/stderr: the function's log output, formatted as awslambdaric's StandardLogSink does,
+    into one file the parent reads between offsets.
 """
 
 import base64
@@ -172,72 +177,85 @@ def max_memory_mb():
     return None
 
 
-def finish(result_file, is_error, payload, init_ms):
-    with open(result_file, "w") as f:
-        json.dump(
-            {
-                "is_error": is_error,
-                "payload_b64": base64.b64encode(payload).decode(),
-                "init_ms": init_ms,
-                "max_memory_mb": max_memory_mb(),
-            },
-            f,
-        )
+def log_offset():
+    """Where the output written so far ends (stdout and stderr share one file offset: the parent
+    opened the file without O_APPEND)."""
     sys.stdout.flush()
     sys.stderr.flush()
-    # AWS freezes the sandbox after the response: don't wait for threads the function left running
-    os._exit(0)
+    return os.lseek(sys.stdout.fileno(), 0, os.SEEK_CUR)
 
 
-def main():
+def answer(status, **fields):
+    status.write(json.dumps({**fields, "log_end": log_offset()}) + "\n")
+    status.flush()
+
+
+def invoke(handler, request):
+    """One invocation: (is_error, payload bytes)."""
     global _request_id, _log_request_id
-    request_file, result_file, status_fd = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    with open(request_file) as f:
-        request = json.load(f)
-    _request_id = request["request_id"]
-    # AWS: sys.path = /var/task, (layers), /var/runtime, then the standard library; -S left out
-    # every site-packages directory
-    sys.path[0:0] = [request["task_root"], request["runtime_dir"]]
-    setup_logging()
-
-    init_start = time.perf_counter()
-    try:
-        handler = get_handler(request["handler"])
-    except Exception as e:
-        error = error_from_exception(e)
-        logging.warning(UNHANDLED_WARNING)
-        log_error(error)
-        os.close(status_fd)
-        finish(result_file, True, json.dumps(error).encode(), None)
-    init_ms = (time.perf_counter() - init_start) * 1000
-    _log_request_id = _request_id
-
-    deadline_ms = int(time.time() * 1000) + int(request["timeout"]) * 1000
-    # the output so far is the init's: tell the parent where it ends (stdout and stderr share one
-    # file offset, the parent opened the file without O_APPEND)
-    init_output_end = os.lseek(sys.stdout.fileno(), 0, os.SEEK_CUR)
-    os.write(status_fd, f"{deadline_ms} {init_output_end}".encode())
-    os.close(status_fd)
-
+    _request_id = _log_request_id = request["request_id"]
+    os.environ["_X_AMZN_TRACE_ID"] = request["trace_id"]  # awslambdaric sets it per invocation
     try:
         try:
             event = json.loads(request["payload"])
         except Exception as e:
             raise Fault("Runtime.UnmarshalError", f"Unable to unmarshal input: {e}") from e
-        context = LambdaContext(_request_id, request["invoked_function_arn"], deadline_ms)
+        context = LambdaContext(
+            _request_id, request["invoked_function_arn"], request["deadline_ms"]
+        )
         response = handler(event, context)
         if isinstance(response, bytes):
-            payload = response
-        else:
-            try:
-                payload = json.dumps(response).encode()
-            except Exception as e:
-                raise Fault("Runtime.MarshalError", f"Unable to marshal response: {e}") from e
+            return False, response
+        try:
+            return False, json.dumps(response).encode()
+        except Exception as e:
+            raise Fault("Runtime.MarshalError", f"Unable to marshal response: {e}") from e
     except Exception as e:
         error = error_from_exception(e)
         log_error(error)
-        finish(result_file, True, json.dumps(error).encode(), init_ms)
-    finish(result_file, False, payload, init_ms)
+        return True, json.dumps(error).encode()
+
+
+def main():
+    handler_name, task_root, runtime_dir = sys.argv[1:4]
+    requests = os.fdopen(int(sys.argv[4]), "r", encoding="utf-8")
+    status = os.fdopen(int(sys.argv[5]), "w", encoding="utf-8")
+    # AWS: sys.path = /var/task, (layers), /var/runtime, then the standard library; -S left out
+    # every site-packages directory
+    sys.path[0:0] = [task_root, runtime_dir]
+    setup_logging()
+
+    init_start = time.perf_counter()
+    try:
+        handler = get_handler(handler_name)
+    except Exception as e:
+        error = error_from_exception(e)
+        logging.warning(UNHANDLED_WARNING)
+        log_error(error)
+        # awslambdaric answers the first invocation with the init's error, under its request id;
+        # AWS then resets the environment
+        answer(status, init_ms=None)
+        request = json.loads(requests.readline() or "{}")
+        error["requestId"] = request.get("request_id", "")
+        answer(
+            status,
+            is_error=True,
+            payload_b64=base64.b64encode(json.dumps(error).encode()).decode(),
+            max_memory_mb=max_memory_mb(),
+        )
+        os._exit(0)
+    answer(status, init_ms=(time.perf_counter() - init_start) * 1000)
+
+    for line in requests:
+        is_error, payload = invoke(handler, json.loads(line))
+        answer(
+            status,
+            is_error=is_error,
+            payload_b64=base64.b64encode(payload).decode(),
+            max_memory_mb=max_memory_mb(),
+        )
+    # the parent closed the requests: the environment is shut down
+    os._exit(0)
 
 
 if __name__ == "__main__":

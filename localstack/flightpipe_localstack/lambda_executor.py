@@ -1,7 +1,15 @@
 """A LocalStack Lambda runtime executor without Docker: ``LAMBDA_RUNTIME_EXECUTOR=subprocess``.
 
-Each invocation of a ``python3.11`` Zip function runs in a fresh child process
-``python3.11 -I -S -B -u -X utf8 lambda_bootstrap.py ...`` on the host:
+Each execution environment of a ``python3.11`` Zip function is a child process
+``python3.11 -I -S -B -u -X utf8 lambda_bootstrap.py ...`` on the host, which imports the
+handler once (the Init phase) and then runs the environment's invocations one after another,
+as AWS's runtime does in its sandbox: module-level state and connections outlive an
+invocation, and only the first invocation of an environment is a cold start. LocalStack decides
+when an environment starts, which invocation it gets and when it stops (its keep-alive, a
+changed function); AWS resets an environment after a timeout or a crash ("Invoke phase
+failures", AWS Lambda Developer Guide, "Understanding the Lambda execution environment
+lifecycle"), and so does this executor: it kills the process, and the next invocation starts a
+new one.
 
 - ``-I -S``: nothing of the host's Python is importable (no site-packages, no PYTHON* variables,
   no script or working directory on sys.path). The child's sys.path is the function's unpacked code,
@@ -12,11 +20,6 @@ Each invocation of a ``python3.11`` Zip function runs in a fresh child process
 - ``-u``: unbuffered stdout/stderr (awslambdaric wraps them in Unbuffered), so logs keep their
   order.
 - ``-X utf8``: UTF-8 I/O, as AWS's LANG=en_US.UTF-8 gives.
-
-One process per invocation (always a cold start) keeps the executor small: no runtime API to
-serve, the timeout is a kill, the logs of an invocation are exactly its process's output, and a
-changed function (or hot-reloaded code) is picked up at the next invocation. What is lost is the
-reuse of a warm process (module-level state, connections).
 
 Configuration (environment of the LocalStack process):
   LAMBDA_SUBPROCESS_RUNTIME_DIR  required: the runtime directory
@@ -37,7 +40,9 @@ import signal
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 from localstack.aws.api.lambda_ import PackageType
 from localstack.services.lambda_.invocation.executor_endpoint import NAMESPACE
@@ -104,14 +109,50 @@ def gateway_host() -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
 
 
+@dataclass
+class Environment:
+    """A running child: its process, its pipes, and its log file (with where the output of the
+    next invocation starts)."""
+
+    process: subprocess.Popen
+    requests: IO[str]
+    status: int  # the read end of the status pipe
+    log_file: Path
+    log_start: int = 0
+    init_ms: float | None = None  # reported with the environment's first invocation only
+    init_failed: bool = False  # its first invocation is answered with the error, then it ends
+    lines: bytes = b""
+
+    def read_status(self, timeout: float) -> dict[str, Any] | None:
+        """The child's next status line; None when it ended, TimeoutError after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.lines:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.status], [], [], left)[0]:
+                raise TimeoutError
+            chunk = os.read(self.status, 65536)
+            if not chunk:
+                return None
+            self.lines += chunk
+        line, _, self.lines = self.lines.partition(b"\n")
+        return dict(json.loads(line))
+
+    def output(self, end: int | None = None) -> str:
+        """The log output from ``log_start`` to ``end`` (to the end of the file if None)."""
+        with open(self.log_file, "rb") as log:
+            log.seek(self.log_start)
+            data = log.read() if end is None else log.read(max(end - self.log_start, 0))
+        return data.decode("utf-8", errors="replace")
+
+
 class SubprocessRuntimeExecutor(RuntimeExecutor):
     def __init__(self, id: str, function_version: FunctionVersion) -> None:
         super().__init__(id=id, function_version=function_version)
         self.env_vars: dict[str, str] = {}
-        self.process: subprocess.Popen | None = None
+        self.environment: Environment | None = None
+        self.last_exit_code: int | None = None
+        self.folder: tempfile.TemporaryDirectory | None = None
         self.last_logs = ""
-
-    # --- lifecycle: nothing runs between invocations ---
 
     @classmethod
     def prepare_version(cls, function_version: FunctionVersion) -> None:
@@ -161,9 +202,13 @@ class SubprocessRuntimeExecutor(RuntimeExecutor):
                 "LANG": "en_US.UTF-8",
             }
         )
+        self.folder = tempfile.TemporaryDirectory(prefix="lambda-environment-")
 
     def stop(self) -> None:
         self._kill()
+        if self.folder is not None:
+            self.folder.cleanup()
+            self.folder = None
 
     def get_address(self) -> str:
         return "127.0.0.1"
@@ -179,108 +224,147 @@ class SubprocessRuntimeExecutor(RuntimeExecutor):
     def get_logs(self) -> str:
         return self.last_logs
 
+    # --- the environment's process ---
+
+    def _spawn(self) -> Environment:
+        """A new child, its handler imported (or its init failed): the Init phase."""
+        assert self.folder is not None, "start() was not called"
+        log_file = Path(self.folder.name, f"output-{time.monotonic_ns()}.log")
+        request_read, request_write = os.pipe()
+        status_read, status_write = os.pipe()
+        with open(log_file, "wb") as log:
+            process = subprocess.Popen(
+                [
+                    python_executable(),
+                    "-I",
+                    "-S",
+                    "-B",
+                    "-u",
+                    "-X",
+                    "utf8",
+                    str(BOOTSTRAP),
+                    self.function_version.config.handler,
+                    self.env_vars["LAMBDA_TASK_ROOT"],
+                    self.env_vars["LAMBDA_RUNTIME_DIR"],
+                    str(request_read),
+                    str(status_write),
+                ],
+                cwd=self.env_vars["LAMBDA_TASK_ROOT"],  # /var/task on AWS
+                env=self.env_vars,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(request_read, status_write),
+                # its own process group: a kill ends what it started too
+                start_new_session=True,
+            )
+        os.close(request_read)
+        os.close(status_write)
+        environment = self.environment = Environment(
+            process, os.fdopen(request_write, "w", encoding="utf-8"), status_read, log_file
+        )
+        return environment
+
     # --- one invocation ---
 
     def invoke(self, payload: dict[str, str]) -> InvocationResult:
         request_id = payload["invoke-id"]
-        fv_config = self.function_version.config
-        timeout = fv_config.timeout
-        with tempfile.TemporaryDirectory(prefix="lambda-invoke-") as tmp:
-            request_file, result_file, log_file = (
-                Path(tmp, n) for n in ("request.json", "result.json", "output.log")
-            )
-            request_file.write_text(
+        timeout = self.function_version.config.timeout
+        started = time.perf_counter()
+        environment, init_output = self.environment, ""
+        if environment is None:
+            environment = self._spawn()
+            try:
+                init = environment.read_status(INIT_TIMEOUT_SECONDS)
+            except TimeoutError:  # init outlasted AWS's 10 s
+                init_output = environment.output()
+                self._kill()
+                return self._failed(request_id, init_output, "", started, timeout, "timeout")
+            if init is None:  # the process ended during init
+                init_output = environment.output()
+                self._kill()
+                return self._failed(request_id, init_output, "", started, timeout, "error")
+            environment.init_ms = init["init_ms"]
+            environment.init_failed = init["init_ms"] is None
+            init_output = environment.output(init["log_end"])
+            environment.log_start = init["log_end"]
+        handler_started = time.perf_counter()
+        deadline_ms = int(time.time() * 1000) + timeout * 1000
+        try:
+            environment.requests.write(
                 json.dumps(
                     {
-                        "handler": fv_config.handler,
-                        "task_root": self.env_vars["LAMBDA_TASK_ROOT"],
-                        "runtime_dir": self.env_vars["LAMBDA_RUNTIME_DIR"],
                         "request_id": request_id,
                         "invoked_function_arn": payload["invoked-function-arn"],
+                        "trace_id": payload["trace-id"],
                         "payload": payload["payload"],
-                        "timeout": timeout,
+                        "deadline_ms": deadline_ms,
                     }
                 )
+                + "\n"
             )
-            status_read, status_write = os.pipe()
-            started = time.perf_counter()
-            with open(log_file, "wb") as log:
-                process = self.process = subprocess.Popen(
-                    [
-                        python_executable(),
-                        "-I",
-                        "-S",
-                        "-B",
-                        "-u",
-                        "-X",
-                        "utf8",
-                        str(BOOTSTRAP),
-                        str(request_file),
-                        str(result_file),
-                        str(status_write),
-                    ],
-                    cwd=self.env_vars["LAMBDA_TASK_ROOT"],  # /var/task on AWS
-                    env={**self.env_vars, "_X_AMZN_TRACE_ID": payload["trace-id"]},
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    pass_fds=(status_write,),
-                    # its own process group: a timeout kills what it started too
-                    start_new_session=True,
-                )
-            os.close(status_write)
-            try:
-                # 1) init: once the handler is imported the child writes "<deadline epoch ms> <init
-                #    output size>"; end of file instead means it ended during init (init error,
-                #    crash)
-                init_log_size = deadline = None
-                init_done = bool(select.select([status_read], [], [], INIT_TIMEOUT_SECONDS)[0])
-                if init_done and (message := os.read(status_read, 64)):
-                    deadline_ms, init_log_size = map(int, message.split())
-                    deadline = deadline_ms / 1000
-                handler_started = time.perf_counter()
-                # 2) the handler runs until it returns or its deadline passes
-                timed_out = not init_done
-                if init_done:
-                    try:
-                        process.wait(
-                            timeout=max(deadline - time.time(), 0)
-                            if deadline
-                            else INIT_TIMEOUT_SECONDS
-                        )
-                    except subprocess.TimeoutExpired:
-                        timed_out = True
-            finally:
-                os.close(status_read)
-                self._kill()
-            duration_ms = (time.perf_counter() - handler_started) * 1000
-            output = log_file.read_bytes()
-            split = init_log_size or 0  # a byte offset
-            init_output, invoke_output = (
-                part.decode("utf-8", errors="replace") for part in (output[:split], output[split:])
+            environment.requests.flush()
+            result = environment.read_status(timeout)
+        except TimeoutError:
+            output = environment.output()
+            self._kill()
+            return self._failed(
+                request_id, init_output, output, handler_started, timeout, "timeout"
             )
-            result = (
-                json.loads(result_file.read_text())
-                if result_file.exists() and not timed_out
-                else None
-            )
+        except BrokenPipeError:
+            result = None
+        if result is None:  # the process ended without a result: sys.exit, os._exit, a signal...
+            output = environment.output()
+            self._kill()
+            return self._failed(request_id, init_output, output, handler_started, timeout, "error")
+        invoke_output = environment.output(result["log_end"])
+        environment.log_start = result["log_end"]
+        duration_ms = (time.perf_counter() - handler_started) * 1000
+        result["init_ms"], environment.init_ms = environment.init_ms, None
+        if environment.init_failed:
+            self._kill()
+        self.last_logs = self._format_logs(
+            request_id, init_output, invoke_output, duration_ms, result, ""
+        )
+        LOG.debug(
+            "Invocation %s of %s: %s in %.1f ms (with init %.1f ms)",
+            request_id,
+            self.function_version.qualified_arn,
+            "error" if result["is_error"] else "ok",
+            duration_ms,
+            (time.perf_counter() - started) * 1000,
+        )
+        return InvocationResult(
+            request_id=request_id,
+            payload=base64.b64decode(result["payload_b64"]),
+            is_error=result["is_error"],
+            logs=self.last_logs,
+        )
 
-        if timed_out:
-            is_error, status = True, "timeout"
+    def _failed(
+        self,
+        request_id: str,
+        init_output: str,
+        output: str,
+        started: float,
+        timeout: int,
+        status: str,
+    ) -> InvocationResult:
+        """An invocation that timed out or whose process ended: the error AWS answers."""
+        duration_ms = (time.perf_counter() - started) * 1000
+        if status == "timeout":
             body = {
                 "errorMessage": (
                     f"RequestId: {request_id} Error: Task timed out after {timeout}.00 seconds"
                 ),
                 "errorType": "Sandbox.Timedout",
             }
-            response = json.dumps(body, separators=(",", ":")).encode()
             duration_ms = min(duration_ms, timeout * 1000)
-        elif result is None:  # the process ended without a result: sys.exit, os._exit, a signal...
-            is_error, status = True, "error"
-            exit_code = process.returncode
+        else:
+            exit_code = self.last_exit_code
             reason = (
                 f"signal: {signal.Signals(-exit_code).name.lower()}"
-                if exit_code < 0
+                if exit_code is not None and exit_code < 0
                 else f"exit status {exit_code}"
             )
             body = {
@@ -289,24 +373,14 @@ class SubprocessRuntimeExecutor(RuntimeExecutor):
                     f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
                 ),
             }
-            response = json.dumps(body, separators=(",", ":")).encode()
-        else:
-            is_error, status = result["is_error"], ""
-            response = base64.b64decode(result["payload_b64"])
-
         self.last_logs = self._format_logs(
-            request_id, init_output, invoke_output, duration_ms, result, status
-        )
-        LOG.debug(
-            "Invocation %s of %s: %s in %.1f ms (process total %.1f ms)",
-            request_id,
-            self.function_version.qualified_arn,
-            "error" if is_error else "ok",
-            duration_ms,
-            (time.perf_counter() - started) * 1000,
+            request_id, init_output, output, duration_ms, None, status
         )
         return InvocationResult(
-            request_id=request_id, payload=response, is_error=is_error, logs=self.last_logs
+            request_id=request_id,
+            payload=json.dumps(body, separators=(",", ":")).encode(),
+            is_error=True,
+            logs=self.last_logs,
         )
 
     def _format_logs(
@@ -335,15 +409,20 @@ class SubprocessRuntimeExecutor(RuntimeExecutor):
 
     def _kill(self) -> None:
         """Kill the child's process group: the child, if still running, and anything it started
-        (AWS freezes, then discards, the whole sandbox)."""
-        process, self.process = (
-            self.process,
-            None,
-        )  # never signal a group id that may be reused later
-        if process:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        (AWS freezes, then discards, the whole sandbox). Its exit code is kept for the error."""
+        environment, self.environment = self.environment, None
+        if environment is None:
+            return
+        # before wait(): until the child is reaped, its pid (the group's id) cannot be reused
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(environment.process.pid, signal.SIGKILL)
+        environment.process.wait()
+        self.last_exit_code = environment.process.returncode
+        with contextlib.suppress(OSError):
+            environment.requests.close()
+        os.close(environment.status)
+        with contextlib.suppress(OSError):
+            environment.log_file.unlink()
 
 
 class SubprocessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
