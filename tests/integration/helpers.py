@@ -150,16 +150,23 @@ def load_airports(stack):
 
 @contextlib.contextmanager
 def warehouse_unreachable(stack) -> Iterator[None]:
-    """The Glue connection points at a port nothing listens on, for the block."""
+    """The Glue connection points at a port nothing listens on, for the block; then it is the
+    connection it was, whole (UpdateConnection replaces every field of the definition)."""
     from flightpipe.postgres import free_port
 
     glue = stack.client("glue")
     name = stack.pipeline.glue_connection
     connection = glue.get_connection(Name=name, HidePassword=False)["Connection"]
     good = {
-        "Name": name,
-        "ConnectionType": "JDBC",
-        "ConnectionProperties": connection["ConnectionProperties"],
+        key: connection[key]
+        for key in (
+            "Name",
+            "Description",
+            "ConnectionType",
+            "ConnectionProperties",
+            "PhysicalConnectionRequirements",
+        )
+        if connection.get(key) is not None
     }
     broken = {
         **good,
@@ -209,7 +216,7 @@ def handler_logged(stack, logical_id: str, text: str, timeout: float = 60.0) -> 
     return str(stack.wait_for(found, timeout, f"{text!r} in the log of {logical_id}"))
 
 
-def deploy_function(stack, handler: str, environment: dict[str, str]) -> str:
+def deploy_function(stack, handler: str, environment: dict[str, str], timeout: int = 30) -> str:
     """A function of ``tests/fixtures/lambdas/handlers.py`` (``handler``), created from a plain
     zip as a user creates one; its ARN, once it can be invoked."""
     lambda_ = stack.client("lambda")
@@ -223,7 +230,7 @@ def deploy_function(stack, handler: str, environment: dict[str, str]) -> str:
         Handler=f"handlers.{handler}",
         Code={"ZipFile": code.getvalue()},
         Environment={"Variables": environment},
-        Timeout=30,
+        Timeout=timeout,
     )["FunctionArn"]
     lambda_.get_waiter("function_active_v2").wait(FunctionName=arn)
     return str(arn)
