@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from flightpipe.postgres import DEFAULT_PORT, LocalPostgres, PostgresError, throwaway
 
@@ -79,12 +81,23 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     from flightpipe.config import LocalSettings
     from flightpipe.stack.local import up
 
-    values = up(LocalSettings.from_env())
+    settings = LocalSettings.from_env()
+    values = up(settings)
     seconds = values.pop("SECONDS_TO_HEALTHY")
     for key, value in values.items():
         print(f"{key}={value}")
-    print(f"# healthy and deployed in {seconds}s; source .local/stack.env", file=sys.stderr)
+    print(f"# healthy and deployed in {seconds}s; {_source_hint(settings)}", file=sys.stderr)
     return 0
+
+
+def _source_hint(settings: Any) -> str:
+    """How to point a shell at the stack: its stack.env, as a path the reader can paste."""
+    env_file = settings.state_dir / "stack.env"
+    try:
+        shown = env_file.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        shown = env_file
+    return f"set -a; . {shlex.quote(str(shown))}; set +a"
 
 
 def cmd_local_down(args: argparse.Namespace) -> int:
@@ -127,12 +140,13 @@ def cmd_compose_up(args: argparse.Namespace) -> int:
     from flightpipe import compose
     from flightpipe.config import LocalSettings
 
-    values = compose.up(LocalSettings.from_env())
+    settings = LocalSettings.from_env()
+    values = compose.up(settings)
     seconds = values.pop("SECONDS_TO_HEALTHY")
     for key, value in values.items():
         print(f"{key}={value}")
     print(
-        f"# compose stack healthy and provisioned in {seconds}s; source .local/stack.env",
+        f"# compose stack healthy and provisioned in {seconds}s; {_source_hint(settings)}",
         file=sys.stderr,
     )
     return 0

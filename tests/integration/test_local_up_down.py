@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -68,6 +69,12 @@ def settings() -> Iterator[LocalSettings]:
 
 def flightpipe(settings: LocalSettings, env: dict[str, str], *args: str) -> str:
     """``flightpipe local ...`` at a shell with ``env`` and the stack's settings; its output."""
+    return run_flightpipe(settings, env, *args).stdout
+
+
+def run_flightpipe(
+    settings: LocalSettings, env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [str(Path(sys.executable).parent / "flightpipe"), "local", *args],
         env={
@@ -81,7 +88,7 @@ def flightpipe(settings: LocalSettings, env: dict[str, str], *args: str) -> str:
         timeout=600,
     )
     assert done.returncode == 0, done.stderr
-    return done.stdout
+    return done
 
 
 def printed(output: str) -> dict[str, str]:
@@ -103,6 +110,13 @@ def test_up_is_repeatable_and_writes_stack_env(settings):
     assert (stack.pid(), stack.postgres.pid()) == pids
     assert all(pid is not None for pid in pids)
     assert again == sourced(settings.state_dir / "stack.env") == env
+
+
+def test_up_says_which_stack_env_to_source(settings):
+    """The line to paste names the stack's own file, wherever its state folder is."""
+    said = run_flightpipe(settings, dict(os.environ), "up").stderr
+    [path] = re.findall(r"set -a; \. (\S+); set \+a", said)
+    assert (Path.cwd() / path).resolve() == (settings.state_dir / "stack.env").resolve(), said
 
 
 def test_the_stack_is_localstack_with_glue(settings):
