@@ -1,11 +1,15 @@
 """Starting pipeline runs and sending alerts: small boto3 wrappers with the pipeline's outcomes.
 
-Clients are made lazily and can be passed in (tests use a moto-backed or a local-stack client);
-no endpoint URL appears here: boto3 reads ``AWS_ENDPOINT_URL``.
+Clients can be passed in (tests use a moto-backed or a local-stack client); otherwise one client
+per service is made at first use and kept for the execution environment's life, as AWS's
+Lambda best practices advise ("Initialize SDK clients ... outside of the function handler":
+later invocations of a warm environment reuse it). No endpoint URL appears here: boto3 reads
+``AWS_ENDPOINT_URL``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -25,6 +29,11 @@ NOTIFIED_FAILURE_ERROR = "PipelineFailed"
 SUBJECT_MAX = 99
 
 
+@functools.cache
+def _client(service: str) -> Any:
+    return boto3.client(service)
+
+
 @dataclass(frozen=True)
 class Started:
     execution_arn: str
@@ -38,7 +47,7 @@ def start_run(
 
     ``name`` overrides the name derived from the object (a replay must not be deduplicated).
     """
-    sfn = sfn or boto3.client("stepfunctions")
+    sfn = sfn or _client("stepfunctions")
     name = name or upload.execution_name
     try:
         arn = sfn.start_execution(
@@ -89,7 +98,7 @@ def alert_if_unnotified(
         what = str(detail.get("name") or "execution")
     subject = _subject(f"Flight pipeline {status}: {what}")
     text = json.dumps(message, indent=2)
-    answer = (sns or boto3.client("sns")).publish(TopicArn=topic_arn, Subject=subject, Message=text)
+    answer = (sns or _client("sns")).publish(TopicArn=topic_arn, Subject=subject, Message=text)
     # One line per alert, for whoever reads the function's logs (the local dashboard does).
     log.info(
         "alert published: %s",
