@@ -10,6 +10,7 @@ ASL_VALIDATOR := tools/asl/node_modules/.bin/asl-validator
 AWS_GLUE_REFERENCE := $(VENV)/reference/aws-glue
 SPARK_JARS := $(VENV)/spark-jars
 LOCALSTACK_VENV := $(VENV)/localstack
+LOCALSTACK_CATALOG := $(LOCALSTACK_VENV)/static
 PYTEST_ARGS ?=
 STAGE ?= dev
 
@@ -18,7 +19,7 @@ STAGE ?= dev
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: $(STAMP) $(ASL_VALIDATOR) $(AWS_GLUE_REFERENCE)/.installed $(SPARK_JARS)/.installed $(LOCALSTACK_VENV)/.plugins ## Create .venv and install the pinned dependencies (quick when nothing changed)
+install: $(STAMP) $(ASL_VALIDATOR) $(AWS_GLUE_REFERENCE)/.installed $(SPARK_JARS)/.installed $(LOCALSTACK_VENV)/.plugins $(LOCALSTACK_CATALOG)/.built ## Create .venv and install the pinned dependencies (quick when nothing changed)
 
 $(STAMP): pyproject.toml
 	@scripts/check_prereqs.sh python
@@ -42,6 +43,15 @@ $(LOCALSTACK_VENV)/.installed: localstack/requirements.txt localstack/constraint
 $(LOCALSTACK_VENV)/.plugins: localstack/pyproject.toml $(LOCALSTACK_VENV)/.installed
 	$(LOCALSTACK_VENV)/bin/python -m pip install $(PIP_QUIET) --no-deps -e localstack
 	$(BIN)/python -m pip install $(PIP_QUIET) --no-deps -e localstack
+	@touch $@
+
+# LocalStack's index of the AWS service specifications, built once at install with LocalStack's
+# own build-time step (`python -m localstack.aws.spec`, into its static libraries): without it,
+# the first start in a state folder builds it, which takes about 4 s and leaves LocalStack's
+# process larger by about 350 MiB for its whole life. `flightpipe local up` copies it into the state folder (flightpipe/stack/local.py).
+$(LOCALSTACK_CATALOG)/.built: $(LOCALSTACK_VENV)/.installed
+	rm -rf $(LOCALSTACK_CATALOG) && mkdir -p $(LOCALSTACK_CATALOG)/usr/lib/localstack
+	OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT=$(LOCALSTACK_CATALOG) $(LOCALSTACK_VENV)/bin/python -m localstack.aws.spec
 	@touch $@
 
 # AWS's awsglue, outside the project's import path: the local runtime's conformance test reads it.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,6 +43,10 @@ from flightpipe.stack.glue_service import HEALTH_PATH
 MALLOC_SETTINGS = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "1048576"}
 LOCALSTACK_VENV = REPO / ".venv" / "localstack"
 LOCALSTACK_ENV_FILE = REPO / "localstack" / "localstack.env"
+# LocalStack's index of the AWS service specifications, as `make install` builds it (see the
+# Makefile): LocalStack reads it from its static libraries, under its FILESYSTEM_ROOT.
+LOCALSTACK_STATIC_LIBS = Path("usr") / "lib" / "localstack"
+LOCALSTACK_CATALOG = LOCALSTACK_VENV / "static" / LOCALSTACK_STATIC_LIBS
 LOCALSTACK_HEALTH_PATH = "/_localstack/health"
 # Lambda waits about 1 then 2 minutes between the attempts of an asynchronous invocation;
 # LocalStack waits n x LAMBDA_RETRY_BASE_DELAY seconds (60 by default, whole seconds only).
@@ -88,6 +93,18 @@ def localstack_environment(settings: LocalSettings, glue_url: str) -> dict[str, 
         "LAMBDA_SUBPROCESS_PYTHON": str(LOCALSTACK_VENV / "bin" / "python"),
         "LAMBDA_RETRY_BASE_DELAY": lambda_retry_base_delay(model),
     }
+
+
+def provide_service_catalog(filesystem_root: Path) -> None:
+    """Put the service catalog `make install` built where LocalStack, with ``filesystem_root``
+    as its FILESYSTEM_ROOT, reads it. Without one, LocalStack builds its own at start."""
+    static_libs = filesystem_root / LOCALSTACK_STATIC_LIBS
+    for built in LOCALSTACK_CATALOG.glob("service-catalog-*.dill"):
+        if not (static_libs / built.name).is_file():
+            static_libs.mkdir(parents=True, exist_ok=True)
+            partial = static_libs / f".{built.name}.partial"
+            shutil.copyfile(built, partial)
+            partial.replace(static_libs / built.name)
 
 
 def lambda_retry_base_delay(model: clock.TimeModel) -> str:
@@ -260,6 +277,7 @@ class LocalStack:
             **localstack_environment(self.settings, f"http://127.0.0.1:{port}"),
         }
         (self.settings.state_dir / "localstack" / "tmp").mkdir(parents=True, exist_ok=True)
+        provide_service_catalog(self.settings.state_dir / "localstack")
         localstack_process = self.localstack.spawn(
             [str(python), "-m", "localstack.runtime.main"], {**MALLOC_SETTINGS, **env}
         )

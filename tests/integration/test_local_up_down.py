@@ -21,7 +21,12 @@ import pytest
 
 from flightpipe.config import LocalSettings
 from flightpipe.postgres import free_port
-from flightpipe.stack.local import LocalStack, down
+from flightpipe.stack.local import (
+    LOCALSTACK_CATALOG,
+    LOCALSTACK_STATIC_LIBS,
+    LocalStack,
+    down,
+)
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -126,6 +131,18 @@ def test_the_stack_is_localstack_with_glue(settings):
     assert health["services"].get("glue") == "running", health["services"]  # deployed, served
     for service in ("s3", "events", "lambda", "stepfunctions", "sns", "sqs", "cloudformation"):
         assert service in health["services"], service
+
+
+def test_localstack_started_on_the_service_catalog_make_install_built(settings):
+    """The first start in a new state folder read the catalog of AWS's service specifications
+    from its static libraries, where `make install` built it; LocalStack builds one of its own,
+    in its cache, only when none is there."""
+    root = settings.state_dir / "localstack"
+    installed = sorted(p.name for p in LOCALSTACK_CATALOG.glob("service-catalog-*.dill"))
+    assert installed, f"no catalog in {LOCALSTACK_CATALOG}: `make install` builds it"
+    static = sorted(p.name for p in (root / LOCALSTACK_STATIC_LIBS).glob("service-catalog-*"))
+    assert static == installed
+    assert not list(root.glob("var/lib/localstack/cache/service-catalog-*"))
 
 
 def test_down_then_up_in_a_shell_that_sourced_stack_env_comes_back_on_its_own_postgres(settings):

@@ -13,6 +13,7 @@ import pytest
 from flightpipe_localstack import clock
 
 from flightpipe.infra import TEMPLATE, load
+from flightpipe.stack.deploy import LOCAL_CRAWLER_POLLING
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.unit
@@ -21,8 +22,9 @@ STATE_MACHINE_FILE = REPO / "stepfunctions" / "pipeline.asl.json"
 
 
 def state_machine_definition() -> str:
-    """The definition with every ``${Placeholder}`` filled as the stage local fills it: the
-    parameters' defaults, and names for the resources (their values are not read here)."""
+    """The definition with every ``${Placeholder}`` filled with the parameters' defaults (as a
+    deployment that sets none fills it), and names for the resources (their values are not
+    read here)."""
     template = load()
     parameters = template["Parameters"]
     substitutions = template["Resources"]["PipelineStateMachine"]["Properties"][
@@ -115,9 +117,18 @@ def test_filled_definition_has_no_placeholder_left():
     filled = state_machine_definition()
     assert "${" not in filled
     configure = json.loads(filled)["States"]["Configure"]["Parameters"]["config"]
-    # The local stack polls the crawler as deployed; its clock makes the wait short.
     assert configure["crawler_poll_seconds.$"] == "States.StringToJson('30')"
     assert configure["crawler_max_polls.$"] == "States.StringToJson('40')"
+
+
+def test_the_local_stage_polls_the_crawler_more_often_within_the_same_bound():
+    defaults = {name: int(load()["Parameters"][name]["Default"]) for name in LOCAL_CRAWLER_POLLING}
+    local = {name: int(value) for name, value in LOCAL_CRAWLER_POLLING.items()}
+    assert local["CrawlerPollSeconds"] < defaults["CrawlerPollSeconds"]
+    assert (
+        local["CrawlerPollSeconds"] * local["CrawlerMaxPolls"]
+        == defaults["CrawlerPollSeconds"] * defaults["CrawlerMaxPolls"]
+    )
 
 
 def transitions(state: dict) -> set[str]:
