@@ -45,8 +45,9 @@ $(LOCALSTACK_VENV)/.plugins: localstack/pyproject.toml $(LOCALSTACK_VENV)/.insta
 	$(BIN)/python -m pip install $(PIP_QUIET) --no-deps -e localstack
 	@touch $@
 
-# LocalStack's index of the AWS service specifications, built once at install with LocalStack's
-# own build-time step (`python -m localstack.aws.spec`, into its static libraries): without it,
+# LocalStack's index of the AWS service specifications, built once at install with the step its
+# official image is built with (`python -m localstack.aws.spec`, into its static libraries;
+# localstack/localstack pull request 12314): without it,
 # the first start in a state folder builds it, which takes about 4 s and leaves LocalStack's
 # process larger by about 350 MiB for its whole life. `flightpipe local up` copies it into the state folder (flightpipe/stack/local.py).
 $(LOCALSTACK_CATALOG)/.built: $(LOCALSTACK_VENV)/.installed
