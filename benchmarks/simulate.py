@@ -356,6 +356,7 @@ def main() -> int:
         if keep_state:
             print(f"the stack's state and logs are kept in {state}")
         else:
+            LocalStack(settings).postgres.delete()  # and the directory it moved to, if it did
             shutil.rmtree(state, ignore_errors=True)
     return 0 if ok else 1
 

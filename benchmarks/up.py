@@ -128,6 +128,7 @@ def main() -> None:
         )
     finally:
         flightpipe(settings, "local", "down")
+        LocalStack(settings).postgres.delete()  # and the directory it moved to, if it did
         shutil.rmtree(state, ignore_errors=True)
 
 
