@@ -69,6 +69,15 @@ def _sfn_sdk_timestamps() -> bool:
     return _applied(owner, sfn_sdk_timestamps.METHOD, sfn_sdk_timestamps.PATCH_ID)
 
 
+def _sfn_jsonpath_cache() -> bool:
+    from flightpipe_localstack import sfn_jsonpath_cache
+
+    return all(
+        _applied(module, "parse", sfn_jsonpath_cache.PATCH_ID)
+        for module in sfn_jsonpath_cache._modules()
+    )
+
+
 def _clock() -> bool:
     from flightpipe_localstack import clock
     from localstack.services.stepfunctions.asl.component.common.retry import retrier_decl
@@ -143,10 +152,21 @@ def _cfn() -> bool:
     ) and _applied(ChangeSetModelPreproc, "visit_node_resource", cfn_patches.CONDITIONED_PATCH)
 
 
+def _cfn_state_machine_name() -> bool:
+    from flightpipe_localstack import cfn_patches
+    from localstack.services.stepfunctions.resource_providers import (
+        aws_stepfunctions_statemachine as machines,
+    )
+
+    owner = machines.StepFunctionsStateMachineProvider
+    return _applied(owner, "update", cfn_patches.STATE_MACHINE_NAME_PATCH)
+
+
 MARKS: dict[str, Callable[[], bool]] = {
     "packages_fix": _packages_fix,
     "sfn_sync_fix": _sfn_sync_fix,
     "sfn_sdk_timestamps": _sfn_sdk_timestamps,
+    "sfn_jsonpath_cache": _sfn_jsonpath_cache,
     "assumed_roles": _assumed_roles,
     "clock": _clock,
     "sns": _sns,
@@ -155,6 +175,7 @@ MARKS: dict[str, Callable[[], bool]] = {
     "events_rules": _events_rules,
     "catalog": _catalog,
     "cfn": _cfn,
+    "cfn_state_machine_name": _cfn_state_machine_name,
 }
 
 
@@ -180,6 +201,7 @@ def installs() -> dict[str, Callable[[], Any]]:
         packages_fix,
         s3_events,
         s3_listing,
+        sfn_jsonpath_cache,
         sfn_sdk_timestamps,
         sfn_sync_fix,
         sns,
@@ -189,6 +211,7 @@ def installs() -> dict[str, Callable[[], Any]]:
         "packages_fix": packages_fix.install,
         "sfn_sync_fix": sfn_sync_fix.install,
         "sfn_sdk_timestamps": sfn_sdk_timestamps.install,
+        "sfn_jsonpath_cache": sfn_jsonpath_cache.install,
         "assumed_roles": assumed_roles.install,
         "clock": lambda: clock.install().name,
         "sns": sns.install,
@@ -200,6 +223,7 @@ def installs() -> dict[str, Callable[[], Any]]:
             cfn_patches.install_to_json_string(),
             cfn_patches.install_skip_conditioned_out(),
         ],
+        "cfn_state_machine_name": cfn_patches.install_state_machine_update_keeps_name,
     }
 
 
@@ -259,6 +283,11 @@ def _caching_assumed_role(self, role_arn, service_principal=None, session_name=N
     return cache.setdefault(role_arn, self.assume_role(role_arn, session_name))
 
 
+def _caching_parse(path):
+    # What an upstream fix could hold: jsonpath_ng's parse behind a cache of LocalStack's own.
+    return path
+
+
 def _unscaled_wait(self, env, wait_seconds):
     env.program_state_event.wait(wait_seconds)
 
@@ -280,6 +309,13 @@ def _state_aware_rules(self, rule, region, account_id, event_formatted, trace_he
     if rule.state == "DISABLED":  # as a fixed LocalStack would skip it
         return None
     return rule.event_pattern
+
+
+def _naming_update(self, request):
+    # What an upstream fix could hold: the name carried over with the ARN.
+    model = request.desired_state
+    model["Name"] = request.previous_state["Name"]
+    return model
 
 
 def _plain_catalog():
@@ -313,6 +349,12 @@ STAND_INS: dict[str, tuple[str, str, str, Any]] = {
         "_from_boto_response_value",
         staticmethod(_serialising_response_value),
     ),
+    "sfn_jsonpath_cache": (
+        "localstack.services.stepfunctions.asl.utils.json_path",
+        "",
+        "parse",
+        _caching_parse,
+    ),
     "assumed_roles": (
         "localstack.aws.connect",
         "ClientFactory",
@@ -345,6 +387,12 @@ STAND_INS: dict[str, tuple[str, str, str, Any]] = {
         "ChangeSetModelPreproc",
         "visit_node_resource",
         _skips_conditioned_out,
+    ),
+    "cfn_state_machine_name": (
+        "localstack.services.stepfunctions.resource_providers.aws_stepfunctions_statemachine",
+        "StepFunctionsStateMachineProvider",
+        "update",
+        _naming_update,
     ),
 }
 

@@ -209,8 +209,14 @@ def apply_stack(
 
 
 def outputs(cloudformation: Any, name: str) -> dict[str, str]:
+    """The stack's outputs; DeployError naming any the stack gave no value (an attribute the
+    deployment did not set)."""
     stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    found = stack.get("Outputs", [])
+    empty = sorted(o["OutputKey"] for o in found if "OutputValue" not in o)
+    if empty:
+        raise DeployError(f"stack {name}: output(s) without a value: {', '.join(empty)}")
+    return {o["OutputKey"]: o["OutputValue"] for o in found}
 
 
 def _stack_status(cloudformation: Any, name: str) -> str | None:

@@ -15,6 +15,14 @@ out of the stage ``local``), DescribeChangeSet fails with "Template format error
 resource dependencies [TrailBucket]". Upstream fixed it after 4.13.1 (localstack/localstack
 #13664, "skip properties of conditional resources with false conditions"); here, a resource
 that exists neither before nor after the change set is not evaluated at all.
+
+A state machine updated in place loses its ``Name`` attribute: 4.13.1's
+``StepFunctionsStateMachineProvider.update`` carries ``Arn`` over from the previous state but
+not ``Name``, which only ``create`` sets (``resource_providers/aws_stepfunctions_statemachine.py``;
+the same in 2026.3.0). A stack whose definition changes then has an output ``!GetAtt
+<machine>.Name`` without a value. AWS documents ``Name`` among the attributes ``Fn::GetAtt``
+returns for ``AWS::StepFunctions::StateMachine``, and an update that changes no name replaces
+nothing, so the name is the one it had: here it is carried over as ``Arn`` is.
 """
 
 from __future__ import annotations
@@ -23,12 +31,15 @@ import inspect
 import logging
 from typing import Any
 
-from flightpipe_localstack._patch import replace
+from flightpipe_localstack._patch import expect_digest, replace
 
 LOG = logging.getLogger(__name__)
 
 TO_JSON_PATCH = "flightpipe.cfn_to_json_string"
 CONDITIONED_PATCH = "flightpipe.cfn_skip_conditioned_out"
+STATE_MACHINE_NAME_PATCH = "flightpipe.cfn_state_machine_update_name"
+# source_digest of the update method the patch was written against (4.13.1).
+STATE_MACHINE_UPDATE_DIGEST = "c6fad51a26c7"
 
 
 def _contains_intrinsic(value: Any) -> bool:
@@ -113,4 +124,27 @@ def install_skip_conditioned_out() -> bool:
         visit_node_resource,
         CONDITIONED_PATCH,
         expect,
+    )
+
+
+def install_state_machine_update_keeps_name() -> bool:
+    from localstack.services.stepfunctions.resource_providers.aws_stepfunctions_statemachine import (  # noqa: E501
+        StepFunctionsStateMachineProvider,
+    )
+
+    original = StepFunctionsStateMachineProvider.update
+
+    def update(self, request):
+        event = original(self, request)
+        model = event.resource_model
+        if model is not None and not model.get("Name"):
+            model["Name"] = request.previous_state.get("Name")
+        return event
+
+    return replace(
+        StepFunctionsStateMachineProvider,
+        "update",
+        update,
+        STATE_MACHINE_NAME_PATCH,
+        expect_digest(STATE_MACHINE_UPDATE_DIGEST),
     )

@@ -10,9 +10,9 @@
 An exception in a hook ends the start-up ("ERROR: the LocalStack runtime exited unexpectedly",
 ``runtime/main.py:84-87``): a patch that finds LocalStack changed stops it rather than let it run
 without the fix. ``FLIGHTPIPE_LOCALSTACK_SKIP`` (comma-separated names: packages_fix,
-sfn_sync_fix, sfn_sdk_timestamps, assumed_roles, clock, sns, s3_events, s3_listing,
-events_rules, catalog, cfn) leaves those patches out, to see LocalStack's own behaviour (the
-tests that show each defect do).
+sfn_sync_fix, sfn_sdk_timestamps, sfn_jsonpath_cache, assumed_roles, clock, sns, s3_events,
+s3_listing, events_rules, catalog, cfn, cfn_state_machine_name) leaves those patches out, to
+see LocalStack's own behaviour (the tests that show each defect do).
 """
 
 from __future__ import annotations
@@ -65,6 +65,17 @@ def flightpipe_sfn_sync_fix() -> None:
 
         if sfn_sdk_timestamps.install():
             log.info("flightpipe: aws-sdk task results hold timestamps as AWS writes them")
+
+
+@hooks.on_infra_start(priority=150)
+def flightpipe_sfn_jsonpath_cache() -> None:
+    if not _enabled("sfn_jsonpath_cache"):
+        return
+    _fix_packages()
+    from flightpipe_localstack import sfn_jsonpath_cache
+
+    if sfn_jsonpath_cache.install():
+        log.info("flightpipe: Step Functions parses each JSONPath once")
 
 
 @hooks.on_infra_start(priority=150)
@@ -140,11 +151,14 @@ def flightpipe_catalog() -> None:
 
 @hooks.on_infra_start(priority=150)
 def flightpipe_cfn() -> None:
-    if not _enabled("cfn"):
-        return
     from flightpipe_localstack import cfn_patches
 
-    if cfn_patches.install_to_json_string():
-        log.info("flightpipe: Fn::ToJsonString resolves its argument's intrinsics")
-    if cfn_patches.install_skip_conditioned_out():
-        log.info("flightpipe: resources whose condition is false are not evaluated")
+    if _enabled("cfn"):
+        if cfn_patches.install_to_json_string():
+            log.info("flightpipe: Fn::ToJsonString resolves its argument's intrinsics")
+        if cfn_patches.install_skip_conditioned_out():
+            log.info("flightpipe: resources whose condition is false are not evaluated")
+    if _enabled("cfn_state_machine_name"):
+        _fix_packages()  # the Step Functions resource provider imports localstack.packages
+        if cfn_patches.install_state_machine_update_keeps_name():
+            log.info("flightpipe: a state machine updated in place keeps its Name attribute")

@@ -80,7 +80,9 @@ def interpreter_unpatched(
     with running_localstack(
         tmp_path_factory.mktemp("interpreter-unpatched"),
         glue_backend,
-        FLIGHTPIPE_LOCALSTACK_SKIP="sfn_sync_fix,sfn_sdk_timestamps,assumed_roles,clock,cfn",
+        FLIGHTPIPE_LOCALSTACK_SKIP=(
+            "sfn_sync_fix,sfn_sdk_timestamps,assumed_roles,clock,cfn,cfn_state_machine_name"
+        ),
         FLIGHTPIPE_TIME_SCALE=str(SCALE),
     ) as localstack:
         yield localstack
@@ -310,6 +312,58 @@ def test_tasks_run_in_one_session_of_their_state_machines_role(patched):
 def test_without_the_patch_every_task_assumes_the_role_anew(interpreter_unpatched):
     first, second = callers(interpreter_unpatched)
     assert ":assumed-role/tests/" in first and first != second, dropped("assumed_roles")
+
+
+# --- sfn_jsonpath_cache: each JSONPath parsed once ------------------------------------------
+# A speed-up: what a path selects must not change, in any state or thread. (Its effect is CPU
+# time, measured by benchmarks/burst.py; nothing about it is visible in an execution.)
+
+# Every kind of path the interpreter evaluates: Parameters, an intrinsic's argument, ResultPath,
+# a Choice variable, OutputPath; the same texts in every execution.
+PATHS_EVERYWHERE = {
+    "StartAt": "Shape",
+    "States": {
+        "Shape": {
+            "Type": "Pass",
+            "Parameters": {
+                "day.$": "$.input.day",
+                "label.$": "States.Format('day {} of {}', $.input.day, $.input.who)",
+            },
+            "ResultPath": "$.shaped",
+            "Next": "Which",
+        },
+        "Which": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.input.day", "NumericGreaterThan": 10, "Next": "Late"}],
+            "Default": "Early",
+        },
+        "Late": {"Type": "Pass", "Result": "late", "ResultPath": "$.shaped.when", "Next": "Out"},
+        "Early": {"Type": "Pass", "Result": "early", "ResultPath": "$.shaped.when", "Next": "Out"},
+        "Out": {"Type": "Pass", "OutputPath": "$.shaped", "End": True},
+    },
+}
+
+
+def test_paths_select_what_they_did_in_concurrent_executions(patched):
+    """Twenty executions at once, each with its own input, through one state machine: each
+    output is its own input's (a parsed path is shared, the data it reads is not)."""
+    sfn = patched.client("stepfunctions")
+    machine = state_machine(patched, PATHS_EVERYWHERE)
+    executions = {
+        day: sfn.start_execution(
+            stateMachineArn=machine,
+            input=json.dumps({"input": {"day": day, "who": f"run{day}"}}),
+        )["executionArn"]
+        for day in range(1, 21)
+    }
+    for day, execution in executions.items():
+        described = ended(patched, execution, within=SCALED_BOUND)
+        assert described["status"] == "SUCCEEDED", described.get("cause")
+        assert json.loads(described["output"]) == {
+            "day": day,
+            "label": f"day {day} of run{day}",
+            "when": "late" if day > 10 else "early",
+        }
 
 
 # --- clock: Wait states, retries and .sync polls at FLIGHTPIPE_TIME_SCALE ----------------------
@@ -623,7 +677,7 @@ def test_without_the_fix_offline_every_type_is_unsupported(unpatched, tmp_path):
         pytest.fail(dropped("catalog"))
 
 
-# --- cfn: Fn::ToJsonString, and resources whose condition is false ----------------------------
+# --- cfn: Fn::ToJsonString, resources whose condition is false, a state machine's name -------
 
 SECRET = {
     "Transform": "AWS::LanguageExtensions",
@@ -724,3 +778,51 @@ def test_without_the_fix_the_update_cannot_be_described(interpreter_unpatched, t
         assert "Unresolved resource dependencies [TrailBucket]" in str(refused)
     else:
         pytest.fail(dropped("cfn (resources left out by a condition)"))
+
+
+# A state machine with a name of its own, whose definition a parameter changes, and its name
+# as an output (as the pipeline's StateMachineName output is).
+NAMED_MACHINE = {
+    "Parameters": {"Greeting": {"Type": "String"}},
+    "Resources": {
+        "Machine": {
+            "Type": "AWS::StepFunctions::StateMachine",
+            "Properties": {
+                "StateMachineName": {"Fn::Sub": "${AWS::StackName}-machine"},
+                "RoleArn": ROLE,
+                "DefinitionString": {
+                    "Fn::Sub": json.dumps(
+                        {
+                            "StartAt": "Say",
+                            "States": {
+                                "Say": {"Type": "Pass", "Result": "${Greeting}", "End": True}
+                            },
+                        }
+                    )
+                },
+            },
+        }
+    },
+    "Outputs": {"MachineName": {"Value": {"Fn::GetAtt": ["Machine", "Name"]}}},
+}
+
+
+def test_a_state_machine_updated_in_place_keeps_its_name(patched, tmp_path):
+    """AWS CloudFormation User Guide, AWS::StepFunctions::StateMachine, return values: Fn::GetAtt
+    returns ``Name``; a changed definition updates the machine in place (no replacement), so
+    the name stays. A second ``flightpipe local up`` after an edit of the definition is this."""
+    first = deploy(patched, tmp_path, "named", NAMED_MACHINE, Greeting="hello")
+    second = deploy(patched, tmp_path, "named", NAMED_MACHINE, Greeting="goodbye")
+    assert first == second == {"MachineName": "flightpipe-named-machine"}
+    sfn = patched.client("stepfunctions")
+    (machine,) = [
+        m for m in sfn.list_state_machines()["stateMachines"] if m["name"] == first["MachineName"]
+    ]
+    definition = sfn.describe_state_machine(stateMachineArn=machine["stateMachineArn"])
+    assert json.loads(definition["definition"])["States"]["Say"]["Result"] == "goodbye"
+
+
+def test_without_the_fix_the_updated_machine_has_no_name(interpreter_unpatched, tmp_path):
+    deploy(interpreter_unpatched, tmp_path, "named", NAMED_MACHINE, Greeting="hello")
+    with pytest.raises(DeployError, match=r"output\(s\) without a value: MachineName"):
+        deploy(interpreter_unpatched, tmp_path, "named", NAMED_MACHINE, Greeting="goodbye")

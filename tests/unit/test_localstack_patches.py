@@ -37,6 +37,7 @@ PROBED = (
     "packages_fix",
     "sfn_sync_fix",
     "sfn_sdk_timestamps",
+    "sfn_jsonpath_cache",
     "assumed_roles",
     "clock",
     "sns",
@@ -45,6 +46,7 @@ PROBED = (
     "events_rules",
     "catalog",
     "cfn",
+    "cfn_state_machine_name",
 )
 # The patches the probe can give a changed LocalStack to (all but packages_fix, which checks a
 # file's text before importing it: a file a test cannot change).
