@@ -28,6 +28,7 @@ from local_stack import (
     memory_lines,
     stack_values,
     wait_until_warm,
+    yardstick_line,
 )
 
 from flightpipe.config import LocalSettings
@@ -114,6 +115,7 @@ def main() -> None:
         f"each day loaded once: {exactly_once}"
     )
     print("\n".join(memory_lines(settings)))
+    print(yardstick_line())
 
 
 if __name__ == "__main__":

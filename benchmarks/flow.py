@@ -16,6 +16,10 @@ of the fact's columns on the stack's PostgreSQL (COPY):
   figure with a target (1,000,000 rows: at most 1.5x);
 - DuckDB: the same query in one process, then COPY; printed for reference.
 
+With two sizes or more, a floor for the largest: the smallest size's pipeline time plus the
+bare script's extra time for the rows more, i.e. what the pipeline would take if its work per
+row were no more than the bare script's and the rest of its path stayed as it is.
+
 Last, the stack's memory: resident set size of LocalStack and its children (the Lambda
 invocations), of the Glue service and its children (Spark's JVM), and their total, from
 ``/proc``; PostgreSQL apart.
@@ -50,6 +54,7 @@ from local_stack import (
     memory_lines,
     stack_values,
     wait_until_warm,
+    yardstick_line,
 )
 from spark_reference import REFERENCE_TABLE
 
@@ -211,7 +216,25 @@ def main() -> None:
             f"{reference:.2f}s, ratio {median / reference:.1f}x{target}; "
             f"DuckDB + COPY {duck[rows]:.2f}s, ratio {median / duck[rows]:.0f}x"
         )
+    if len(medians) > 1:
+        print(floor_line(medians, {rows: spark[path] for rows, path in files.items()}))
     print("\n".join(memory_lines(settings)))
+    print(yardstick_line())
+
+
+def floor_line(pipeline: dict[int, float], bare: dict[int, float]) -> str:
+    """What the smallest size says about the largest: the pipeline's time at the smallest size
+    plus what the bare script needs for the rows more. A pipeline whose work per row were the
+    bare script's, and all of whose other work (event, handler, states, crawl, job set-up,
+    swap, notification) cost what it costs now, would take that long at the largest size."""
+    small, large = min(pipeline), max(pipeline)
+    extra = bare[large] - bare[small]
+    floor = pipeline[small] + extra
+    return (
+        f"floor at {large:,} rows for the same path with the bare script's work per row: "
+        f"{floor:.2f}s (the {small:,}-row day's {pipeline[small]:.2f}s + the bare script's "
+        f"{extra:.2f}s for the rows more), {floor / bare[large]:.1f}x the bare script"
+    )
 
 
 if __name__ == "__main__":

@@ -173,3 +173,14 @@ def memory_lines(settings: LocalSettings) -> list[str]:
             f"({1 + len(postgres.children)} processes; shared buffers counted in each)"
         )
     return lines
+
+
+def yardstick_line() -> str:
+    """How fast this machine runs plain Python right now, the same measure each time
+    (``python -m timeit -n 200 "sum(range(100000))"``, best of 5): the same commit's figures
+    moved by a third within an hour on a shared 2-core machine, and this says how much of a
+    difference between two runs is the machine's."""
+    import timeit
+
+    best = min(timeit.repeat("sum(range(100000))", number=200, repeat=5)) / 200
+    return f"machine yardstick: sum(range(100000)) {best * 1000:.2f} ms (best of 5 x 200)"
