@@ -23,9 +23,9 @@ RUN apt-get update \
 # `make compose-standins`, never committed), is used by pip in these stages only; the final
 # image copies the virtualenv.
 FROM python AS requirements
-COPY pyproject.toml flightpipe/gluelocal/s3a-jars.txt .local/build-ca.cr[t] /build/
+COPY pyproject.toml constraints.txt flightpipe/gluelocal/s3a-jars.txt .local/build-ca.cr[t] /build/
 RUN mkdir /out \
-    && cp /build/s3a-jars.txt /out/ \
+    && cp /build/s3a-jars.txt /build/constraints.txt /out/ \
     && python3 -c "import tomllib; print('\n'.join(tomllib.load(open('/build/pyproject.toml', 'rb'))['project']['dependencies']))" > /out/requirements.txt \
     && if [ -f /build/build-ca.crt ]; then cp /build/build-ca.crt /out/; fi
 
@@ -33,7 +33,8 @@ FROM python AS dependencies
 COPY --from=requirements /out/ /build/
 RUN python3 -m venv /opt/flightpipe \
     && if [ -f /build/build-ca.crt ]; then export PIP_CERT=/build/build-ca.crt; fi \
-    && /opt/flightpipe/bin/pip install --no-cache-dir --disable-pip-version-check -r /build/requirements.txt \
+    && /opt/flightpipe/bin/pip install --no-cache-dir --disable-pip-version-check \
+        -c /build/constraints.txt -r /build/requirements.txt \
     && /opt/flightpipe/bin/pip download --quiet --no-cache-dir --disable-pip-version-check \
         --no-deps --no-binary=:all: --require-hashes --dest /build/sdist -r /build/s3a-jars.txt \
     && mkdir /opt/flightpipe/spark-jars \

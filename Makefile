@@ -21,10 +21,10 @@ help: ## List the targets
 
 install: $(STAMP) $(ASL_VALIDATOR) $(AWS_GLUE_REFERENCE)/.installed $(SPARK_JARS)/.installed $(LOCALSTACK_VENV)/.plugins $(LOCALSTACK_CATALOG)/.built ## Create .venv and install the pinned dependencies (quick when nothing changed)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@scripts/check_prereqs.sh python
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $@
 
 # LocalStack (community, pinned) in a virtualenv of its own: its dependencies pin versions the
