@@ -1,8 +1,8 @@
 # The project's image: the Glue service (flightpipe/stack/glue_service.py), which LocalStack
 # forwards Glue to, on the compose path (docker-compose.yml). It runs each Glue job in a
 # container of the Glue image (FLIGHTPIPE_GLUE_RUNNER=containers); the Glue stand-in
-# (standins/glue/) builds on this image, hence Java, PySpark and the S3A jars here. Built from
-# the repository's root.
+# (standins/glue/) builds on this image, hence Java, PySpark, the S3A jars and the PostgreSQL
+# JDBC driver here. Built from the repository's root.
 #
 # BASE_IMAGE: any Debian bookworm image (Python 3.11 comes from Debian). Machines without
 # registry access build a stand-in base from Debian's mirror (make compose-standins).
@@ -11,7 +11,7 @@ ARG BASE_IMAGE=debian:bookworm-slim
 FROM ${BASE_IMAGE} AS python
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
-        openjdk-17-jre-headless procps \
+        openjdk-17-jre-headless procps libpostgresql-jdbc-java \
     && rm -rf /var/lib/apt/lists/*
 
 # The project's pinned dependencies (pyproject.toml, the one place they are listed) in a
@@ -48,6 +48,9 @@ RUN if [ -f /build/build-ca.crt ]; then export PIP_CERT=/build/build-ca.crt; fi 
 
 FROM python
 COPY --from=dependencies /opt/flightpipe /opt/flightpipe
+# Debian's PostgreSQL JDBC driver beside the S3A jars, where `make install` puts it too: the jobs
+# open their own JDBC connection on the Spark driver (glue_job/day_load.py).
+RUN ln -s /usr/share/java/postgresql.jar /opt/flightpipe/spark-jars/postgresql.jar
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY flightpipe flightpipe

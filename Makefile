@@ -19,7 +19,7 @@ STAGE ?= dev
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: $(STAMP) $(ASL_VALIDATOR) $(AWS_GLUE_REFERENCE)/.installed $(SPARK_JARS)/.installed $(LOCALSTACK_VENV)/.plugins $(LOCALSTACK_CATALOG)/.built ## Create .venv and install the pinned dependencies (quick when nothing changed)
+install: $(STAMP) $(ASL_VALIDATOR) $(AWS_GLUE_REFERENCE)/.installed $(SPARK_JARS)/.installed $(SPARK_JARS)/postgresql.jar $(LOCALSTACK_VENV)/.plugins $(LOCALSTACK_CATALOG)/.built ## Create .venv and install the pinned dependencies (quick when nothing changed)
 
 $(STAMP): pyproject.toml constraints.txt
 	@scripts/check_prereqs.sh python
@@ -73,6 +73,15 @@ $(SPARK_JARS)/.installed: flightpipe/gluelocal/s3a-jars.txt | $(STAMP)
 	    $(S3A_SDIST)/deps/jars/hadoop-aws-3.3.1.jar $(S3A_SDIST)/deps/jars/aws-java-sdk-bundle-1.11.901.jar
 	rm -rf $(SPARK_JARS)/sdist
 	@touch $@
+
+# The PostgreSQL JDBC driver for the local Spark: the jobs open their own JDBC connection on the
+# driver (glue_job/day_load.py), with the driver AWS Glue puts on a job's class path. Maven is not
+# reachable from here, so it is taken from the system (Debian: libpostgresql-jdbc-java), or from
+# PG_JDBC_JAR.
+PG_JDBC_JAR ?= /usr/share/java/postgresql.jar
+$(SPARK_JARS)/postgresql.jar: $(SPARK_JARS)/.installed
+	@PG_JDBC_JAR=$(PG_JDBC_JAR) scripts/check_prereqs.sh pgjdbc
+	cp $(PG_JDBC_JAR) $@
 
 $(ASL_VALIDATOR): tools/asl/package-lock.json
 	@scripts/check_prereqs.sh node

@@ -1,36 +1,48 @@
-"""The SQL that makes a load into the warehouse atomic, serialised, and safe from the connector.
+"""How the Glue jobs load the warehouse: stage through the Glue connection, then swap on the driver.
 
-The Glue jobs hand these statements to ``write_dynamic_frame.from_jdbc_conf`` as ``preactions``
-and ``postactions``. Glue's Redshift writer (the spark-redshift community connector) runs, in
-one transaction: ``CREATE TABLE IF NOT EXISTS`` of the staging table, the preactions, a COPY of
-the rows into the staging table, the postactions; then it commits.
+One path for Redshift and for PostgreSQL, depending on no writer-specific behaviour:
 
-* **Atomic**: the postactions delete whatever the day held, insert the staged rows and record
-  the run, so a failure anywhere leaves the day as it was, and a re-run replaces the day rather
-  than adding to it.
-* **Serialised**: the first preaction locks the tables the load writes, so two loads never
-  interleave in the warehouse (on Redshift, concurrent writers of one table otherwise abort each
-  other with a serializable isolation violation, error 1023; AWS's advice is to lock first).
-  The lock is exclusive, so readers of those tables wait for a load's commit, as they would for
-  Redshift's own commit. Each run stages into a table of its own, named from its run id, so two
-  runs never drop or fill each other's staging table.
+1. **Stage**: on a JDBC connection of its own, the job creates the run's staging table
+   (``CREATE TABLE <stage> (LIKE <target>)``) and commits.
+2. **Write**: ``write_dynamic_frame.from_jdbc_conf`` writes the rows into the staging table, with
+   ``dbtable`` and ``database`` only. Glue's Redshift writer (the spark-redshift connector) COPYs
+   them from ``TempDir``; on any other connection Glue's JDBC writer inserts them. Neither is
+   given ``preactions`` or ``postactions``: AWS documents those for Redshift only, and on a
+   PostgreSQL connection they would be skipped without a word.
+3. **Swap**: on the job's own connection again, in one transaction, the job locks the tables the
+   load writes, replaces the day (or the dimension) with the staged rows, records the run, drops
+   the staging table and commits. Any failure rolls the transaction back, and the staging table
+   is dropped on a connection of its own: the warehouse keeps what it had.
+
+Guarantees:
+
+* **Atomic**: the day (or the dimension) and the run record change in one commit, or not at all;
+  a re-run replaces the day rather than adding to it.
+* **Serialised**: the swap's first statement locks the tables it writes, so two loads never
+  interleave (on Redshift, concurrent writers of one table otherwise abort each other with a
+  serializable isolation violation, error 1023; AWS's advice is to lock first). Readers of those
+  tables wait for the commit. Each run stages into a table of its own, named from its run id.
   Runs of the same day are also serialised end to end, listing included (``flight_io``).
-* **Safe from the connector**: the connector splits each option on every ``;`` (quotes are not
-  respected), runs ``String.format(statement, table)`` on any statement containing ``%s``, and
-  AWS documents that the options must not contain newlines. So no statement here may contain
-  ``;``, ``%`` or a line break: text values (an S3 key can hold any of them, and quotes) are
-  written as SQL literals in which those characters are ``CHR(n)`` calls, which Redshift and
-  PostgreSQL both evaluate to the character. ``actions`` checks the final text before it is
-  handed over.
+* **Text safe**: every value (an S3 key can hold ``;``, ``%``, quotes, line breaks) is a JDBC
+  parameter of a prepared statement, never SQL text.
+
+The job's connection is made on the Spark driver's JVM with the JDBC driver Glue puts on the
+job's classpath (AWS Glue 5.0: PostgreSQL 42.7.3 and Amazon Redshift 2.1), at the URL and with
+the credentials of the Glue connection as ``GlueContext.extract_jdbc_conf`` returns them
+(``fullUrl``: the URL as entered in the connection; the database replaced by the job's
+``--warehouse_database``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 FACT_TABLE = "airlines.daily_flights_fact"
 RUNS_TABLE = "airlines.pipeline_runs"
@@ -44,13 +56,34 @@ COUNT_COLUMNS = (
     "rows_quarantined",
     "rows_unmatched_airports",
 )
+RUN_COLUMNS = (
+    "run_id",
+    "flight_date",
+    "input_object",
+    "status",
+    *COUNT_COLUMNS,
+    "min_dep_delay",
+    "started_at",
+    "finished_at",
+    "error_message",
+)
+# The JDBC driver class of each vendor a Glue connection URL can name (AWS: "Registering the
+# driver class" of the Redshift JDBC driver 2.1; PostgreSQL's driver documentation).
+DRIVER_CLASSES = {
+    "postgresql": "org.postgresql.Driver",
+    "redshift": "com.amazon.redshift.jdbc.Driver",
+}
 _RUN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _STATUS = re.compile(r"^[A-Z_]{1,16}$")
-# Characters the connector or a SQL literal would treat specially: they become CHR(n).
-_SPECIAL = re.compile(r"[;%'\\\x00-\x1f\x7f]")
-_CONNECTOR_BREAKERS = re.compile(r"[;%\r\n]")
 # PostgreSQL cuts identifiers at 63 bytes: daily_flights_fact_stage_<24>_<8> is 58.
 _STAGE_RUN_PART = 24
+
+# One SQL statement and its parameters (``?`` placeholders, in order).
+Statement = tuple[str, tuple[Any, ...]]
+
+
+class LoadError(RuntimeError):
+    """A statement of a load failed; the warehouse keeps what it had."""
 
 
 @dataclass(frozen=True)
@@ -74,126 +107,249 @@ def stage_table(target: str, run_id: str) -> str:
     return f"{target}_stage_{readable}_{digest}"
 
 
-def actions(statements: Sequence[str]) -> str:
-    """``statements`` as one connector option: ``; ``-separated, refusing any statement the
-    connector would split, format or reject (a ``;``, a ``%`` or a line break in it)."""
-    for statement in statements:
-        found = _CONNECTOR_BREAKERS.search(statement)
-        if found:
-            raise ValueError(
-                f"statement would be mangled by the Redshift connector ({found.group()!r} at "
-                f"{found.start()}): {statement[:200]!r}"
-            )
-    return "; ".join(statements)
+def stage_statements(stage: str, target: str) -> list[Statement]:
+    """A fresh staging table with the target's columns (a failed attempt's is replaced)."""
+    return [(f"DROP TABLE IF EXISTS {stage}", ()), (f"CREATE TABLE {stage} (LIKE {target})", ())]
 
 
-def day_preactions(stage: str) -> str:
-    return actions(
-        (
-            f"LOCK {FACT_TABLE}, {RUNS_TABLE}",
-            f"DROP TABLE IF EXISTS {stage}",
-            f"CREATE TABLE {stage} (LIKE {FACT_TABLE})",
-        )
-    )
-
-
-def day_postactions(stage: str, columns: tuple[str, ...], run: RunRecord) -> str:
+def day_swap(stage: str, columns: Sequence[str], run: RunRecord) -> list[Statement]:
+    """Replace the run's day in the fact table with the staged rows and record the run."""
     listed = ", ".join(columns)
-    return actions(
-        (
-            f"DELETE FROM {FACT_TABLE} WHERE flight_date = {_date(run.flight_date)}",
-            f"INSERT INTO {FACT_TABLE} ({listed}) SELECT {listed} FROM {stage}",
-            f"DELETE FROM {RUNS_TABLE} WHERE run_id = {text(_checked(run.run_id, _RUN_ID))}",
-            run_insert(run, status="SUCCEEDED"),
-            f"DROP TABLE {stage}",
-        )
-    )
+    return [
+        (f"LOCK {FACT_TABLE}, {RUNS_TABLE}", ()),
+        (f"DELETE FROM {FACT_TABLE} WHERE flight_date = ?", (run.flight_date,)),
+        (f"INSERT INTO {FACT_TABLE} ({listed}) SELECT {listed} FROM {stage}", ()),
+        (f"DELETE FROM {RUNS_TABLE} WHERE run_id = ?", (_checked(run.run_id, _RUN_ID),)),
+        run_insert(run, status="SUCCEEDED"),
+        (f"DROP TABLE {stage}", ()),
+    ]
 
 
-def airports_preactions(stage: str) -> str:
-    return actions(
-        (
-            f"LOCK {AIRPORTS_TABLE}",
-            f"DROP TABLE IF EXISTS {stage}",
-            f"CREATE TABLE {stage} (LIKE {AIRPORTS_TABLE})",
-        )
-    )
-
-
-def airports_postactions(stage: str) -> str:
+def airports_swap(stage: str) -> list[Statement]:
     """Swap the staged dimension in (its rows were checked for duplicate ids before staging)."""
     listed = ", ".join(AIRPORT_COLUMNS)
-    return actions(
-        (
-            f"DELETE FROM {AIRPORTS_TABLE}",
-            f"INSERT INTO {AIRPORTS_TABLE} ({listed}) SELECT {listed} FROM {stage}",
-            f"DROP TABLE {stage}",
-        )
-    )
+    return [
+        (f"LOCK {AIRPORTS_TABLE}", ()),
+        (f"DELETE FROM {AIRPORTS_TABLE}", ()),
+        (f"INSERT INTO {AIRPORTS_TABLE} ({listed}) SELECT {listed} FROM {stage}", ()),
+        (f"DROP TABLE {stage}", ()),
+    ]
 
 
-def run_insert(run: RunRecord, status: str, error_message: str | None = None) -> str:
+def run_insert(run: RunRecord, status: str, error_message: str | None = None) -> Statement:
     """An INSERT of ``run`` into the run table."""
     missing = [name for name in COUNT_COLUMNS if name not in run.counts]
     if missing:
         raise ValueError(f"run record lacks {', '.join(missing)}")
-    columns = (
-        "run_id",
-        "flight_date",
-        "input_object",
-        "status",
-        *COUNT_COLUMNS,
-        "min_dep_delay",
-        "started_at",
-        "finished_at",
-        "error_message",
-    )
+    for value in (run.input_object, error_message or ""):
+        if "\x00" in value:
+            raise ValueError(f"refusing to store {value!r}: it holds a NUL character")
     values = (
-        text(_checked(run.run_id, _RUN_ID)),
-        _date(run.flight_date),
-        text(run.input_object),
-        text(_checked(status, _STATUS)),
-        *(str(int(run.counts[name])) for name in COUNT_COLUMNS),
-        str(int(run.min_dep_delay)),
-        _timestamp(run.started_at),
-        _timestamp(run.finished_at),
-        "NULL" if error_message is None else text(error_message[:4096]),
+        _checked(run.run_id, _RUN_ID),
+        run.flight_date,
+        run.input_object,
+        _checked(status, _STATUS),
+        *(int(run.counts[name]) for name in COUNT_COLUMNS),
+        int(run.min_dep_delay),
+        run.started_at.replace(tzinfo=None, microsecond=0),
+        run.finished_at.replace(tzinfo=None, microsecond=0),
+        None if error_message is None else error_message[:4096],
     )
-    return f"INSERT INTO {RUNS_TABLE} ({', '.join(columns)}) VALUES ({', '.join(values)})"
+    marks = ", ".join("?" for _ in RUN_COLUMNS)
+    return (f"INSERT INTO {RUNS_TABLE} ({', '.join(RUN_COLUMNS)}) VALUES ({marks})", values)
 
 
-def text(value: str) -> str:
-    """``value`` as a SQL string expression holding no ``;``, ``%``, quote, backslash or control
-    character: those are spelled ``CHR(n)`` and concatenated, e.g. ``'a' || CHR(59) || 'b'``.
+# --- the job's own JDBC connection -----------------------------------------------------------
 
-    A NUL cannot be stored in Redshift or PostgreSQL text and is refused.
+
+@dataclass(frozen=True)
+class JdbcTarget:
+    """Where the job's own connection goes: the Glue connection's URL, database and login."""
+
+    url: str
+    user: str
+    password: str
+
+    @property
+    def vendor(self) -> str:
+        return self.url.removeprefix("jdbc:").split(":", 1)[0]
+
+
+def jdbc_target(jdbc_conf: Mapping[str, Any], database: str) -> JdbcTarget:
+    """The target of ``GlueContext.extract_jdbc_conf``'s result, on ``database``.
+
+    ``fullUrl`` is the URL as entered in the connection (AWS Glue 3.0 and later); ``url``, which
+    AWS documents as deprecated, holds only protocol, host and port, so it is not used.
     """
-    if "\x00" in value:
-        raise ValueError(f"refusing to put {value!r} into SQL: it holds a NUL character")
-    parts: list[str] = []
-    literal: list[str] = []
-    for char in value:
-        if _SPECIAL.match(char):
-            if literal:
-                parts.append("'" + "".join(literal) + "'")
-                literal = []
-            parts.append(f"CHR({ord(char)})")
+    full_url = jdbc_conf.get("fullUrl")
+    if not full_url:
+        raise LoadError(
+            "the Glue connection's JDBC settings have no fullUrl (AWS Glue 3.0 or later returns "
+            f"it from extract_jdbc_conf); keys present: {', '.join(sorted(jdbc_conf))}"
+        )
+    parts = urlsplit(str(full_url).removeprefix("jdbc:"))
+    vendor = parts.scheme
+    if vendor not in DRIVER_CLASSES:
+        raise LoadError(
+            f"the Glue connection's URL is a {vendor!r} URL; the jobs load Redshift or PostgreSQL "
+            f"({', '.join(DRIVER_CLASSES)})"
+        )
+    url = "jdbc:" + urlunsplit(parts._replace(path=f"/{database}"))
+    return JdbcTarget(url, str(jdbc_conf.get("user") or ""), str(jdbc_conf.get("password") or ""))
+
+
+class JdbcSession:
+    """One transaction on a JDBC connection of the Spark driver's JVM (through py4j)."""
+
+    def __init__(self, jvm: Any, connection: Any):
+        self._jvm = jvm
+        self._connection = connection
+
+    def execute(self, statement: Statement) -> None:
+        sql, params = statement
+        prepared = self._connection.prepareStatement(sql)
+        try:
+            for position, value in enumerate(params, start=1):
+                self._bind(prepared, position, value)
+            prepared.execute()
+        finally:
+            prepared.close()
+
+    def _bind(self, prepared: Any, position: int, value: Any) -> None:
+        sql = self._jvm.java.sql
+        if value is None:
+            prepared.setNull(position, sql.Types.VARCHAR)
+        elif isinstance(value, bool):
+            raise TypeError(f"parameter {position}: no bool columns in the warehouse")
+        elif isinstance(value, int):
+            prepared.setLong(position, value)
+        elif isinstance(value, str):
+            prepared.setString(position, value)
+        elif isinstance(value, datetime):
+            prepared.setTimestamp(
+                position, sql.Timestamp.valueOf(value.isoformat(sep=" ", timespec="seconds"))
+            )
+        elif isinstance(value, date):
+            prepared.setDate(position, sql.Date.valueOf(value.isoformat()))
         else:
-            literal.append(char)
-    if literal or not parts:
-        parts.append("'" + "".join(literal) + "'")
-    return parts[0] if len(parts) == 1 else "(" + " || ".join(parts) + ")"
+            raise TypeError(f"parameter {position}: cannot bind {type(value).__name__}")
+
+
+@contextlib.contextmanager
+def transaction(jvm: Any, target: JdbcTarget) -> Iterator[JdbcSession]:
+    """A transaction on a new connection to ``target``: committed when the block ends, rolled
+    back (and the error named as a LoadError) if it raises; the connection is closed after."""
+    connection = connect(jvm, target)
+    try:
+        connection.setAutoCommit(False)
+        try:
+            yield JdbcSession(jvm, connection)
+            connection.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                connection.rollback()
+            raise
+    finally:
+        with contextlib.suppress(Exception):
+            connection.close()
+
+
+def connect(jvm: Any, target: JdbcTarget) -> Any:
+    """A ``java.sql.Connection`` to ``target``.
+
+    The driver is instantiated through the thread's context class loader, which sees the jars
+    Spark was given (``--jars``, ``spark.jars``) as well as the JVM's class path; DriverManager
+    would refuse a driver its py4j caller's class loader cannot see.
+    """
+    name = DRIVER_CLASSES[target.vendor]
+    loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+    try:
+        driver = jvm.java.lang.Class.forName(name, True, loader).newInstance()
+    except Exception as error:
+        raise LoadError(
+            f"the {target.vendor} JDBC driver ({name}) is not on the Spark driver's class path: "
+            f"{java_message(error)}"
+        ) from None
+    properties = jvm.java.util.Properties()
+    properties.setProperty("user", target.user)
+    properties.setProperty("password", target.password)
+    connection = driver.connect(target.url, properties)
+    if connection is None:
+        raise LoadError(f"the {target.vendor} JDBC driver does not accept {target.url}")
+    return connection
+
+
+def java_message(error: BaseException) -> str:
+    """A Java exception raised through py4j as one line: its class and message, then each cause's
+    ("Caused by: ..."); other errors as ``str``."""
+    java = getattr(error, "java_exception", None)
+    if java is None:
+        return str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    lines: list[str] = []
+    while java is not None and len(lines) < 8:
+        lines.append(" ".join(str(java.toString()).split()))
+        java = java.getCause()
+    return " Caused by: ".join(lines)
+
+
+def load_frame(
+    glue_context: Any,
+    frame: Any,
+    target: str,
+    run_id: str,
+    swap: Callable[[str], Sequence[Statement]],
+    args: Mapping[str, str],
+) -> None:
+    """Load ``frame`` (a Spark DataFrame) into ``target`` the way this module describes: staged
+    through the Glue connection ``args["connection_name"]`` into database
+    ``args["warehouse_database"]`` (``TempDir`` for Redshift's COPY), then ``swap(stage)``."""
+    from awsglue.dynamicframe import DynamicFrame
+
+    stage = stage_table(target, run_id)
+    connection, database = args["connection_name"], args["warehouse_database"]
+    jdbc = jdbc_target(glue_context.extract_jdbc_conf(connection), database)
+    name = target.rsplit(".", 1)[-1]
+
+    def write() -> None:
+        glue_context.write_dynamic_frame.from_jdbc_conf(
+            frame=DynamicFrame.fromDF(frame, glue_context, name),
+            catalog_connection=connection,
+            connection_options={"dbtable": stage, "database": database},
+            redshift_tmp_dir=args.get("TempDir") or "",
+            transformation_ctx=f"load_{name}",
+        )
+
+    load(glue_context.spark_session.sparkContext._jvm, jdbc, stage, target, write, swap(stage))
+
+
+def load(
+    jvm: Any,
+    target: JdbcTarget,
+    stage: str,
+    like: str,
+    write: Callable[[], None],
+    swap: Sequence[Statement],
+) -> None:
+    """Stage, write (``write`` puts the rows into ``stage``), swap; on any failure the staging
+    table is dropped and the error raised as a LoadError naming the step."""
+    step = "creating the staging table"
+    try:
+        with transaction(jvm, target) as session:
+            for statement in stage_statements(stage, like):
+                session.execute(statement)
+        step = f"writing the rows into {stage} through the Glue connection"
+        write()
+        step = f"swapping {stage} into {like}"
+        with transaction(jvm, target) as session:
+            for statement in swap:
+                session.execute(statement)
+    except Exception as error:
+        with contextlib.suppress(Exception), transaction(jvm, target) as session:
+            session.execute((f"DROP TABLE IF EXISTS {stage}", ()))
+        raise LoadError(f"load into {like} failed {step}: {java_message(error)}") from error
 
 
 def _checked(value: str, pattern: re.Pattern[str]) -> str:
     if not pattern.match(value):
         raise ValueError(f"refusing to put {value!r} into SQL: it does not match {pattern.pattern}")
     return value
-
-
-def _date(value: date) -> str:
-    return f"'{date.fromisoformat(value.isoformat()).isoformat()}'"
-
-
-def _timestamp(value: datetime) -> str:
-    return f"'{value.replace(tzinfo=None).isoformat(sep=' ', timespec='seconds')}'"

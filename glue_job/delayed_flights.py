@@ -24,15 +24,15 @@ The airports dimension joined is the last one the airports job accepted
 leaves the days after it loading against the previous one.
 
 Reading: the catalog is asked once, with GetPartition, where the crawler registered the day
-(``catalog_check`` in the run report says what it found); the objects at that location are
-listed on the driver (names only) and read with Spark's text reader, split across executors,
-every line keeping its exact number in its file (see ``flight_transforms``). The lines are read
-once and cached, then the parsed rows replace them in the cache; every count comes from one
-aggregation. Writing: quarantined lines go, written by Spark as JSON lines, under
-``quarantine/date=.../run=<run id>/``; the day replaces its previous rows in one transaction
-(staging table, then delete-and-insert in the postactions, with the run recorded in the run
-table), and a JSON report with the counts goes to ``run-reports/date=.../<run id>.json`` for the
-state machine's notification.
+(``catalog_check`` in the run report says what it found); the objects at that location are listed on
+the driver (names only) and read with Spark's text reader, split across executors, every line
+keeping its exact number in its file (see ``flight_transforms``). The lines are read once and
+cached, then the parsed rows replace them in the cache; every count comes from one aggregation.
+Writing: quarantined lines go, written by Spark as JSON lines, under ``quarantine/date=.../run=<run
+id>/``; the day replaces its previous rows in one transaction (rows staged through the Glue
+connection, then swapped in with the run recorded in the run table, on the driver: ``day_load``),
+and a JSON report with the counts goes to ``run-reports/date=.../<run id>.json`` for the state
+machine's notification.
 """
 
 from __future__ import annotations
@@ -52,7 +52,6 @@ import day_load
 import flight_io
 import flight_transforms as T
 from awsglue.context import GlueContext
-from awsglue.dynamicframe import DynamicFrame
 from awsglue.job import Job
 from awsglue.utils import getResolvedOptions
 from pyspark.context import SparkContext
@@ -229,19 +228,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 def load_day(
     glue_context: GlueContext, args: DayArgs, fact: DataFrame, record: day_load.RunRecord
 ) -> None:
-    """Replace the day in the fact table with ``fact`` and record the run, in one transaction."""
-    stage = day_load.stage_table(day_load.FACT_TABLE, args.run_id)
-    glue_context.write_dynamic_frame.from_jdbc_conf(
-        frame=DynamicFrame.fromDF(fact, glue_context, "daily_flights_fact"),
-        catalog_connection=args["connection_name"],
-        connection_options={
-            "dbtable": stage,
-            "database": args["warehouse_database"],
-            "preactions": day_load.day_preactions(stage),
-            "postactions": day_load.day_postactions(stage, T.FACT_COLUMNS, record),
-        },
-        redshift_tmp_dir=args.resolved.get("TempDir") or "",
-        transformation_ctx="load_day",
+    """Replace the day in the fact table with ``fact`` and record the run, in one transaction
+    (staged through the Glue connection, swapped on the driver: ``day_load``)."""
+    day_load.load_frame(
+        glue_context,
+        fact,
+        day_load.FACT_TABLE,
+        args.run_id,
+        lambda stage: day_load.day_swap(stage, T.FACT_COLUMNS, record),
+        args.resolved,
     )
 
 

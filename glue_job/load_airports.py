@@ -2,8 +2,8 @@
 
 The file is parsed and checked on the driver with the same rules the day job uses
 (``flight_transforms.parse_airports``): a bad row or a duplicate ``airport_id`` fails the run
-naming them, and the warehouse keeps its previous dimension. Otherwise the rows are staged and
-swapped in by the postactions, in the one transaction of ``from_jdbc_conf``, and the checked
+naming them, and the warehouse keeps its previous dimension. Otherwise the rows are staged through
+the Glue connection and swapped in, in one transaction on the driver (``day_load``), and the checked
 text is kept at ``--accepted_airports_key``: the day runs join that copy, so an upload that is
 refused never reaches them.
 
@@ -24,7 +24,6 @@ import day_load
 import flight_io
 import flight_transforms as T
 from awsglue.context import GlueContext
-from awsglue.dynamicframe import DynamicFrame
 from awsglue.job import Job
 from awsglue.utils import getResolvedOptions
 from pyspark.context import SparkContext
@@ -49,20 +48,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     text = flight_io.read_text(s3, source)
     rows = T.parse_airports(source.uri, text)
     frame = T.airports_frame(glue_context.spark_session, rows)
-    stage = day_load.stage_table(
-        day_load.AIRPORTS_TABLE, args.get("JOB_RUN_ID") or f"manual-{uuid.uuid4().hex}"
-    )
-    glue_context.write_dynamic_frame.from_jdbc_conf(
-        frame=DynamicFrame.fromDF(frame, glue_context, "airports_dim"),
-        catalog_connection=args["connection_name"],
-        connection_options={
-            "dbtable": stage,
-            "database": args["warehouse_database"],
-            "preactions": day_load.airports_preactions(stage),
-            "postactions": day_load.airports_postactions(stage),
-        },
-        redshift_tmp_dir=args.get("TempDir") or "",
-        transformation_ctx="load_airports",
+    day_load.load_frame(
+        glue_context,
+        frame,
+        day_load.AIRPORTS_TABLE,
+        args.get("JOB_RUN_ID") or f"manual-{uuid.uuid4().hex}",
+        day_load.airports_swap,
+        args,
     )
     accepted = flight_io.S3Object(args["data_bucket"], args["accepted_airports_key"])
     flight_io.accept_airports(s3, accepted, text)

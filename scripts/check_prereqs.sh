@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Check the prerequisites a make target needs, and say plainly what is missing.
-# Usage: scripts/check_prereqs.sh [python] [java] [postgres] [node]
+# Usage: scripts/check_prereqs.sh [python] [java] [postgres] [pgjdbc] [node]
 set -u
 status=0
 fail() { echo "missing prerequisite: $*" >&2; status=1; }
@@ -31,6 +31,14 @@ for need in "$@"; do
       if [ -z "${DATABASE_URL:-}" ] && ! command -v initdb >/dev/null 2>&1 \
          && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
         fail "PostgreSQL server binaries (initdb, postgres) not found on PATH or in /usr/lib/postgresql/*/bin. Install them (Debian: apt-get install postgresql) or set DATABASE_URL to a PostgreSQL server the tests may create databases on"
+      fi
+      ;;
+    pgjdbc)
+      jar="${PG_JDBC_JAR:-/usr/share/java/postgresql.jar}"
+      if [ ! -f "$jar" ]; then
+        fail "the PostgreSQL JDBC driver is not at $jar. Install it (Debian: apt-get install libpostgresql-jdbc-java), or set PG_JDBC_JAR=/path/to/postgresql-42.x.jar"
+      elif ! "${PYTHON:-python3}" -c 'import sys, zipfile; sys.exit("org/postgresql/Driver.class" not in zipfile.ZipFile(sys.argv[1]).namelist())' "$jar" 2>/dev/null; then
+        fail "$jar holds no org/postgresql/Driver.class: not a PostgreSQL JDBC driver"
       fi
       ;;
     node)

@@ -78,6 +78,8 @@ AWSGLUE_CALLS = frozenset(
         "write_dynamic_frame.from_jdbc_conf",
     }
 )
+# GlueContext methods with which Glue calls AWS, whatever the context's variable is named.
+AWSGLUE_CONTEXT_CALLS = frozenset({"extract_jdbc_conf"})
 
 # Optimized Step Functions integrations, and what the role needs for each.
 INTEGRATION_ACTIONS = {
@@ -333,6 +335,9 @@ def _calls_in(function: ast.AST, where: str) -> Iterator[CodeCall]:
         method, receiver = node.func.attr, node.func.value
         if isinstance(receiver, ast.Attribute) and f"{receiver.attr}.{method}" in AWSGLUE_CALLS:
             yield CodeCall("glue", f"{receiver.attr}.{method}", where)
+            continue
+        if method in AWSGLUE_CONTEXT_CALLS:
+            yield CodeCall("glue", method, where)
             continue
         service = _service_of(receiver, variables)
         if service is None:

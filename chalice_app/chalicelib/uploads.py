@@ -4,8 +4,8 @@ Only two kinds of key mean work: ``daily_flights/date=YYYY-MM-DD/<name>.csv`` (a
 date; any name S3 allows that is not hidden, i.e. not starting with ``_`` or ``.``, the objects
 Hive and Glue skip, as the day job does) and the airports dimension key. Anything else is
 ignored with a log line naming it. Key text never becomes an execution name (that is a digest)
-nor a notification subject; it reaches SQL only through ``day_load.text``, which spells every
-character the Redshift connector or SQL would treat specially as ``CHR(n)``.
+nor a notification subject; it reaches SQL only as a JDBC parameter of the jobs' prepared
+statements (``glue_job/day_load.py``), never as SQL text.
 
 The idempotency key is the object version: the data bucket is versioned, and S3 puts the
 version id in the event (``detail.object["version-id"]``), so every upload, identical bytes

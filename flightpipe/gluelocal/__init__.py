@@ -4,8 +4,8 @@ AWS's ``awsglue`` library is a thin Python layer over Glue's JVM classes and doe
 outside Glue or its container. ``shim/awsglue`` re-implements, with AWS's module paths and
 signatures, the part of it Glue scripts here use; the work behind it is real: catalog tables and
 partitions are resolved through the Glue API (boto3, so any endpoint), their objects are read
-from S3, and JDBC writes go through the project's warehouse interface, preactions and
-postactions included, in one transaction.
+from S3, and JDBC writes go through the project's warehouse interface as Glue's writer for the
+connection's vendor does them (``jdbc``).
 
 The shim is put on ``sys.path`` only by ``runner`` when a job runs locally; it is never packaged
 for Glue, where the real ``awsglue`` is already present.

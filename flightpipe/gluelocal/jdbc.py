@@ -1,9 +1,12 @@
-"""Writing a frame through a Glue connection locally, as Glue's Redshift writer does.
+"""Writing a frame through a Glue connection locally, as Glue's writer for its vendor does.
 
-AWS Glue writes ``write_dynamic_frame.from_jdbc_conf`` to Redshift with the spark-redshift
-community connector (spark-redshift-community/spark-redshift: ``RedshiftWriter.scala``,
-``doRedshiftLoad`` and ``saveToRedshift``, at commit 046da8187e9223f61d956ce47ef4916f8feff2a7;
-``Parameters.scala``, ``DEFAULT_PARAMETERS``, ``preActions``, ``postActions``, at commit
+On a connection that is not Redshift (PostgreSQL, the local stand-in), Glue writes with its JDBC
+writer: the rows are inserted into ``dbtable``, and ``preactions``/``postactions``, documented for
+Redshift only, are not run (``JdbcLoad``, which refuses them instead). On a Redshift connection, AWS
+Glue writes ``write_dynamic_frame.from_jdbc_conf`` to Redshift with the spark-redshift community
+connector (spark-redshift-community/spark-redshift: ``RedshiftWriter.scala``, ``doRedshiftLoad`` and
+``saveToRedshift``, at commit 046da8187e9223f61d956ce47ef4916f8feff2a7; ``Parameters.scala``,
+``DEFAULT_PARAMETERS``, ``preActions``, ``postActions``, at commit
 025d78ab1e2af9d3518636a7eb337f174f60e7c3). In one transaction it:
 
 1. runs ``CREATE TABLE IF NOT EXISTS <dbtable> (<the frame's columns>)``;
@@ -76,18 +79,35 @@ class JdbcConf:
     url: str
     user: str
     password: str
+    enforce_ssl: bool = False
+    custom_cert: str = ""
+    skip_cert_validation: bool = False
+    cert_string: str = ""
 
     @property
     def vendor(self) -> str:
         return self.url.removeprefix("jdbc:").split(":", 1)[0]
 
     def as_glue_dict(self) -> dict[str, str]:
-        return {
-            "url": self.url,
+        """What AWS's ``extract_jdbc_conf`` returns (AWS Glue's GlueContext API page): ``url``
+        is the deprecated form with only protocol, host and port; ``fullUrl`` the URL as entered
+        in the connection."""
+        parts = urlsplit(self.url.removeprefix("jdbc:"))
+        found = {
+            "url": f"jdbc:{parts.scheme}://{parts.netloc}",
+            "fullUrl": self.url,
             "user": self.user,
             "password": self.password,
             "vendor": self.vendor,
+            "enforceSSL": str(self.enforce_ssl).lower(),
         }
+        if self.custom_cert:
+            found |= {
+                "customJDBCCert": self.custom_cert,
+                "skipCustomJDBCCertValidation": str(self.skip_cert_validation).lower(),
+                "customJDBCCertString": self.cert_string,
+            }
+        return found
 
     def with_database(self, database: str | None) -> str:
         if not database:
@@ -126,7 +146,17 @@ def connection_conf(
                 f"Glue connection {name!r}: secret {secret_id} is not JSON with "
                 '"username" and "password" keys'
             ) from error
-    return JdbcConf(url=properties["JDBC_CONNECTION_URL"], user=user, password=password)
+    return JdbcConf(
+        url=properties["JDBC_CONNECTION_URL"],
+        user=user,
+        password=password,
+        enforce_ssl=properties.get("JDBC_ENFORCE_SSL", "false").lower() == "true",
+        custom_cert=properties.get("CUSTOM_JDBC_CERT", ""),
+        skip_cert_validation=(
+            properties.get("SKIP_CUSTOM_JDBC_CERT_VALIDATION", "false").lower() == "true"
+        ),
+        cert_string=properties.get("CUSTOM_JDBC_CERT_STRING", ""),
+    )
 
 
 @dataclass(frozen=True)
@@ -163,6 +193,45 @@ class ConnectorLoad:
             for statement in self.postactions:
                 session.execute(statement)
         return loaded
+
+
+# Options of Glue's JDBC writer that only its Redshift connector acts on.
+REDSHIFT_ONLY_OPTIONS = ("preactions", "postactions")
+
+
+@dataclass(frozen=True)
+class JdbcLoad:
+    """One write through Glue's JDBC writer to a connection that is not Redshift: the rows are
+    inserted into ``dbtable`` by column name (created from the frame when missing, as Spark's
+    JDBC writer does in append mode).
+
+    AWS documents ``preactions`` and ``postactions`` for Redshift only; on another connection
+    Glue's writer does not run them and says nothing. Here they are refused, naming them, so that
+    a job relying on them fails locally instead of loading only its staging table on AWS. Glue's
+    writer commits each Spark partition on its own; locally the rows commit together, so a job
+    must not count on either (the pipeline's jobs stage into a table of their own and swap).
+    """
+
+    table: str
+
+    @classmethod
+    def from_options(cls, vendor: str, options: dict[str, Any]) -> JdbcLoad:
+        given = [name for name in REDSHIFT_ONLY_OPTIONS if name in options]
+        if given:
+            raise ConnectorError(
+                f"{' and '.join(given)} given for a {vendor} connection: AWS Glue runs them only "
+                "on Redshift connections and silently skips them on any other, so the SQL would "
+                "never run on AWS"
+            )
+        if not options.get("dbtable"):
+            raise ConnectorError("dbtable is required to write through a JDBC connection")
+        return cls(identifier(_text_option(options, "dbtable").strip()))
+
+    def run(self, warehouse: Warehouse, schema: T.StructType, parts: Sequence[Path]) -> int:
+        with warehouse.transaction() as session:
+            session.execute(create_table_sql(self.table, schema, warehouse.dialect))
+            columns = _frame_columns_in_table(session, self.table, schema)
+            return session.copy_csv(self.table, columns, CsvSource(tuple(parts))) if parts else 0
 
 
 def connector_statements(
@@ -211,10 +280,15 @@ def write_frame(
     redshift_tmp_dir: str = "",
     catalog_id: str | None = None,
 ) -> int:
-    """Load ``frame`` into ``options['dbtable']`` as the connector does; returns rows loaded."""
+    """Load ``frame`` into ``options['dbtable']`` as Glue's writer for the connection's vendor
+    does (``ConnectorLoad`` for Redshift, ``JdbcLoad`` otherwise); returns rows loaded."""
     spark_context = frame.sparkSession.sparkContext
-    load = ConnectorLoad.from_options(spark_context, options)
     conf = connection_conf(glue, connection_name, catalog_id)
+    load: ConnectorLoad | JdbcLoad
+    if conf.vendor == "redshift":
+        load = ConnectorLoad.from_options(spark_context, options)
+    else:
+        load = JdbcLoad.from_options(conf.vendor, options)
     warehouse = warehouse_from_url(
         conf.with_database(options.get("database")),
         user=conf.user,
@@ -223,8 +297,13 @@ def write_frame(
         iam_role_arn=options.get("aws_iam_role", ""),
         staging_s3_uri=redshift_tmp_dir,
     )
+    return load.run(warehouse, frame.schema, staged_csv(frame))
+
+
+def staged_csv(frame: DataFrame) -> list[Path]:
+    """``frame`` written as header-less CSV part files in the run's scratch space (the
+    connector's CSV staging options: ``""`` escapes a quote, values are not trimmed)."""
     staged = scratch_dir("jdbc-") / "rows"
-    # The connector's CSV staging options: "" escapes a quote, values are not trimmed.
     frame.write.csv(
         str(staged),
         header=False,
@@ -233,8 +312,7 @@ def write_frame(
         ignoreLeadingWhiteSpace=False,
         ignoreTrailingWhiteSpace=False,
     )
-    parts = [p for p in sorted(staged.glob("part-*")) if p.stat().st_size > 0]
-    return load.run(warehouse, frame.schema, parts)
+    return [p for p in sorted(staged.glob("part-*")) if p.stat().st_size > 0]
 
 
 def _text_option(options: dict[str, Any], name: str) -> str:
@@ -288,3 +366,23 @@ def _matching_columns(session: Session, table: str, schema: T.StructType) -> lis
             "column list"
         )
     return table_columns
+
+
+def _frame_columns_in_table(session: Session, table: str, schema: T.StructType) -> list[str]:
+    """The frame's columns, each of which must be one of the table's (Spark's JDBC writer
+    matches them by name and fails on a column the table lacks)."""
+    schema_name, _, table_name = table.rpartition(".")
+    rows = session.query(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = %s",
+        (schema_name or "public", table_name),
+    )
+    table_columns = {str(row[0]) for row in rows}
+    frame_columns = [name.lower() for name in schema.names]
+    missing = [name for name in frame_columns if name not in table_columns]
+    if missing:
+        raise ConnectorError(
+            f"column {', '.join(missing)} of the frame is not a column of {table} "
+            f"({', '.join(sorted(table_columns))})"
+        )
+    return frame_columns

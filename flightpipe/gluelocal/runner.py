@@ -28,31 +28,39 @@ _loaded: dict[Path, dict[str, Any]] = {}
 
 # The session every local job run gets, in the stack's process or in a Glue container
 # (flightpipe.stack.glue_containers passes them as --conf): no UI, small shuffles, UTC as on
-# Glue's machines.
+# Glue's machines. JVM options are not among them: a --conf of spark.driver.extraJavaOptions
+# replaces the image's own value, so a container gets its time zone through TZ instead.
 GLUE_SESSION_SETTINGS = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "4",
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.ansi.enabled": "false",
-    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
 }
 
 # The in-process Spark's JVM (local mode: driver and executor in one JVM, which the launcher
 # starts with these), sized for a machine that also runs LocalStack: a heap of 640 MiB, at most
 # (Spark's default is 1 GiB; a 1,000,000-row day needs about 400 MiB, its cached frames 60),
-# and G1's periodic collection, which gives an idle heap back to the system after a burst of
-# work (JEP 346). The heap is most of what the stack holds right after a burst.
+# UTC, and G1's periodic collection, which gives an idle heap back to the system after a burst
+# of work (JEP 346). The heap is most of what the stack holds right after a burst.
 LOCAL_JVM_SETTINGS = {
     "spark.driver.memory": "640m",
-    "spark.driver.extraJavaOptions": (
-        GLUE_SESSION_SETTINGS["spark.driver.extraJavaOptions"] + " -XX:G1PeriodicGCInterval=10000"
-    ),
+    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC -XX:G1PeriodicGCInterval=10000",
 }
 
-# Where `make install` puts Hadoop's S3A connector (see flightpipe/gluelocal/s3a-jars.txt).
+# ``s3://`` and ``s3a://`` served by Hadoop's S3A connector. AWS Glue 5.0 serves ``s3://`` with
+# EMRFS, which ignores every ``fs.s3a.*`` setting; a job container gets these on its
+# spark-submit command line, so that the real image's Spark reads the local stack's S3 too.
+S3A_FILESYSTEMS = {
+    "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+    "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+}
+
+# Where `make install` puts Hadoop's S3A connector (see flightpipe/gluelocal/s3a-jars.txt) and the
+# PostgreSQL JDBC driver, which AWS Glue has on a job's class path (the Makefile says where from).
 S3A_JARS_DIR = Path(sys.prefix) / "spark-jars"
 S3A_JARS = ("hadoop-aws-3.3.1.jar", "aws-java-sdk-bundle-1.11.901.jar")
+JDBC_JARS = ("postgresql.jar",)
 
 
 def local_spark(app_name: str = "flightpipe-glue-local", master: str = "local[*]") -> Any:
@@ -92,18 +100,14 @@ def local_spark(app_name: str = "flightpipe-glue-local", master: str = "local[*]
 def s3a_settings() -> dict[str, str]:
     """Spark settings that make ``s3://`` (and ``s3a://``) Hadoop's S3A filesystem, pointed at
     this process's endpoint (``AWS_ENDPOINT_URL``) with the credentials boto3 resolves."""
-    missing = [jar for jar in S3A_JARS if not (S3A_JARS_DIR / jar).is_file()]
+    jars = (*S3A_JARS, *JDBC_JARS)
+    missing = [jar for jar in jars if not (S3A_JARS_DIR / jar).is_file()]
     if missing:
         raise RuntimeError(
-            f"Hadoop's S3A jars are missing from {S3A_JARS_DIR} ({', '.join(missing)}): "
+            f"jars the local Spark needs are missing from {S3A_JARS_DIR} ({', '.join(missing)}): "
             "run `make install`"
         )
-    s3a = "org.apache.hadoop.fs.s3a.S3AFileSystem"
-    settings = {
-        "spark.jars": ",".join(str(S3A_JARS_DIR / jar) for jar in S3A_JARS),
-        "spark.hadoop.fs.s3.impl": s3a,
-        "spark.hadoop.fs.s3a.impl": s3a,
-    }
+    settings = {"spark.jars": ",".join(str(S3A_JARS_DIR / jar) for jar in jars), **S3A_FILESYSTEMS}
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     return settings | s3a_endpoint_settings(endpoint, environment_credentials())
 
@@ -125,7 +129,8 @@ def environment_credentials() -> dict[str, str]:
 
 def s3a_endpoint_settings(endpoint: str | None, credentials: Mapping[str, str]) -> dict[str, str]:
     """S3A pointed at ``endpoint`` (path-style, TLS as its scheme says) with ``credentials``
-    (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, optional ``AWS_SESSION_TOKEN``)."""
+    (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, optional ``AWS_SESSION_TOKEN``) and the
+    credentials provider that reads them, named rather than left to an image's defaults."""
     settings: dict[str, str] = {}
     if endpoint:
         settings |= {
@@ -139,6 +144,9 @@ def s3a_endpoint_settings(endpoint: str | None, credentials: Mapping[str, str]) 
         settings |= {
             "spark.hadoop.fs.s3a.access.key": credentials["AWS_ACCESS_KEY_ID"],
             "spark.hadoop.fs.s3a.secret.key": credentials["AWS_SECRET_ACCESS_KEY"],
+            "spark.hadoop.fs.s3a.aws.credentials.provider": (
+                "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
+            ),
         }
         if credentials.get("AWS_SESSION_TOKEN"):
             settings |= {

@@ -414,7 +414,7 @@ class LocalJobRun(glue_models.FakeJobRun):
         except BaseException as error:  # the run fails; the stack goes on
             # A container's failure is already the job's own "Name: message".
             named = isinstance(error, JobRunFailed)
-            self._error = str(error) if named else f"{type(error).__name__}: {error}"
+            self._error = str(error) if named else described(error)
             log.error(
                 "job %s run %s FAILED: %s",
                 self.job_name,
@@ -460,6 +460,20 @@ class LocalJobRun(glue_models.FakeJobRun):
         if self._error:
             data["ErrorMessage"] = self._error
         return data
+
+
+def described(error: BaseException) -> str:
+    """An in-process run's error as the container runner names it (``job_error``): its class
+    and message, and for a Java exception raised through py4j the Java exception and its causes
+    instead of Java's whole stack trace."""
+    java = getattr(error, "java_exception", None)
+    if java is None:
+        return f"{type(error).__name__}: {error}"
+    chain = [str(error).strip().splitlines()[0]] if str(error).strip() else []
+    while java is not None and len(chain) < 9:
+        chain.append(" ".join(str(java.toString()).split()))
+        java = java.getCause()
+    return f"{type(error).__name__}: " + " Caused by: ".join(chain)
 
 
 def _thread_log_handler(path: Path) -> logging.Handler:

@@ -10,12 +10,15 @@ builds), the way AWS documents running a job in that image::
 
 with the run's arguments as Glue passes them (the job's default arguments merged with the run's,
 then ``--JOB_RUN_ID`` and ``--JOB_NAME``), Spark settings as ``--conf`` (the session settings of
-the local runtime, and ``s3://`` pointed at LocalStack), LocalStack's endpoint and credentials
+the local runtime, and ``s3://`` served by S3A pointed at LocalStack, which the real image needs
+on its command line: its own ``s3://`` is EMRFS; never JVM options or class path, which would
+replace the image's), LocalStack's endpoint and credentials
 in the environment, and the job's code as the Glue service read it from S3
 (``flightpipe.stack.job_code``), mounted read-only from the host folder the service's own code
 cache comes from. The container joins the service's network. Its output is appended to the
 run's log as it is written; its exit code decides the run: 0 is SUCCEEDED, anything else FAILED
-with the job's exception (the last line of its traceback) as ``ErrorMessage``.
+with the job's exception (the last line of its traceback, and for a Java exception raised through
+py4j, the Java exception and its causes) as ``ErrorMessage``.
 
 Containers carry the label ``flightpipe.glue-run`` (the run id) and ``flightpipe.stack`` (the
 service container's id), are removed when they end, and are killed and removed when the service
@@ -37,6 +40,7 @@ from typing import Any
 
 from flightpipe.gluelocal.runner import (
     GLUE_SESSION_SETTINGS,
+    S3A_FILESYSTEMS,
     environment_credentials,
     s3a_endpoint_settings,
 )
@@ -52,7 +56,11 @@ STACK_LABEL = "flightpipe.stack"
 _EXCEPTION_LINE = re.compile(
     r"^(?:[A-Za-z_][\w]*\.)*([A-Za-z_]\w*(?:Error|Exception|Exit))(?::\s?(.*))?$"
 )
-_TAIL_LINES = 40
+# A Java stack trace inside a Python one runs to hundreds of lines; Spark's shutdown adds more.
+_TAIL_LINES = 2000
+# A Java exception line inside a Py4JJavaError: ``: java.sql.SQLException: ...`` (the first one)
+# and ``Caused by: org.postgresql.util.PSQLException: ...`` (its causes).
+_JAVA_LINE = re.compile(r"^(?::|Caused by:)\s+([\w$.]+(?:Exception|Error|Throwable)\b.*)$")
 
 
 class JobRunFailed(RuntimeError):
@@ -131,6 +139,7 @@ class ContainerJobs:
         (Glue's ``--extra-py-files``) as ``--py-files``, the script and its arguments."""
         settings = {
             **GLUE_SESSION_SETTINGS,
+            **S3A_FILESYSTEMS,
             **s3a_endpoint_settings(self.placement.endpoint_url, environment_credentials()),
         }
         confs = [arg for key, value in settings.items() for arg in ("--conf", f"{key}={value}")]
@@ -144,6 +153,7 @@ class ContainerJobs:
             "AWS_ENDPOINT_URL": self.placement.endpoint_url,
             "AWS_DEFAULT_REGION": region,
             "AWS_REGION": region,
+            "TZ": "UTC",  # the JVM's default time zone, without touching the image's JVM options
             **environment_credentials(),
         }
 
@@ -209,14 +219,18 @@ class ContainerJobs:
 
 
 def job_error(lines: Sequence[str], code: int) -> str:
-    """The job's error from the end of its output: the traceback's last line, its exception
-    named without its module (as the in-process runner names it), else the exit code and the
-    last lines."""
-    for line in reversed(lines):
-        match = _EXCEPTION_LINE.match(line.strip())
+    """The job's error from the end of its output: the last traceback's exception, named
+    without its module (as the in-process runner names it), with the Java exception and its
+    causes when it is a Py4JJavaError; else the exit code and the last lines."""
+    for index in range(len(lines) - 1, -1, -1):
+        match = _EXCEPTION_LINE.match(lines[index].strip())
         if match:
             name, message = match.groups()
-            return f"{name}: {message}" if message else name
+            found = f"{name}: {message}" if message else name
+            if name == "Py4JJavaError":
+                java = [m.group(1) for m in map(_JAVA_LINE.match, lines[index + 1 :]) if m]
+                found = " Caused by: ".join([found, *java[:8]])
+            return found
     last = " | ".join(line for line in lines[-5:] if line.strip())
     return f"the job's container exited with code {code}" + (f": {last}" if last else "")
 

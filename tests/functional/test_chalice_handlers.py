@@ -142,7 +142,7 @@ def test_without_versioning_a_duplicate_event_starts_nothing_and_a_corrected_upl
 )
 def test_any_visible_csv_name_starts_a_run_with_the_key_intact(app, name):
     """Every visible .csv object of a day is part of the day's load, so each one starts a run;
-    the key reaches SQL only through day_load.text (see test_day_load)."""
+    the key reaches SQL only as a JDBC parameter (see test_day_load)."""
     from chalice.test import Client
 
     chalice_app, sfn, machine, _, _ = app

@@ -107,6 +107,9 @@ def test_missing_table_is_the_glue_error(catalog, spark):
 
 
 def test_extract_jdbc_conf_reads_the_connection(catalog, spark):
+    """The keys of AWS's GlueContext API page: ``url`` deprecated (protocol, host and port only),
+    ``fullUrl`` as entered, ``enforceSSL`` from JDBC_ENFORCE_SSL, and the custom certificate's
+    three keys when CUSTOM_JDBC_CERT is set."""
     catalog.create_connection(
         ConnectionInput={
             "Name": "wh",
@@ -115,12 +118,19 @@ def test_extract_jdbc_conf_reads_the_connection(catalog, spark):
                 "JDBC_CONNECTION_URL": "jdbc:postgresql://127.0.0.1:5439/flights",
                 "USERNAME": "u",
                 "PASSWORD": "p",
+                "JDBC_ENFORCE_SSL": "TRUE",
+                "CUSTOM_JDBC_CERT": "s3://certs/ca.pem",
             },
         }
     )
     assert GlueContext(spark.sparkContext).extract_jdbc_conf("wh") == {
-        "url": "jdbc:postgresql://127.0.0.1:5439/flights",
+        "url": "jdbc:postgresql://127.0.0.1:5439",
+        "fullUrl": "jdbc:postgresql://127.0.0.1:5439/flights",
         "user": "u",
         "password": "p",
         "vendor": "postgresql",
+        "enforceSSL": "true",
+        "customJDBCCert": "s3://certs/ca.pem",
+        "skipCustomJDBCCertValidation": "false",
+        "customJDBCCertString": "",
     }

@@ -96,10 +96,12 @@ def test_a_run_lists_the_day_only_after_the_earlier_run_of_that_day_ended(with_a
 
 
 def load_waiters(stack) -> list[tuple]:
-    """Load transactions waiting on the fact table's lock."""
+    """Loads waiting on the fact table's lock: in their staging (``CREATE TABLE ... (LIKE``
+    reads the fact table) or in their swap (``LOCK``)."""
     with psycopg.connect(stack.database_url) as conn:
         return conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE query LIKE 'LOCK airlines.%%' "
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE (query LIKE 'LOCK airlines.%%' OR query LIKE 'CREATE TABLE airlines.%%') "
             "AND wait_event_type = 'Lock'"
         ).fetchall()
 

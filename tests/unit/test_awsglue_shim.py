@@ -302,3 +302,20 @@ def test_from_df_names_the_frame_as_aws_does(spark, glue):
         DynamicFrame.fromDF(df, spark)
     with pytest.raises(NotImplementedError, match="ResolveOption"):
         frame.toDF(["x"])
+
+
+def test_the_stand_in_image_refuses_a_spark_whose_image_jvm_settings_were_replaced(
+    spark, monkeypatch
+):
+    """In the stand-in Glue image, a Spark whose spark.driver.extraJavaOptions or extraClassPath
+    lost the image's spark-defaults.conf values (a --conf replaced them) is refused, naming them;
+    the session Spark here has neither value, as such a Spark would."""
+    monkeypatch.setenv("FLIGHTPIPE_GLUE_IMAGE_DEFAULTS", "/usr/lib/spark/conf/spark-defaults.conf")
+    with pytest.raises(
+        RuntimeError,
+        match=r"spark\.driver\.extraJavaOptions, spark\.driver\.extraClassPath no longer hold "
+        r"the image's values .* a --conf replaced them",
+    ):
+        GlueContext(spark.sparkContext)
+    monkeypatch.delenv("FLIGHTPIPE_GLUE_IMAGE_DEFAULTS")
+    GlueContext(spark.sparkContext)  # outside the image, there are no image defaults to keep

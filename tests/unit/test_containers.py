@@ -50,6 +50,31 @@ def test_a_job_container_runs_spark_submit_as_aws_documents_for_its_glue_5_image
     assert jobs.environment()["AWS_ENDPOINT_URL"] == "http://localstack:4566"
 
 
+def test_a_job_container_gets_s3a_on_its_command_line_and_keeps_the_images_jvm_settings(
+    tmp_path, monkeypatch
+):
+    """AWS Glue 5.0 serves s3:// with EMRFS (the Glue 5.1 migration guide: "S3A filesystem has
+    replaced EMRFS as the default S3 connector"), which ignores fs.s3a.*: the mapping to S3A must
+    be on the command line, not in an image. JVM options and class path are the image's: a
+    --conf would replace them, so the time zone goes through TZ."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    placement = Placement("/host/glue-code", "net", "http://localstack:4566", "id", "p-")
+    jobs = ContainerJobs("glue:5", tmp_path, client=object(), placement=placement)
+    command = jobs.command(JobCode(tmp_path / "job.py", None), [])
+    confs = dict(
+        value.split("=", 1) for flag, value in itertools.pairwise(command) if flag == "--conf"
+    )
+    s3a = "org.apache.hadoop.fs.s3a.S3AFileSystem"
+    assert (confs["spark.hadoop.fs.s3.impl"], confs["spark.hadoop.fs.s3a.impl"]) == (s3a, s3a)
+    assert confs["spark.hadoop.fs.s3a.aws.credentials.provider"].endswith(
+        "SimpleAWSCredentialsProvider"
+    )
+    assert not [key for key in confs if "extraJavaOptions" in key or "extraClassPath" in key]
+    assert jobs.environment()["TZ"] == "UTC"
+
+
 def test_a_failed_containers_error_is_its_tracebacks_last_line_named_as_in_process():
     output = [
         "Traceback (most recent call last):",
@@ -63,6 +88,29 @@ def test_a_failed_containers_error_is_its_tracebacks_last_line_named_as_in_proce
     assert job_error(["KeyboardInterrupt", "x"], 1).startswith("the job's container exited")
     assert job_error(["SystemExit"], 2) == "SystemExit"
     assert job_error(["Killed"], 137) == "the job's container exited with code 137: Killed"
+
+
+def test_a_java_failure_names_the_java_exception_and_its_causes():
+    """How PySpark prints a Py4JJavaError: the Python line, then Java's trace with its causes."""
+    output = [
+        "Traceback (most recent call last):",
+        '  File "/usr/lib/spark/python/lib/py4j-src.zip/py4j/protocol.py", line 326, in x',
+        "py4j.protocol.Py4JJavaError: An error occurred while calling o84.save.",
+        ": java.sql.BatchUpdateException: Batch entry 0 INSERT INTO t was aborted.",
+        "\tat org.postgresql.jdbc.BatchResultHandler.handleError(BatchResultHandler.java:165)",
+        *["\tat org.apache.spark.Frame.call(Frame.java:1)"] * 150,
+        "Caused by: org.postgresql.util.PSQLException: ERROR: value too long for type "
+        "character varying(10)",
+        "\tat org.postgresql.core.v3.QueryExecutorImpl.receiveErrorResponse(Q.java:2676)",
+        "\t... 23 more",
+        "",
+        "26/12/05 15:06:54 INFO ShutdownHookManager: Shutdown hook called",
+    ]
+    assert job_error(output, 1) == (
+        "Py4JJavaError: An error occurred while calling o84.save. Caused by: "
+        "java.sql.BatchUpdateException: Batch entry 0 INSERT INTO t was aborted. Caused by: "
+        "org.postgresql.util.PSQLException: ERROR: value too long for type character varying(10)"
+    )
 
 
 def test_docker_compose_yml_is_valid_compose():

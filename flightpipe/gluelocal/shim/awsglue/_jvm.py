@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 from py4j.protocol import Py4JError
@@ -189,3 +190,29 @@ class GlueLogger:
     def error(self, message: str) -> None:
         self._through_jvm("error", message)
         self._log.error(message)
+
+
+# What the stand-in Glue image's spark-defaults.conf puts in each JVM setting it holds.
+IMAGE_DEFAULTS = {
+    "spark.driver.extraJavaOptions": "-Dflightpipe.glue-image-defaults=kept",
+    "spark.driver.extraClassPath": "/opt/spark/jars/*",
+}
+
+
+def image_defaults_kept(sc: SparkContext) -> None:
+    """In the stand-in Glue image (``FLIGHTPIPE_GLUE_IMAGE_DEFAULTS`` names its
+    spark-defaults.conf), refuse a Spark whose JVM options or class path no longer hold the
+    image's values: a ``--conf`` replaced them, which on AWS's image drops what the image needs
+    there. Elsewhere (the Docker-free runtime) there are no image defaults to keep."""
+    defaults = os.environ.get("FLIGHTPIPE_GLUE_IMAGE_DEFAULTS")
+    if not defaults:
+        return
+    conf = sc.getConf()
+    replaced = [key for key, kept in IMAGE_DEFAULTS.items() if kept not in (conf.get(key) or "")]
+    if replaced:
+        raise RuntimeError(
+            f"{', '.join(replaced)} no longer hold the image's values from {defaults} "
+            f"({', '.join(IMAGE_DEFAULTS[key] for key in replaced)}): a --conf replaced them. "
+            "AWS's Glue image keeps its own JVM options and class path there; extend them "
+            "(for the time zone, set TZ) instead of passing the setting on the command line"
+        )

@@ -39,6 +39,7 @@ class GlueContext(SQLContext):
         else:
             spark_session, spark_context = SparkSession.builder.getOrCreate(), sparkContext
         super().__init__(spark_context, spark_session)
+        _jvm.image_defaults_kept(self._sc)
         _jvm.partition_hints(self._sc, options)
         self.create_dynamic_frame = DynamicFrameReader(self)
         self.write_dynamic_frame = DynamicFrameWriter(self)
@@ -108,9 +109,9 @@ class GlueContext(SQLContext):
         transformation_ctx: str = "",
         catalog_id: str | None = None,
     ) -> None:
-        """Load the frame through the Glue connection ``catalog_connection``: ``dbtable``,
-        ``preactions`` and ``postactions`` (and ``database``) from the options, in one
-        transaction. Returns None, as AWS's does."""
+        """Load the frame into ``dbtable`` (of ``database``) through the Glue connection
+        ``catalog_connection``, as Glue's writer for the connection's vendor does
+        (``flightpipe.gluelocal.jdbc``). Returns None, as AWS's does."""
         if not isinstance(frame, DynamicFrame):
             raise TypeError(
                 "frame_or_dfc must be DynamicFrame orDynamicFrameCollection. Got "
@@ -142,7 +143,8 @@ class GlueContext(SQLContext):
     def extract_jdbc_conf(
         self, connection_name: str, catalog_id: str | None = None
     ) -> dict[str, str]:
-        """``url``, ``user``, ``password`` and ``vendor`` of a Glue connection."""
+        """A Glue connection's JDBC settings, under the keys AWS returns (``fullUrl``, ``url``,
+        ``user``, ``password``, ``vendor``, ``enforceSSL``, and the custom certificate's)."""
         _jvm.strings(
             self._sc,
             nullable={"catalog_id"},

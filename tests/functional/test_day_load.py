@@ -1,0 +1,325 @@
+"""The jobs' load path (``glue_job/day_load.py``): the staging table created on the job's own JDBC
+connection, the rows written through the Glue connection without pre/postactions, then the swap
+in one transaction on the Spark driver's JVM.
+
+The JDBC connection is the real one: the local Spark's JVM with the PostgreSQL JDBC driver, as
+AWS Glue 5.0 has it on a job's class path (AWS Glue's "JDBC connections" page: PostgreSQL
+42.7.3, Amazon Redshift redshift-jdbc42-2.1.0.29). ``extract_jdbc_conf``'s keys are those of
+AWS's GlueContext API page (``fullUrl``: the URL as entered; ``url``: deprecated, without the
+database). The Glue connection is the moto server's; the warehouse is the local PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, datetime
+from urllib.parse import urlsplit
+
+import boto3
+import day_load
+import psycopg
+import pytest
+from flight_transforms import FACT_COLUMNS
+
+from flightpipe.gluelocal import SHIM_PATH
+
+if str(SHIM_PATH) not in sys.path:
+    sys.path.insert(0, str(SHIM_PATH))
+
+from awsglue.context import GlueContext
+
+pytestmark = pytest.mark.functional
+
+DAY = date(2013, 1, 1)
+FACT_SCHEMA = (
+    "carrier STRING, dep_airport_id BIGINT, arr_airport_id BIGINT, dep_airport STRING, "
+    "arr_airport STRING, dep_city STRING, arr_city STRING, dep_state STRING, arr_state STRING, "
+    "dep_delay BIGINT, arr_delay BIGINT, flight_date DATE"
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a job run has: its GlueContext, and the warehouse's URL."""
+
+    context: GlueContext
+    url: str
+
+
+@pytest.fixture
+def job(moto_endpoint, warehouse_url, spark) -> Job:
+    """The shim's GlueContext, with a Glue connection ``warehouse`` to the scratch database
+    (whose URL names another database: the job's ``--warehouse_database`` replaces it), on the
+    session's moto server, which clients made in any thread reach."""
+    parts = urlsplit(warehouse_url)
+    boto3.client("glue").create_connection(
+        ConnectionInput={
+            "Name": "warehouse",
+            "ConnectionType": "JDBC",
+            "ConnectionProperties": {
+                "JDBC_CONNECTION_URL": f"jdbc:postgresql://{parts.hostname}:{parts.port}/dev",
+                "USERNAME": parts.username or "",
+                **({"PASSWORD": parts.password} if parts.password else {}),
+            },
+        }
+    )
+    return Job(GlueContext(spark.sparkContext), warehouse_url)
+
+
+def database(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def query(url: str, sql: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def fact_row(carrier: str, dep_delay: int, day: date = DAY) -> tuple:
+    return (
+        carrier,
+        10397,
+        12478,
+        "ATL",
+        "JFK",
+        "Atlanta",
+        "New York",
+        "GA",
+        "NY",
+        dep_delay,
+        5,
+        day,
+    )
+
+
+def record(
+    run_id: str, loaded: int, day: date = DAY, key: str = "flights.csv"
+) -> day_load.RunRecord:
+    counts = dict.fromkeys(day_load.COUNT_COLUMNS, 0) | {"rows_read": loaded, "rows_loaded": loaded}
+    now = datetime(2026, 1, 1, 12, 0, 0)
+    uri = f"s3://b/daily_flights/date={day}/{key}"
+    return day_load.RunRecord(run_id, day, uri, counts, 60, now, now)
+
+
+def load_day(job: Job, rows: list[tuple], run: day_load.RunRecord, before_swap=()) -> None:
+    """What ``delayed_flights.load_day`` does, with ``before_swap`` statements first in the swap."""
+    day_load.load_frame(
+        job.context,
+        job.context.spark_session.createDataFrame(rows, FACT_SCHEMA),
+        day_load.FACT_TABLE,
+        run.run_id,
+        lambda stage: [*before_swap, *day_load.day_swap(stage, FACT_COLUMNS, run)],
+        {"connection_name": "warehouse", "warehouse_database": database(job.url)},
+    )
+
+
+def staging_tables(url: str) -> list[tuple]:
+    return query(url, "SELECT tablename FROM pg_tables WHERE tablename LIKE '%stage%'")
+
+
+def test_a_day_load_replaces_the_day_and_records_the_run(job, warehouse_url):
+    other = date(2013, 1, 2)
+    load_day(job, [fact_row("XX", 99, other)], record("jr_0", 1, other))
+    load_day(job, [fact_row("AA", 61), fact_row("AA", 62)], record("jr_1", 2))
+    load_day(job, [fact_row("UA", 70)], record("jr_2", 1))
+    assert query(
+        warehouse_url, "SELECT carrier, flight_date FROM airlines.daily_flights_fact ORDER BY 2"
+    ) == [("UA", DAY), ("XX", other)]
+    assert query(
+        warehouse_url,
+        "SELECT run_id, status, rows_loaded, started_at FROM airlines.pipeline_runs ORDER BY 1",
+    ) == [
+        ("jr_0", "SUCCEEDED", 1, datetime(2026, 1, 1, 12, 0, 0)),
+        ("jr_1", "SUCCEEDED", 2, datetime(2026, 1, 1, 12, 0, 0)),
+        ("jr_2", "SUCCEEDED", 1, datetime(2026, 1, 1, 12, 0, 0)),
+    ]
+    assert staging_tables(warehouse_url) == []
+
+
+def test_a_day_with_no_delayed_flights_empties_the_day(job, warehouse_url):
+    load_day(job, [fact_row("AA", 61)], record("jr_1", 1))
+    load_day(job, [], record("jr_2", 0))
+    assert query(warehouse_url, "SELECT count(*) FROM airlines.daily_flights_fact") == [(0,)]
+    assert query(warehouse_url, "SELECT run_id FROM airlines.pipeline_runs ORDER BY 1") == [
+        ("jr_1",),
+        ("jr_2",),
+    ]
+
+
+def test_a_failed_write_leaves_the_day_unchanged_and_names_the_step(job, warehouse_url):
+    load_day(job, [fact_row("AA", 61)], record("jr_good", 1))
+    before = query(warehouse_url, "SELECT * FROM airlines.daily_flights_fact")
+    too_long = fact_row("A-CARRIER-NAME-LONGER-THAN-TEN", 70)
+    with pytest.raises(day_load.LoadError, match=r"failed writing the rows into .*value too long"):
+        load_day(job, [fact_row("UA", 70), too_long], record("jr_bad", 2))
+    assert query(warehouse_url, "SELECT * FROM airlines.daily_flights_fact") == before
+    assert query(warehouse_url, "SELECT run_id FROM airlines.pipeline_runs") == [("jr_good",)]
+    assert staging_tables(warehouse_url) == []
+
+
+def test_a_failed_swap_rolls_back_and_says_what_java_said(job, warehouse_url):
+    load_day(job, [fact_row("AA", 61)], record("jr_good", 1))
+    with pytest.raises(
+        day_load.LoadError, match=r"failed swapping .*PSQLException.*division by zero"
+    ):
+        load_day(
+            job,
+            [fact_row("UA", 70)],
+            record("jr_bad", 1),
+            before_swap=[
+                (f"DELETE FROM {day_load.FACT_TABLE}", ()),
+                ("SELECT 1/0", ()),
+            ],
+        )
+    assert query(warehouse_url, "SELECT carrier FROM airlines.daily_flights_fact") == [("AA",)]
+    assert query(warehouse_url, "SELECT run_id FROM airlines.pipeline_runs") == [("jr_good",)]
+    assert staging_tables(warehouse_url) == []
+
+
+KEYS_SQL_TEXT_WOULD_MANGLE = [
+    "semi;colon.csv",
+    "100%s done.csv",
+    "50% off %d.csv",
+    'it\'s "quoted".csv',
+    "two\nlines\r\n.csv",
+    "back\\slash.csv",
+    "x');DROP TABLE airlines.daily_flights_fact;--.csv",
+    "\u00e9t\u00e9 \u2708.csv",
+]
+
+
+@pytest.mark.parametrize("key", KEYS_SQL_TEXT_WOULD_MANGLE)
+def test_keys_reach_the_run_table_exactly(job, warehouse_url, key):
+    run = record("jr_key", 1, key=key)
+    load_day(job, [fact_row("AA", 61)], run)
+    assert query(warehouse_url, "SELECT input_object FROM airlines.pipeline_runs") == [
+        (run.input_object,)
+    ]
+    assert query(warehouse_url, "SELECT count(*) FROM airlines.daily_flights_fact") == [(1,)]
+
+
+def test_a_nul_in_a_key_is_refused_before_anything_is_written(job, warehouse_url):
+    with pytest.raises(ValueError, match="NUL character"):
+        load_day(job, [fact_row("AA", 61)], record("jr", 1, key="a\x00.csv"))
+    assert staging_tables(warehouse_url) == []
+
+
+def test_loads_wait_for_each_other_on_the_lock(job, warehouse_url):
+    """The swap's first statement locks the tables a day load writes: a second load waits until
+    the first commits.
+
+    The first load is held in its swap by an advisory lock the test owns."""
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            load_day(
+                job,
+                [fact_row("AA", 61)],
+                record("jr_slow", 1),
+                before_swap=[
+                    (f"LOCK {day_load.FACT_TABLE}, {day_load.RUNS_TABLE}", ()),
+                    ("SELECT pg_advisory_xact_lock(4242)", ()),
+                ],
+            )
+        except BaseException as error:
+            errors.append(error)
+
+    def waiting_on(pattern: str) -> bool:
+        return bool(
+            query(
+                warehouse_url,
+                "SELECT 1 FROM pg_stat_activity "
+                f"WHERE query LIKE '{pattern}' AND wait_event_type = 'Lock'",
+            )
+        )
+
+    def wait_until(condition, what: str) -> None:
+        deadline = time.monotonic() + 60
+        while not condition():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.05)
+
+    gate = psycopg.connect(warehouse_url, autocommit=True)
+    try:
+        gate.execute("SELECT pg_advisory_lock(4242)")
+        loads = [
+            threading.Thread(target=first),
+            threading.Thread(
+                target=load_day,
+                args=(
+                    job,
+                    [fact_row("UA", 70, date(2013, 1, 2))],
+                    record("jr_2", 1, date(2013, 1, 2)),
+                ),
+            ),
+        ]
+        loads[0].start()
+        wait_until(lambda: waiting_on("SELECT pg_advisory_xact_lock%"), "the first load's gate")
+        loads[1].start()
+        # The second waits in staging (CREATE TABLE ... LIKE reads the locked fact table).
+        wait_until(
+            lambda: waiting_on("CREATE TABLE %") or waiting_on("LOCK %"),
+            "the second load waiting for the first",
+        )
+    finally:
+        gate.execute("SELECT pg_advisory_unlock(4242)")
+        gate.close()
+    for load in loads:
+        load.join(60)
+    assert not errors
+    assert query(warehouse_url, "SELECT run_id FROM airlines.pipeline_runs ORDER BY 1") == [
+        ("jr_2",),
+        ("jr_slow",),
+    ]
+
+
+def test_the_target_is_the_connections_full_url_on_the_jobs_database(job):
+    conf = job.context.extract_jdbc_conf("warehouse")
+    assert conf["fullUrl"].endswith("/dev")
+    assert urlsplit(conf["url"].removeprefix("jdbc:")).path == ""  # deprecated: no database
+    target = day_load.jdbc_target(conf, "flights")
+    assert target.url == conf["fullUrl"].removesuffix("/dev") + "/flights"
+
+
+def test_settings_without_full_url_are_refused():
+    with pytest.raises(day_load.LoadError, match="no fullUrl"):
+        day_load.jdbc_target({"url": "jdbc:postgresql://h:5432", "user": "u"}, "flights")
+
+
+def test_a_vendor_the_jobs_cannot_load_is_refused():
+    with pytest.raises(day_load.LoadError, match="'mysql' URL"):
+        day_load.jdbc_target({"fullUrl": "jdbc:mysql://h:3306/x"}, "flights")
+
+
+def test_a_driver_missing_from_the_class_path_is_named(spark):
+    """The local Spark has no Redshift JDBC driver: the error names it and the class path."""
+    target = day_load.JdbcTarget("jdbc:redshift://127.0.0.1:5439/dev", "u", "p")
+    with pytest.raises(
+        day_load.LoadError,
+        match=r"redshift JDBC driver \(com\.amazon\.redshift\.jdbc\.Driver\) is not on the "
+        r"Spark driver's class path: java\.lang\.ClassNotFoundException",
+    ):
+        day_load.connect(spark.sparkContext._jvm, target)
+
+
+def test_a_java_failure_reads_as_the_java_exception_and_its_causes(spark):
+    """What a run's ErrorMessage says of a Java exception raised through py4j, in the job's
+    own load errors and in the local runner's: Java's class and message, not its stack."""
+    from py4j.protocol import Py4JJavaError
+
+    from flightpipe.stack.glue import described
+
+    jvm = spark.sparkContext._jvm
+    with pytest.raises(Py4JJavaError) as raised:
+        jvm.java.lang.Class.forName("no.such.Driver")
+    assert day_load.java_message(raised.value) == (
+        "java.lang.ClassNotFoundException: no.such.Driver"
+    )
+    assert described(raised.value) == (
+        "Py4JJavaError: An error occurred while calling z:java.lang.Class.forName. Caused by: "
+        "java.lang.ClassNotFoundException: no.such.Driver"
+    )
