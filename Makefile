@@ -14,7 +14,7 @@ LOCALSTACK_CATALOG := $(LOCALSTACK_VENV)/static
 PYTEST_ARGS ?=
 STAGE ?= dev
 
-.PHONY: help install test test-unit test-functional test-integration test-docker test-browser lint local-up local-down local-status local-e2e compose-standins compose-up compose-down compose-e2e compose-shell replay backfill package deploy smoke clean
+.PHONY: help install test test-unit test-functional test-integration test-docker test-browser lint local-up local-down local-status local-e2e compose-standins compose-up compose-down compose-e2e compose-shell compose-check-image replay backfill package deploy smoke clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -149,6 +149,9 @@ compose-e2e: install ## make local-e2e against the compose stack; stops it unles
 
 compose-shell: install ## A shell in the Glue image with a job run's environment (stack up)
 	$(BIN)/flightpipe compose shell
+
+compose-check-image: install ## The Glue image's facts and a probe job's verdict per step (stack up)
+	$(BIN)/flightpipe compose check-image
 
 replay: install ## Reprocess a day from the objects already in S3: make replay DATE=YYYY-MM-DD
 	@test -n "$(DATE)" || { echo "usage: make replay DATE=YYYY-MM-DD" >&2; exit 2; }

@@ -167,6 +167,13 @@ def cmd_compose_shell(args: argparse.Namespace) -> int:
     return compose.shell(LocalSettings.from_env())
 
 
+def cmd_compose_check_image(args: argparse.Namespace) -> int:
+    from flightpipe import compose
+    from flightpipe.config import LocalSettings
+
+    return compose.check_image(LocalSettings.from_env())
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from flightpipe import status
     from flightpipe.config import LocalSettings
@@ -272,6 +279,11 @@ def parser() -> argparse.ArgumentParser:
         ("up", cmd_compose_up, "build, start, wait until provisioned, write .local/stack.env"),
         ("down", cmd_compose_down, "remove job containers, containers, network and volumes"),
         ("shell", cmd_compose_shell, "a shell in the Glue image with a job run's environment"),
+        (
+            "check-image",
+            cmd_compose_check_image,
+            "the Glue image's facts, and a probe job's verdict per step against the stack",
+        ),
     ):
         compose_actions.add_parser(name, help=text).set_defaults(handler=handler)
 

@@ -7,7 +7,8 @@ the pipeline to LocalStack's CloudFormation as ``flightpipe local up`` does
 and script works unchanged against either stack; job runs happen in containers of the Glue
 image. ``down`` removes the job containers the Glue service started, then the project's
 containers, network and volumes. ``shell`` opens a shell in the Glue image with a job run's
-environment.
+environment. ``check-image`` says what the Glue image is and whether a job in it reaches the
+stack (``flightpipe.stack.image_check``).
 
 ``standins`` builds, from Debian's mirror and PyPI alone, images standing in for the official
 ones a machine without registry access cannot pull (a Debian base from ``debootstrap``,
@@ -333,6 +334,23 @@ def down(settings: LocalSettings) -> list[str]:
     stopped.append(f"compose project {project_name(settings)}")
     (settings.state_dir / "stack.env").unlink(missing_ok=True)
     return stopped
+
+
+def glue_image(settings: LocalSettings) -> str:
+    """The Glue image the compose stack's job runs use (docker-compose.yml's default unless the
+    stand-ins or the caller name another)."""
+    environment = compose_environment(settings)
+    return environment.get("GLUE_IMAGE") or "public.ecr.aws/glue/aws-glue-libs:5"
+
+
+def check_image(settings: LocalSettings) -> int:
+    """Facts about the stack's Glue image and a probe job's verdict per step (the stack must be
+    up); 0 when every step passed."""
+    from flightpipe.stack.image_check import check
+
+    report = check(settings, glue_image(settings), docker_client())
+    print("\n".join(report.lines()))
+    return 0 if report.passed else 1
 
 
 def shell(settings: LocalSettings) -> int:

@@ -2,8 +2,9 @@
 PostgreSQL), Glue job runs in containers of the (stand-in) Glue image, started by the Glue
 service through Docker's SDK.
 
-The tests run in file order on one compose project: the end-to-end check, a job failing in its
-container, and last, the project taken down while a job container runs.
+The tests run in file order on one compose project: the end-to-end check, the image check, a
+job failing in its container, a burst, and last, the project taken down while a job container
+runs.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from datetime import date, timedelta
 from urllib.request import urlopen
 
 import pytest
@@ -21,6 +23,7 @@ from flightpipe.stack.glue_containers import STACK_LABEL
 from flightpipe.status import fetch, status_rows
 from tests.integration.helpers import (
     SAMPLE,
+    assert_burst_loads_each_day_once,
     fact_rows,
     finished,
     loaded_day,
@@ -68,6 +71,29 @@ def test_the_sample_days_load_with_every_job_run_in_a_container(compose_stack):
         assert "exited with code 0" in log
 
 
+def test_check_image_passes_every_step_against_the_stand_in(compose_stack):
+    """``flightpipe compose check-image`` against the stack: the stand-in Glue image's facts and
+    a verdict per step from a probe job run in a container of it; nothing of the probe is left."""
+    from flightpipe.stack.image_check import STEPS, check
+
+    stack = compose_stack
+    report = check(
+        stack.settings, compose.STANDIN_GLUE, compose.docker_client(), log=lambda _: None
+    )
+
+    assert report.passed, "\n".join(report.lines())
+    assert [step for step in STEPS if report.verdicts[step][0]] == list(STEPS)
+    facts = dict(report.facts)
+    assert facts["spark"].startswith("3.5.") and facts["python"].startswith("3.11.")
+    assert facts["user"] == "hadoop"
+    assert facts["fs.s3.impl (as the job runs)"] == "org.apache.hadoop.fs.s3a.S3AFileSystem"
+    assert facts["JDBC driver postgresql (org.postgresql.Driver)"] == "on the class path"
+    assert "fs.s3" not in next(v for k, v in report.facts if k.startswith("spark-defaults.conf"))
+    glue = stack.client("glue")
+    assert not [d for d in glue.get_databases()["DatabaseList"] if "image_probe" in d["Name"]]
+    assert not [j for j in glue.get_jobs()["Jobs"] if j["Name"].startswith("flightpipe-image")]
+
+
 def test_a_job_failing_in_its_container_fails_the_run_with_its_error(compose_stack):
     stack, day = compose_stack, "2013-02-04"
     key = f"daily_flights/date={day}/flights.csv"
@@ -89,7 +115,11 @@ def test_a_job_failing_in_its_container_fails_the_run_with_its_error(compose_sta
     ]
     assert len(failed) == 1
     error = failed[0]["ErrorMessage"]
-    assert error.startswith("WarehouseError: ") and "Connection refused" in error, error
+    assert error.startswith(
+        "LoadError: load into airlines.daily_flights_fact failed creating the staging table: "
+        "org.postgresql.util.PSQLException: Connection to 127.0.0.1:"
+    ), error
+    assert "Caused by: java.net.ConnectException: Connection refused" in error, error
     log = _run_logs(stack)[failed[0]["Id"]]
     assert "Traceback (most recent call last)" in log
     assert "exited with code 1" in log
@@ -100,6 +130,17 @@ def test_a_job_failing_in_its_container_fails_the_run_with_its_error(compose_sta
     (row,) = [r for r in status_rows(fetch(stack.settings, "status")) if r["day"] == day]
     assert (row["status"], row["problem"]) == ("FAILED", f"RunJob: States.TaskFailed: {error}")
     assert "Traceback" in fetch(stack.settings, f"log?run={failed[0]['Id']}")["text"]
+
+
+def test_fifteen_days_at_once_are_each_loaded_once_with_every_run_in_a_container(
+    compose_stack, tmp_path
+):
+    """A burst on the container path, where a run costs a container and a Spark start: no day
+    is lost to ConcurrentRunsExceededException (the job start's retry budget, counted on the
+    stack's clock, outlasts the queue of runs at MaxConcurrentRuns). Two runs at a time of
+    about 20 s each: the whole burst takes minutes, hence the long wait."""
+    days = [date(2016, 5, 1) + timedelta(n) for n in range(15)]
+    assert_burst_loads_each_day_once(compose_stack, days, tmp_path, timeout=900)
 
 
 def test_down_while_a_job_runs_leaves_no_container_network_or_volume(

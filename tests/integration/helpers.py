@@ -10,11 +10,14 @@ import time
 import uuid
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
 import psycopg
 
+from flightpipe.e2e import FACT_COLUMNS, expected_fact_rows
+from flightpipe.generate import generate_day
 from flightpipe.stack.deploy import LOCAL_STAGE, stack_name
 from tests.conftest import REPO
 
@@ -50,7 +53,7 @@ def executions_for(stack, key: str) -> list[dict]:
     return found
 
 
-def finished(stack, key: str, etag: str) -> dict:
+def finished(stack, key: str, etag: str, timeout: float = 240) -> dict:
     def done():
         for execution in executions_for(stack, key):
             started_with = json.loads(execution["input"])
@@ -60,7 +63,7 @@ def finished(stack, key: str, etag: str) -> dict:
                 )
         return None
 
-    return stack.wait_for(done, timeout=240, what=f"the execution for {key}")
+    return stack.wait_for(done, timeout=timeout, what=f"the execution for {key}")
 
 
 def start_own_crawl(stack) -> None:
@@ -257,3 +260,45 @@ def received(stack, queue_url: str, wait: float) -> list[dict]:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
             found.append(json.loads(message["Body"]))
     return found
+
+
+def assert_burst_loads_each_day_once(
+    stack, days: list[date], tmp_path, timeout: float = 240
+) -> None:
+    """Upload a generated file for each of ``days`` at once; each day ends SUCCEEDED, loaded
+    once (one run record) with exactly the rows an independent computation expects. Each
+    execution is awaited for up to ``timeout`` seconds after the previous one ended."""
+    for day in days:
+        generate_day(
+            tmp_path / "daily_flights" / f"date={day}" / "flights.csv",
+            day,
+            60,
+            seed=day.toordinal(),
+        )
+
+    def put(day: date) -> tuple[str, str]:
+        key = f"daily_flights/date={day}/flights.csv"
+        return key, upload(stack, key, (tmp_path / key).read_bytes())
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        uploads = list(pool.map(put, days))
+
+    statuses = {key: finished(stack, key, etag, timeout)["status"] for key, etag in uploads}
+    assert set(statuses.values()) == {"SUCCEEDED"}, statuses
+    with psycopg.connect(stack.database_url) as conn:
+        loaded = conn.execute(
+            f"SELECT {', '.join(FACT_COLUMNS)} FROM airlines.daily_flights_fact "
+            "WHERE flight_date = ANY(%s)",
+            (days,),
+        ).fetchall()
+        runs = conn.execute(
+            "SELECT flight_date, count(*) FROM airlines.pipeline_runs WHERE flight_date = ANY(%s) "
+            "GROUP BY 1",
+            (days,),
+        ).fetchall()
+    expected = expected_fact_rows(
+        str(tmp_path / "daily_flights" / "date=*" / "flights.csv"),
+        REPO / "sample_data" / "airports.csv",
+    )
+    assert sorted(loaded, key=repr) == sorted(expected, key=repr)
+    assert sorted(runs) == [(day, 1) for day in days]

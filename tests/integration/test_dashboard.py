@@ -60,7 +60,7 @@ def test_status_is_a_table_with_each_days_rows_and_the_failures_state_and_error(
     assert lines[GOOD].split()[:6] == [GOOD, "SUCCEEDED", "2", "1", "0", "0"]
     assert lines[BAD].split()[:6] == [BAD, "SUCCEEDED", "2", "1", "1", "0"]
     assert lines[FAILED].split()[1] == "FAILED"
-    assert "RunJob: States.TaskFailed: WarehouseError: " in lines[FAILED], lines[FAILED]
+    assert "RunJob: States.TaskFailed: LoadError: " in lines[FAILED], lines[FAILED]
 
     out = io.StringIO()
     status.status(uploaded.stack.settings, as_json=True, out=out)
@@ -79,7 +79,7 @@ def test_runs_and_logs_show_a_days_path_and_its_job_log(uploaded):
 
     out = io.StringIO()
     assert status.logs(settings, run_id, out=out) == 0
-    assert "WarehouseError" in out.getvalue() and "Traceback" in out.getvalue()
+    assert "LoadError" in out.getvalue() and "Traceback" in out.getvalue()
     out = io.StringIO()
     assert status.logs(settings, uploaded.executions[FAILED]["name"], out=out) == 0
     assert f"==> job run {run_id}" in out.getvalue()
@@ -130,7 +130,7 @@ def test_the_dashboard_shows_the_failure_its_cause_and_the_quarantined_line(
     detail = rendered(browser, page + "#execution=" + failed)
     failure = re.search(r'<p class="error" id="failure">(.*?)</p>', detail, re.S)
     assert failure and "Connection refused" in failure.group(1), detail[:3000]
-    assert "WarehouseError" in detail  # the job log
+    assert "LoadError" in detail  # the job log
     assert "Path through the state machine" in detail
 
     day = rendered(browser, page + f"#day={BAD}")
