@@ -238,7 +238,7 @@ class JdbcSession:
 @contextlib.contextmanager
 def transaction(jvm: Any, target: JdbcTarget) -> Iterator[JdbcSession]:
     """A transaction on a new connection to ``target``: committed when the block ends, rolled
-    back (and the error named as a LoadError) if it raises; the connection is closed after."""
+    back if it raises (the error goes on as it was); the connection is closed after."""
     connection = connect(jvm, target)
     try:
         connection.setAutoCommit(False)
