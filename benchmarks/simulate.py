@@ -298,7 +298,9 @@ def start_stack(settings: LocalSettings) -> tuple[Pipeline, str]:
     stack = LocalStack(settings)
     database_url = stack.postgres.start()
     stack.start()
-    outputs = deploy_local(stack.session(), settings, database_url)
+    outputs = deploy_local(
+        stack.session(), settings, database_url, root_certificate=stack.postgres.ca_cert
+    )
     values = stack_env_values(settings, database_url, outputs)
     os.environ.update({key: value for key, value in values.items() if key.startswith("AWS_")})
     return Pipeline.from_outputs(outputs), database_url

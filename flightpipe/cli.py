@@ -47,7 +47,8 @@ def cmd_postgres_status(args: argparse.Namespace) -> int:
 
 
 def cmd_postgres_run(args: argparse.Namespace) -> int:
-    """Run a command with DATABASE_URL set: the caller's server, or a throwaway one."""
+    """Run a command with DATABASE_URL set: the caller's server, or a throwaway one (and then
+    PGSSLROOTCERT, libpq's name for the file of the CA that issued its TLS certificate)."""
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise SystemExit("usage: flightpipe postgres run -- COMMAND [ARGS...]")
@@ -57,7 +58,8 @@ def cmd_postgres_run(args: argparse.Namespace) -> int:
     root = LOCAL / "tmp" / f"pg-{uuid.uuid4().hex[:8]}"
     with throwaway(root) as cluster:
         print(f"throwaway PostgreSQL at {cluster.url} (pid {cluster.pid()})", flush=True)
-        return subprocess.call(command, env={**os.environ, "DATABASE_URL": cluster.url})
+        tls = {"PGSSLROOTCERT": str(cluster.ca_cert)}
+        return subprocess.call(command, env={**os.environ, "DATABASE_URL": cluster.url, **tls})
 
 
 def cmd_schema_apply(args: argparse.Namespace) -> int:

@@ -44,6 +44,7 @@ from flightpipe.stack.local import (
     stack_env_values,
     write_stack_env,
 )
+from flightpipe.tls import server_tls
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
 PROJECT = "flightpipe"
@@ -57,6 +58,8 @@ PROJECT_LABEL = "com.docker.compose.project"
 # dev only: its fixed password), and as the host reaches it.
 JOBS_DATABASE_URL = "postgresql://flightpipe:flightpipe@postgres:5432/flightpipe"
 HOST_DATABASE_URL = "postgresql://flightpipe:flightpipe@127.0.0.1:{port}/flightpipe"
+# The names the warehouse's certificate covers: its name on the compose network, and the host's.
+POSTGRES_TLS_HOSTNAMES = ("postgres", "127.0.0.1", "localhost")
 # The compose stack's clock (docker-compose.yml says why it is slower than the Docker-free one).
 COMPOSE_TIME_SCALE = 10
 
@@ -277,10 +280,15 @@ def up(settings: LocalSettings, timeout: float = 300.0) -> dict[str, str]:
     _pull_missing(settings)
     for folder in ("logs/glue-jobs", "glue-code"):
         (settings.state_dir / folder).mkdir(parents=True, exist_ok=True)
+    tls = server_tls(settings.state_dir / "tls", POSTGRES_TLS_HOSTNAMES)
     compose(settings, "up", "--detach", "--no-build", "--wait", "--wait-timeout", f"{timeout:.0f}")
     database_url = HOST_DATABASE_URL.format(port=settings.postgres_port)
     outputs = deploy_local(
-        LocalStack(settings).session(), settings, database_url, JOBS_DATABASE_URL
+        LocalStack(settings).session(),
+        settings,
+        database_url,
+        JOBS_DATABASE_URL,
+        root_certificate=tls.ca_cert,
     )
     values = stack_env_values(settings, database_url, outputs)
     write_stack_env(settings, values)

@@ -5,11 +5,13 @@ system service, started and stopped by the process that owns it. Libraries that 
 (testing.postgresql, pytest-postgresql) neither run the server under an unprivileged user when
 called as root, which ``initdb`` requires, nor leave a cluster running for ``make local-up``.
 
-The cluster lives under one directory (data, Unix socket, log, pid), listens on 127.0.0.1 only,
-on Redshift's port 5439 unless told otherwise, and trusts local connections: it is for
-development and tests only and must never hold real data. As root, the server runs as the
-``postgres`` system user (or ``nobody``), which owns the cluster directory. It is stopped by the
-pid it was started with, never by name.
+The cluster lives under one directory (data, Unix socket, log, pid), listens on 127.0.0.1 only, on
+Redshift's port 5439 unless told otherwise, and trusts local connections: it is for development and
+tests only and must never hold real data. It speaks TLS, as Redshift does, with a certificate for
+127.0.0.1 and localhost from a CA of its own (``flightpipe.tls``; ``ca_cert``), so that clients can
+verify it as the deployed connection asks (``sslmode=verify-full``). As root, the server runs as the
+``postgres`` system user (or ``nobody``), which owns the cluster directory. It is stopped by the pid
+it was started with, never by name.
 
 Root in a container is a normal way to run CI, and a checkout there often sits below a private
 directory (``/root``, a ``mktemp -d``) that the server's user cannot enter. Then the data
@@ -42,12 +44,15 @@ from typing import Any
 import psycopg
 
 from flightpipe import processes
+from flightpipe.tls import server_tls
 
 DEFAULT_PORT = 5439
 SUPERUSER = "flightpipe"
 DATABASE = "flights"
 DEBIAN_BIN_ROOT = Path("/usr/lib/postgresql")
 UNPRIVILEGED_USERS = ("postgres", "nobody")
+# The names the server's certificate covers: how clients on this machine reach it.
+TLS_HOSTNAMES = ("127.0.0.1", "localhost")
 LOCATION_FILE = "cluster-dir"
 RELOCATED_PREFIX = "flightpipe-pg-"
 # Prints the first argument that is not an enterable directory, and fails; silent if all are.
@@ -130,8 +135,15 @@ class RunAs:
 class LocalPostgres:
     """One cluster under ``root``: ``start()`` is idempotent, ``stop()`` stops it by pid."""
 
-    def __init__(self, root: Path, port: int = DEFAULT_PORT, log_path: Path | None = None):
+    def __init__(
+        self,
+        root: Path,
+        port: int = DEFAULT_PORT,
+        log_path: Path | None = None,
+        tls: bool = True,
+    ):
         self.root = root.resolve()
+        self.tls = tls
         self.port = port
         self.pid_file = self.root / "server.pid"
         self.location_file = self.root / LOCATION_FILE
@@ -152,6 +164,11 @@ class LocalPostgres:
         return self.cluster_dir / "run"
 
     @property
+    def ca_cert(self) -> Path:
+        """The certificate of the CA that issued the server's (when started with ``tls``)."""
+        return self.root / "tls" / "ca.crt"
+
+    @property
     def url(self) -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{DATABASE}"
 
@@ -163,6 +180,8 @@ class LocalPostgres:
         self._prepare_dirs()
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb(bin_dir)
+        if self.tls:
+            self._install_certificate()
         self._spawn(bin_dir)
         self._wait_ready(timeout)
         self._ensure_database()
@@ -270,6 +289,19 @@ class LocalPostgres:
         if result.returncode != 0:
             raise PostgresError(f"initdb failed in {self.data_dir}:\n{result.stderr.strip()}")
 
+    def _install_certificate(self) -> None:
+        """The server's certificate and key where PostgreSQL looks by default (``server.crt``
+        and ``server.key`` in the data directory), owned by the server's account; the key
+        readable by it alone, as PostgreSQL requires."""
+        files = server_tls(self.ca_cert.parent, TLS_HOSTNAMES)
+        for source, name in ((files.cert, "server.crt"), (files.key, "server.key")):
+            target = self.data_dir / name
+            target.unlink(missing_ok=True)
+            shutil.copyfile(source, target)
+            target.chmod(0o600)
+            if os.geteuid() == 0:
+                os.chown(target, self.run_as.uid, self.run_as.gid)
+
     def _spawn(self, bin_dir: Path) -> None:
         if not _port_free(self.port):
             raise PostgresError(
@@ -288,6 +320,8 @@ class LocalPostgres:
                     str(self.socket_dir),
                     "-c",
                     "listen_addresses=127.0.0.1",
+                    "-c",
+                    f"ssl={'on' if self.tls else 'off'}",
                     # Throwaway data: durability is not worth the fsyncs.
                     "-c",
                     "fsync=off",
@@ -338,9 +372,9 @@ class LocalPostgres:
 
 
 @contextlib.contextmanager
-def throwaway(root: Path, port: int | None = None) -> Iterator[LocalPostgres]:
+def throwaway(root: Path, port: int | None = None, tls: bool = True) -> Iterator[LocalPostgres]:
     """A cluster that exists for the duration of the block, then is stopped and deleted."""
-    cluster = LocalPostgres(root, port=port or free_port())
+    cluster = LocalPostgres(root, port=port or free_port(), tls=tls)
     try:
         cluster.start()
         yield cluster

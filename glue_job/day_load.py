@@ -30,16 +30,22 @@ The job's connection is made on the Spark driver's JVM with the JDBC driver Glue
 job's classpath (AWS Glue 5.0: PostgreSQL 42.7.3 and Amazon Redshift 2.1), at the URL and with
 the credentials of the Glue connection as ``GlueContext.extract_jdbc_conf`` returns them
 (``fullUrl``: the URL as entered in the connection; the database replaced by the job's
-``--warehouse_database``).
+``--warehouse_database``). When the connection enforces SSL (``JDBC_ENFORCE_SSL``, "SSL with
+hostname matching" in AWS Glue's Connection API), so does this connection: ``sslmode``
+``verify-full``, trusting the connection's ``CUSTOM_JDBC_CERT`` (read from S3 through Spark's
+file system, as the job reads its inputs) or else the JVM's trust store, which holds the public
+CAs that issue Redshift's certificates.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -169,14 +175,32 @@ class JdbcTarget:
     url: str
     user: str
     password: str
+    # Driver properties beyond the login (TLS).
+    properties: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def vendor(self) -> str:
         return self.url.removeprefix("jdbc:").split(":", 1)[0]
 
 
-def jdbc_target(jdbc_conf: Mapping[str, Any], database: str) -> JdbcTarget:
-    """The target of ``GlueContext.extract_jdbc_conf``'s result, on ``database``.
+# Verified TLS with hostname matching, per driver: pgjdbc's "ssl", "sslmode", "sslrootcert" (its
+# "SSL Support" page), Redshift JDBC 2.1's SSL, SSLMode, SSLRootCert (AWS's "Using one-way SSL
+# authentication"). Without a root certificate, pgjdbc would look for ~/.postgresql/root.crt, so
+# it is pointed at the JVM's trust store instead, where Redshift's driver looks by default.
+TLS_PROPERTIES = {
+    "postgresql": {"ssl": "true", "sslmode": "verify-full"},
+    "redshift": {"SSL": "true", "SSLMode": "verify-full"},
+}
+ROOT_CERT_PROPERTY = {"postgresql": "sslrootcert", "redshift": "SSLRootCert"}
+JVM_TRUST_STORE = {"postgresql": {"sslfactory": "org.postgresql.ssl.DefaultJavaSSLFactory"}}
+
+
+def jdbc_target(
+    jdbc_conf: Mapping[str, Any], database: str, root_cert: str | None = None
+) -> JdbcTarget:
+    """The target of ``GlueContext.extract_jdbc_conf``'s result, on ``database``; with TLS
+    verified against ``root_cert`` (a file, else the JVM's trust store) when the connection
+    enforces SSL.
 
     ``fullUrl`` is the URL as entered in the connection (AWS Glue 3.0 and later); ``url``, which
     AWS documents as deprecated, holds only protocol, host and port, so it is not used.
@@ -195,7 +219,47 @@ def jdbc_target(jdbc_conf: Mapping[str, Any], database: str) -> JdbcTarget:
             f"({', '.join(DRIVER_CLASSES)})"
         )
     url = "jdbc:" + urlunsplit(parts._replace(path=f"/{database}"))
-    return JdbcTarget(url, str(jdbc_conf.get("user") or ""), str(jdbc_conf.get("password") or ""))
+    properties: dict[str, str] = {}
+    if str(jdbc_conf.get("enforceSSL", "false")).lower() == "true":
+        properties |= TLS_PROPERTIES[vendor]
+        if root_cert:
+            properties[ROOT_CERT_PROPERTY[vendor]] = root_cert
+        else:
+            properties |= JVM_TRUST_STORE.get(vendor, {})
+    user, password = str(jdbc_conf.get("user") or ""), str(jdbc_conf.get("password") or "")
+    return JdbcTarget(url, user, password, properties)
+
+
+def root_certificate(
+    spark_context: Any, jdbc_conf: Mapping[str, Any], directory: str
+) -> str | None:
+    """The connection's ``customJDBCCert`` (an S3 URI) copied into ``directory`` through Spark's
+    file system, when the connection enforces SSL and names one; else None."""
+    uri = jdbc_conf.get("customJDBCCert")
+    if not uri or str(jdbc_conf.get("enforceSSL", "false")).lower() != "true":
+        return None
+    jvm = spark_context._jvm
+    path = jvm.org.apache.hadoop.fs.Path(str(uri))
+    try:
+        stream = path.getFileSystem(spark_context._jsc.hadoopConfiguration()).open(path)
+        try:
+            text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+        finally:
+            stream.close()
+    except Exception as error:
+        raise LoadError(
+            f"cannot read the Glue connection's root certificate {uri} (CUSTOM_JDBC_CERT): "
+            f"{java_message(error)}"
+        ) from None
+    if "BEGIN CERTIFICATE" not in text:
+        raise LoadError(
+            f"the Glue connection's root certificate {uri} (CUSTOM_JDBC_CERT) is not a PEM "
+            "certificate (AWS Glue takes X.509 certificates, DER-encoded, in Base64 PEM)"
+        )
+    target = os.path.join(directory, "warehouse-root-ca.pem")
+    with open(target, "w", encoding="ascii") as out:
+        out.write(text)
+    return target
 
 
 class JdbcSession:
@@ -273,6 +337,8 @@ def connect(jvm: Any, target: JdbcTarget) -> Any:
     properties = jvm.java.util.Properties()
     properties.setProperty("user", target.user)
     properties.setProperty("password", target.password)
+    for key, value in target.properties.items():
+        properties.setProperty(key, value)
     connection = driver.connect(target.url, properties)
     if connection is None:
         raise LoadError(f"the {target.vendor} JDBC driver does not accept {target.url}")
@@ -292,6 +358,15 @@ def java_message(error: BaseException) -> str:
     return " Caused by: ".join(lines)
 
 
+def job_target(glue_context: Any, connection: str, database: str) -> JdbcTarget:
+    """Where the job's own connection goes: the Glue connection ``connection`` as
+    ``extract_jdbc_conf`` returns it, on ``database``, with its TLS settings."""
+    jdbc_conf = glue_context.extract_jdbc_conf(connection)
+    spark_context = glue_context.spark_session.sparkContext
+    root_cert = root_certificate(spark_context, jdbc_conf, tempfile.mkdtemp())
+    return jdbc_target(jdbc_conf, database, root_cert)
+
+
 def load_frame(
     glue_context: Any,
     frame: Any,
@@ -307,7 +382,7 @@ def load_frame(
 
     stage = stage_table(target, run_id)
     connection, database = args["connection_name"], args["warehouse_database"]
-    jdbc = jdbc_target(glue_context.extract_jdbc_conf(connection), database)
+    jdbc = job_target(glue_context, connection, database)
     name = target.rsplit(".", 1)[-1]
 
     def write() -> None:

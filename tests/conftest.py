@@ -18,6 +18,7 @@ import os
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -91,18 +92,33 @@ def read_json_lines(s3: Any, prefix: str) -> list[dict[str, Any]]:
     return sorted(records, key=lambda r: (r["source"], r["line_number"]))
 
 
+@dataclass(frozen=True)
+class Server:
+    """A PostgreSQL server for the tests, and the CA of its TLS certificate if we know it."""
+
+    url: str
+    ca_cert: Path | None
+
+
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A PostgreSQL server: DATABASE_URL's, or a throwaway one started for this session."""
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """DATABASE_URL's server (its CA from PGSSLROOTCERT, as libpq finds it), or a throwaway one
+    started for this session."""
     url = os.environ.get("DATABASE_URL")
     if url:
-        yield url
+        given = os.environ.get("PGSSLROOTCERT")
+        yield Server(url, Path(given) if given else None)
         return
     from flightpipe.postgres import throwaway
 
     root = REPO / ".local" / "tmp" / f"pytest-pg-{uuid.uuid4().hex[:8]}"
     with throwaway(root) as cluster:
-        yield cluster.url
+        yield Server(cluster.url, cluster.ca_cert)
+
+
+@pytest.fixture(scope="session")
+def server_url(server: Server) -> str:
+    return server.url
 
 
 @contextlib.contextmanager

@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from py4j.protocol import Py4JJavaError
 from pyspark.errors.exceptions.captured import CapturedException
@@ -114,6 +114,30 @@ class JdbcConf:
             return self.url
         parts = urlsplit(self.url.removeprefix("jdbc:"))
         return "jdbc:" + urlunsplit(parts._replace(path=f"/{database}"))
+
+    def libpq_tls(self, s3: Any) -> dict[str, str]:
+        """libpq's settings for what the connection asks of TLS: with ``JDBC_ENFORCE_SSL``,
+        verified TLS with hostname matching (``verify-full``) against ``CUSTOM_JDBC_CERT``,
+        read from S3 with ``s3``, or else libpq's default root certificate."""
+        if not self.enforce_ssl:
+            return {}
+        settings = {"sslmode": "verify-full"}
+        if self.custom_cert:
+            parts = urlsplit(self.custom_cert)
+            if parts.scheme != "s3" or not parts.netloc or not parts.path.strip("/"):
+                raise ValueError(
+                    f"CUSTOM_JDBC_CERT {self.custom_cert!r} is not an s3://bucket/key location"
+                )
+            body = s3.get_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))["Body"].read()
+            if b"BEGIN CERTIFICATE" not in body:
+                raise ValueError(
+                    f"CUSTOM_JDBC_CERT {self.custom_cert} is not a PEM certificate (AWS Glue "
+                    "takes X.509 certificates, DER-encoded, in Base64 PEM)"
+                )
+            path = scratch_dir("warehouse-tls") / "root.crt"
+            path.write_bytes(body)
+            settings["sslrootcert"] = str(path)
+        return settings
 
 
 def connection_conf(
@@ -289,8 +313,10 @@ def write_frame(
         load = ConnectorLoad.from_options(spark_context, options)
     else:
         load = JdbcLoad.from_options(conf.vendor, options)
+    url = conf.with_database(options.get("database"))
+    tls = conf.libpq_tls(s3) if conf.vendor == "postgresql" else {}
     warehouse = warehouse_from_url(
-        conf.with_database(options.get("database")),
+        url + (("&" if "?" in url else "?") + urlencode(tls) if tls else ""),
         user=conf.user,
         password=conf.password,
         s3_client=s3,

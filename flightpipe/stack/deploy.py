@@ -250,9 +250,11 @@ def _wait(read: Any, done: Any, poll_seconds: float, timeout: float) -> Any:
         time.sleep(poll_seconds)
 
 
-def local_parameters(warehouse_url: str, artifact_bucket: str, library: str) -> dict[str, str]:
+def local_parameters(
+    warehouse_url: str, artifact_bucket: str, library: str, root_certificate: str = ""
+) -> dict[str, str]:
     """The stage local's parameters: the local PostgreSQL (``warehouse_url``, as the job runs
-    reach it) as the warehouse."""
+    reach it) as the warehouse, its TLS certificate's CA at ``root_certificate`` (s3://)."""
     url = urlsplit(warehouse_url)
     database = url.path.lstrip("/")
     return {
@@ -263,6 +265,7 @@ def local_parameters(warehouse_url: str, artifact_bucket: str, library: str) -> 
         "GlueLibraryPrefix": library,
         "WarehouseJdbcUrl": f"jdbc:postgresql://{url.hostname}:{url.port or 5432}/{database}",
         "WarehouseDatabase": database,
+        "WarehouseRootCertificate": root_certificate,
         "WarehouseUser": unquote(url.username or ""),
         "WarehousePassword": unquote(url.password or ""),
         **LOCAL_NETWORK,
@@ -344,17 +347,36 @@ def local_environment(settings: LocalSettings) -> dict[str, str]:
     }
 
 
+ROOT_CERTIFICATE_KEY = f"{stack_name(LOCAL_STAGE)}/warehouse-root-ca.pem"
+
+
+def upload_root_certificate(s3: Any, bucket: str, certificate: Path | None) -> str:
+    """``certificate`` (else ``PGSSLROOTCERT``'s file) put in ``bucket``; its s3:// URI, or ""
+    when there is none."""
+    path = certificate or (
+        Path(os.environ["PGSSLROOTCERT"]) if "PGSSLROOTCERT" in os.environ else None
+    )
+    if path is None:
+        return ""
+    s3.put_object(Bucket=bucket, Key=ROOT_CERTIFICATE_KEY, Body=path.read_bytes())
+    return f"s3://{bucket}/{ROOT_CERTIFICATE_KEY}"
+
+
 def deploy_local(
     session: boto3.session.Session,
     settings: LocalSettings,
     database_url: str,
     jobs_database_url: str | None = None,
     made: LocalPackage | None = None,
+    root_certificate: Path | None = None,
 ) -> dict[str, str]:
     """Deploy the stage ``local`` to LocalStack at ``settings.endpoint_url``, apply the warehouse
     schema through ``database_url``, return the stack's outputs. The Glue connection gets
     ``jobs_database_url`` when the job runs reach the warehouse elsewhere (the compose network),
-    else ``database_url``. ``made``: the package, when it was started beforehand. Nothing is
+    else ``database_url``, and the CA that issued the warehouse's TLS certificate
+    (``root_certificate``, else the file libpq's ``PGSSLROOTCERT`` names), uploaded beside the
+    artifacts: the connection enforces SSL, as deployed. ``made``: the package, when it was
+    started beforehand. Nothing is
     deployed when the stack stands and neither the deployed files nor the parameters changed
     since its last deployment. What was deployed is kept in the state folder
     (``dist/packaged.yaml``)."""
@@ -365,8 +387,16 @@ def deploy_local(
         deployment = made.deployment
         cloudformation = session.client("cloudformation", endpoint_url=settings.endpoint_url)
         library = library_prefix(deployment)
+        s3 = session.client("s3", endpoint_url=settings.endpoint_url)
+        try:
+            s3.head_bucket(Bucket=deployment.artifact_bucket)
+        except ClientError:
+            s3.create_bucket(Bucket=deployment.artifact_bucket)
         parameters = local_parameters(
-            jobs_database_url or database_url, deployment.artifact_bucket, library
+            jobs_database_url or database_url,
+            deployment.artifact_bucket,
+            library,
+            upload_root_certificate(s3, deployment.artifact_bucket, root_certificate),
         )
         kept = settings.state_dir / "dist"
         digest_file = kept / "inputs.sha256"
@@ -378,11 +408,6 @@ def deploy_local(
         if standing and digest_file.is_file() and digest_file.read_text() == digest:
             found = outputs(cloudformation, stack_name(LOCAL_STAGE))
         else:
-            s3 = session.client("s3", endpoint_url=settings.endpoint_url)
-            try:
-                s3.head_bucket(Bucket=deployment.artifact_bucket)
-            except ClientError:
-                s3.create_bucket(Bucket=deployment.artifact_bucket)
             template = made.template()
             upload_libraries(deployment, s3)
             cloudformation_package(deployment, template)

@@ -47,8 +47,11 @@ FIXES = {
     ),
     "jdbc": (
         "the warehouse could not be written or read over JDBC: the PostgreSQL JDBC driver must be "
-        "on the image's class path (add postgresql-42.x.jar to /opt/spark/jars/), and the "
-        "connection's URL must reach the warehouse from the compose network"
+        "on the image's class path (add postgresql-42.x.jar to /opt/spark/jars/), the "
+        "connection's URL must reach the warehouse from the compose network, and the "
+        "warehouse's TLS certificate must verify against the connection's CUSTOM_JDBC_CERT "
+        "(make compose-up makes both; a certificate error means they no longer match: take the "
+        "stack down and up again)"
     ),
 }
 _TERMINAL = {"SUCCEEDED", "FAILED", "ERROR", "STOPPED", "TIMEOUT"}

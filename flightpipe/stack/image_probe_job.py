@@ -101,9 +101,11 @@ def main(argv: list[str] | None = None) -> None:
         return rows == expected, f"{rows} rows read from the catalog table, {expected} expected"
 
     def connection() -> tuple[bool, str]:
-        conf = glue_context.extract_jdbc_conf(args["connection_name"])
-        target = day_load.jdbc_target(conf, args["warehouse_database"])
-        return bool(conf.get("user")), f"{conf.get('vendor')} at {target.url}"
+        target = day_load.job_target(
+            glue_context, args["connection_name"], args["warehouse_database"]
+        )
+        tls = ", ".join(f"{k}={v}" for k, v in target.properties.items()) or "no TLS settings"
+        return bool(target.user), f"{target.vendor} at {target.url} ({tls})"
 
     def s3() -> tuple[bool, str]:
         prefix = f"s3://{args['probe_bucket']}/{args['probe_prefix']}written/"
@@ -119,8 +121,8 @@ def main(argv: list[str] | None = None) -> None:
         )
 
     def jdbc() -> tuple[bool, str]:
-        target = day_load.jdbc_target(
-            glue_context.extract_jdbc_conf(args["connection_name"]), args["warehouse_database"]
+        target = day_load.job_target(
+            glue_context, args["connection_name"], args["warehouse_database"]
         )
         table = f"airlines.image_probe_{uuid.uuid4().hex[:8]}"
         jvm: Any = spark.sparkContext._jvm
@@ -140,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
                 .option("user", target.user)
                 .option("password", target.password)
                 .option("driver", day_load.DRIVER_CLASSES[target.vendor])
+                .options(**target.properties)
                 .load()
                 .count()
             )

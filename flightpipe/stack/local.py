@@ -329,6 +329,11 @@ class LocalStack:
             return given
         return self.postgres.start()
 
+    def root_certificate(self, database_url: str) -> Path | None:
+        """The CA of the warehouse's TLS certificate: the stack's own PostgreSQL's; for another
+        server, None (``PGSSLROOTCERT`` names it, as for libpq)."""
+        return self.postgres.ca_cert if database_url == self.postgres.url else None
+
 
 def up(settings: LocalSettings) -> dict[str, str]:
     """Bring PostgreSQL, the Glue service and LocalStack up, deploy the pipeline for the stage
@@ -348,7 +353,13 @@ def up(settings: LocalSettings) -> dict[str, str]:
     except BaseException:
         made.close()
         raise
-    outputs = deploy_local(stack.session(), settings, database_url, made=made)
+    outputs = deploy_local(
+        stack.session(),
+        settings,
+        database_url,
+        made=made,
+        root_certificate=stack.root_certificate(database_url),
+    )
     values = stack_env_values(settings, database_url, outputs)
     write_stack_env(settings, values)
     values["SECONDS_TO_HEALTHY"] = f"{time.monotonic() - started:.1f}"

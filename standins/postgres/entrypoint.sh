@@ -1,7 +1,12 @@
 #!/bin/sh
 # The official postgres image's first start, reduced to what docker-compose.yml uses: a cluster
-# owned by POSTGRES_USER with POSTGRES_PASSWORD (scram-sha-256 over TCP), and POSTGRES_DB.
+# owned by POSTGRES_USER with POSTGRES_PASSWORD (scram-sha-256 over TCP), and POSTGRES_DB. As
+# the official one, it starts as root and goes on as the postgres user.
 set -eu
+if [ "$(id -u)" = 0 ]; then
+    chown postgres:postgres "$PGDATA"
+    exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
+fi
 : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD is required, as in the official image}"
 user="${POSTGRES_USER:-postgres}"
 database="${POSTGRES_DB:-$user}"

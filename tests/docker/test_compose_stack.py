@@ -69,6 +69,11 @@ def test_the_sample_days_load_with_every_job_run_in_a_container(compose_stack):
         assert re.search(r"--py-files \S*/code/\w+/lib/day_load\.py,", log), log[:2000]
         assert re.search(r" /home/hadoop/workspace/code/\w+/\w+\.py --", log), log[:2000]
         assert "exited with code 0" in log
+    # The warehouse's TLS: the connection enforces it and names the local CA, as deployed.
+    connection = glue.get_connection(Name=stack.pipeline.glue_connection)["Connection"]
+    properties = connection["ConnectionProperties"]
+    assert properties["JDBC_ENFORCE_SSL"] == "true"
+    assert properties["CUSTOM_JDBC_CERT"].endswith("/warehouse-root-ca.pem")
 
 
 def test_check_image_passes_every_step_against_the_stand_in(compose_stack):

@@ -25,6 +25,9 @@ import pytest
 from flight_transforms import FACT_COLUMNS
 
 from flightpipe.gluelocal import SHIM_PATH
+from flightpipe.postgres import throwaway
+from flightpipe.tls import server_tls
+from flightpipe.warehouse import WarehouseError
 
 if str(SHIM_PATH) not in sys.path:
     sys.path.insert(0, str(SHIM_PATH))
@@ -54,19 +57,26 @@ def job(moto_endpoint, warehouse_url, spark) -> Job:
     """The shim's GlueContext, with a Glue connection ``warehouse`` to the scratch database
     (whose URL names another database: the job's ``--warehouse_database`` replaces it), on the
     session's moto server, which clients made in any thread reach."""
-    parts = urlsplit(warehouse_url)
+    glue_connection("warehouse", warehouse_url)
+    return Job(GlueContext(spark.sparkContext), warehouse_url)
+
+
+def glue_connection(name: str, url: str, **properties: str) -> None:
+    """A Glue connection ``name`` to the server of ``url`` (the database in its URL is ``dev``),
+    with ``properties`` beside the URL and login."""
+    parts = urlsplit(url)
     boto3.client("glue").create_connection(
         ConnectionInput={
-            "Name": "warehouse",
+            "Name": name,
             "ConnectionType": "JDBC",
             "ConnectionProperties": {
                 "JDBC_CONNECTION_URL": f"jdbc:postgresql://{parts.hostname}:{parts.port}/dev",
                 "USERNAME": parts.username or "",
                 **({"PASSWORD": parts.password} if parts.password else {}),
+                **properties,
             },
         }
     )
-    return Job(GlueContext(spark.sparkContext), warehouse_url)
 
 
 def database(url: str) -> str:
@@ -76,6 +86,11 @@ def database(url: str) -> str:
 def query(url: str, sql: str) -> list[tuple]:
     with psycopg.connect(url) as conn:
         return conn.execute(sql).fetchall()
+
+
+def execute(url: str, sql: str) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute(sql)
 
 
 def fact_row(carrier: str, dep_delay: int, day: date = DAY) -> tuple:
@@ -104,7 +119,13 @@ def record(
     return day_load.RunRecord(run_id, day, uri, counts, 60, now, now)
 
 
-def load_day(job: Job, rows: list[tuple], run: day_load.RunRecord, before_swap=()) -> None:
+def load_day(
+    job: Job,
+    rows: list[tuple],
+    run: day_load.RunRecord,
+    before_swap=(),
+    connection: str = "warehouse",
+) -> None:
     """What ``delayed_flights.load_day`` does, with ``before_swap`` statements first in the swap."""
     day_load.load_frame(
         job.context,
@@ -112,7 +133,7 @@ def load_day(job: Job, rows: list[tuple], run: day_load.RunRecord, before_swap=(
         day_load.FACT_TABLE,
         run.run_id,
         lambda stage: [*before_swap, *day_load.day_swap(stage, FACT_COLUMNS, run)],
-        {"connection_name": "warehouse", "warehouse_database": database(job.url)},
+        {"connection_name": connection, "warehouse_database": database(job.url)},
     )
 
 
@@ -323,3 +344,92 @@ def test_a_java_failure_reads_as_the_java_exception_and_its_causes(spark):
         "Py4JJavaError: An error occurred while calling z:java.lang.Class.forName. Caused by: "
         "java.lang.ClassNotFoundException: no.such.Driver"
     )
+
+
+# --- TLS: the connection's JDBC_ENFORCE_SSL and CUSTOM_JDBC_CERT ------------------------------
+# AWS Glue's Connection API: JDBC_ENFORCE_SSL is "SSL with hostname matching ... enforced for
+# the JDBC connection on the client"; CUSTOM_JDBC_CERT an S3 location of the root certificate.
+
+ENFORCED = {"JDBC_ENFORCE_SSL": "true", "CUSTOM_JDBC_CERT": "s3://certificates/root.pem"}
+
+
+def upload_root_certificate(path) -> None:
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="certificates")
+    s3.put_object(Bucket="certificates", Key="root.pem", Body=path.read_bytes())
+
+
+@pytest.fixture
+def server_ca(server):
+    if server.ca_cert is None:
+        pytest.skip("DATABASE_URL's server: set PGSSLROOTCERT to the CA of its certificate")
+    return server.ca_cert
+
+
+def test_an_enforcing_connection_loads_over_verified_tls(job, warehouse_url, server_ca):
+    """Both connections of the load, the job's own and the writer's, verify the server against
+    the connection's root certificate; the swap records what its connection negotiated."""
+    upload_root_certificate(server_ca)
+    glue_connection("tls-warehouse", warehouse_url, **ENFORCED)
+    execute(warehouse_url, "CREATE TABLE public.tls_seen (ssl boolean, version text)")
+    seen = (
+        "INSERT INTO public.tls_seen SELECT ssl, version FROM pg_stat_ssl "
+        "WHERE pid = pg_backend_pid()"
+    )
+    load_day(job, [fact_row("AA", 61)], record("jr_tls", 1), [(seen, ())], "tls-warehouse")
+    assert query(warehouse_url, "SELECT carrier FROM airlines.daily_flights_fact") == [("AA",)]
+    assert query(warehouse_url, "SELECT ssl, version FROM public.tls_seen") == [(True, "TLSv1.3")]
+    execute(warehouse_url, "DROP TABLE public.tls_seen")
+
+
+def test_a_server_certificate_from_another_ca_is_refused(job, warehouse_url, server_ca, tmp_path):
+    other = server_tls(tmp_path / "other-ca", ["127.0.0.1", "localhost"])
+    upload_root_certificate(other.ca_cert)
+    glue_connection("tls-warehouse", warehouse_url, **ENFORCED)
+    with pytest.raises(day_load.LoadError, match=r"creating the staging table.*PSQLException.*SSL"):
+        load_day(job, [fact_row("AA", 61)], record("jr_tls", 1), connection="tls-warehouse")
+    assert query(warehouse_url, "SELECT count(*) FROM airlines.daily_flights_fact") == [(0,)]
+
+
+def test_a_server_without_tls_is_refused_when_the_connection_enforces_it(job, tmp_path):
+    upload_root_certificate(server_tls(tmp_path / "ca", ["127.0.0.1"]).ca_cert)
+    with throwaway(tmp_path / "plain", tls=False) as plain:
+        glue_connection("tls-warehouse", plain.url, **ENFORCED)
+        with pytest.raises(day_load.LoadError, match=r"does not support SSL"):
+            load_day(job, [fact_row("AA", 61)], record("jr_tls", 1), connection="tls-warehouse")
+
+
+def test_the_writer_verifies_the_server_as_the_jobs_connection_does(
+    moto_endpoint, spark, warehouse_url, server_ca, tmp_path
+):
+    """The local writer (Glue's JDBC writer's stand-in) connects with libpq's verify-full."""
+    from flightpipe.gluelocal.jdbc import write_frame
+
+    execute(warehouse_url, "CREATE TABLE public.tls_rows (id BIGINT)")
+    upload_root_certificate(server_tls(tmp_path / "other-ca", ["127.0.0.1"]).ca_cert)
+    glue_connection("tls-warehouse", warehouse_url, **ENFORCED)
+    frame = spark.range(3)
+    options = {"dbtable": "public.tls_rows", "database": database(warehouse_url)}
+    glue, s3 = boto3.client("glue"), boto3.client("s3")
+    with pytest.raises(WarehouseError, match="certificate verify failed"):
+        write_frame(frame, glue, s3, "tls-warehouse", options)
+    upload_root_certificate(server_ca)
+    assert write_frame(frame, glue, s3, "tls-warehouse", options) == 3
+    assert query(warehouse_url, "SELECT count(*) FROM public.tls_rows") == [(3,)]
+    execute(warehouse_url, "DROP TABLE public.tls_rows")
+
+
+def test_enforced_ssl_sets_each_drivers_verified_tls_properties():
+    conf = {"fullUrl": "jdbc:redshift://cluster.example:5439/dev", "enforceSSL": "true"}
+    assert day_load.jdbc_target(conf, "flights", "/tmp/root.pem").properties == {
+        "SSL": "true",
+        "SSLMode": "verify-full",
+        "SSLRootCert": "/tmp/root.pem",
+    }
+    conf = {"fullUrl": "jdbc:postgresql://db.example:5432/dev", "enforceSSL": "true"}
+    assert day_load.jdbc_target(conf, "flights").properties == {
+        "ssl": "true",
+        "sslmode": "verify-full",
+        "sslfactory": "org.postgresql.ssl.DefaultJavaSSLFactory",
+    }
+    assert day_load.jdbc_target(conf | {"enforceSSL": "false"}, "flights").properties == {}

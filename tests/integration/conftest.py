@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from flightpipe.config import LocalSettings, Pipeline
 from flightpipe.postgres import free_port
 from flightpipe.stack.deploy import deploy_local
 from flightpipe.stack.local import LocalStack, stack_env_values, write_stack_env
-from tests.conftest import REPO, created_database
+from tests.conftest import REPO, Server, created_database
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Stack:
     local: LocalStack
     pipeline: Pipeline
     database_url: str
+    root_certificate: Path | None = None
     unclaimed: list[dict[str, Any]] = field(default_factory=list)
 
     def client(self, service: str) -> Any:
@@ -107,16 +109,19 @@ class Stack:
 
 
 @pytest.fixture(scope="session")
-def stack(server_url: str) -> Iterator[Stack]:
+def stack(server: Server) -> Iterator[Stack]:
     state = REPO / ".local" / "tmp" / f"stack-{uuid.uuid4().hex[:8]}"
     settings = LocalSettings(stack_port=free_port(), postgres_port=free_port(), state_dir=state)
     local = LocalStack(settings)
-    with created_database(server_url) as database_url:
+    with created_database(server.url) as database_url:
         try:
             local.start()
-            outputs = deploy_local(local.session(), settings, database_url)
+            outputs = deploy_local(
+                local.session(), settings, database_url, root_certificate=server.ca_cert
+            )
             write_stack_env(settings, stack_env_values(settings, database_url, outputs))
-            yield Stack(settings, local, Pipeline.from_outputs(outputs), database_url)
+            pipeline = Pipeline.from_outputs(outputs)
+            yield Stack(settings, local, pipeline, database_url, server.ca_cert)
         finally:
             local.stop()
             shutil.rmtree(state, ignore_errors=True)

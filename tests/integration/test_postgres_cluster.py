@@ -18,6 +18,7 @@ from flightpipe.postgres import (
     free_port,
     throwaway,
 )
+from flightpipe.tls import server_tls
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -49,6 +50,30 @@ def test_start_is_idempotent_and_stop_ends_the_process(cluster_root):
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     assert cluster.stop() is False
+
+
+def verified(cluster: LocalPostgres, host: str = "127.0.0.1") -> str:
+    """The cluster's URL with libpq's verified TLS and hostname matching, as the deployed Glue
+    connection asks (JDBC_ENFORCE_SSL)."""
+    return (
+        f"host={host} port={cluster.port} user=flightpipe dbname=flights "
+        f"sslmode=verify-full sslrootcert={cluster.ca_cert}"
+    )
+
+
+def test_the_cluster_speaks_tls_that_verifies_against_its_ca_by_name(cluster_root, tmp_path):
+    cluster = LocalPostgres(cluster_root, port=free_port())
+    cluster.start()
+    try:
+        for host in ("127.0.0.1", "localhost"):
+            with psycopg.connect(verified(cluster, host)) as conn:
+                ssl = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+                assert conn.execute(ssl).fetchone() == (True,)
+        stranger = server_tls(tmp_path / "other", ["127.0.0.1"]).ca_cert
+        with pytest.raises(psycopg.OperationalError, match="certificate verify failed"):
+            psycopg.connect(verified(cluster).replace(str(cluster.ca_cert), str(stranger)))
+    finally:
+        cluster.stop()
 
 
 def test_data_survives_a_restart(cluster_root):
@@ -91,7 +116,7 @@ def test_root_runs_a_throwaway_cluster_from_a_private_checkout(private_checkout)
         moved_to, pid = cluster.cluster_dir, cluster.pid()
         assert not moved_to.is_relative_to(private_checkout)
         assert (moved_to.stat().st_mode & 0o777, moved_to.owner()) == (0o700, cluster.run_as.name)
-        with psycopg.connect(cluster.url) as conn:
+        with psycopg.connect(verified(cluster)) as conn:
             data_dir = conn.execute("SELECT current_setting('data_directory')").fetchone()[0]
         assert Path(data_dir) == moved_to / "data"
     assert pid is not None and not _runs(pid)

@@ -41,6 +41,7 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.integration
 
 STAGE = "local"
+NO_VALUE = object()  # what !Ref AWS::NoValue evaluates to
 NAME = stack_name(STAGE)
 # Left out of the stage local by the template's conditions, each for a reason (the template
 # says it next to the resource): a resource added behind a condition is added here with its.
@@ -120,8 +121,10 @@ class Deployed:
         raise AssertionError(f"condition function {function} is not known to this test")
 
     def resolve(self, node: Any) -> Any:
+        """``node`` evaluated; ``AWS::NoValue`` removes the list item or key it is the value of
+        (CloudFormation's pseudo parameters reference)."""
         if isinstance(node, list):
-            return [self.resolve(item) for item in node]
+            return [r for r in map(self.resolve, node) if r is not NO_VALUE]
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
@@ -140,9 +143,14 @@ class Deployed:
                 return self.resolve(if_true if self.condition(condition) else if_false)
             if key == "Fn::Join":
                 return str(argument[0]).join(self.resolve(argument[1]))
+            if key == "Fn::Select":
+                return self.resolve(argument[1])[int(self.resolve(argument[0]))]
+            if key == "Fn::Split":
+                return str(self.resolve(argument[1])).split(argument[0])
             if key.startswith("Fn::"):
                 raise AssertionError(f"{key} is not known to this test")
-        return {key: self.resolve(value) for key, value in node.items()}
+        resolved = {key: self.resolve(value) for key, value in node.items()}
+        return {key: value for key, value in resolved.items() if value is not NO_VALUE}
 
     def ref(self, name: str) -> Any:
         arn = self.stack_id.split(":")
@@ -154,6 +162,8 @@ class Deployed:
         }
         if name in pseudo:
             return pseudo[name]
+        if name == "AWS::NoValue":
+            return NO_VALUE
         declared = self.template["Parameters"].get(name)
         if declared is not None:
             value = self.parameters[name]
@@ -483,6 +493,21 @@ def test_the_glue_database_and_connection(deployed):
     same("the warehouse connection", wanted, {key: connection.get(key) for key in wanted})
 
 
+def test_the_glue_connection_enforces_tls_against_the_warehouses_ca(stack, deployed):
+    """The connection is deployed as on AWS (JDBC_ENFORCE_SSL), and its CUSTOM_JDBC_CERT is the
+    CA that issued the local warehouse's certificate, uploaded beside the artifacts."""
+    properties = deployed.client("glue").get_connection(
+        Name=deployed.physical("WarehouseConnection")
+    )["Connection"]["ConnectionProperties"]
+    assert properties["JDBC_ENFORCE_SSL"] == "true"
+    if stack.root_certificate is None:
+        assert "CUSTOM_JDBC_CERT" not in properties
+        return
+    bucket, _, key = properties["CUSTOM_JDBC_CERT"].removeprefix("s3://").partition("/")
+    body = deployed.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert body == stack.root_certificate.read_bytes()
+
+
 def test_the_glue_connection_says_its_type(deployed):
     """AWS Glue API, GetConnection: the Connection holds its ConnectionType."""
     wanted = deployed.properties("WarehouseConnection")["ConnectionInput"]["ConnectionType"]
@@ -768,7 +793,12 @@ def test_deploying_again_changes_nothing(stack, deployed):
     packaging is reproducible and the stack is left as it was (no resource replaced or
     updated)."""
     cloudformation = stack.client("cloudformation")
-    outputs = deploy_local(stack.local.session(), stack.settings, stack.database_url)
+    outputs = deploy_local(
+        stack.local.session(),
+        stack.settings,
+        stack.database_url,
+        root_certificate=stack.root_certificate,
+    )
     after = cloudformation.describe_stack_resources(StackName=NAME)["StackResources"]
     same(
         "the stack's resources after a second deployment",
