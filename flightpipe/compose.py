@@ -60,8 +60,10 @@ JOBS_DATABASE_URL = "postgresql://flightpipe:flightpipe@postgres:5432/flightpipe
 HOST_DATABASE_URL = "postgresql://flightpipe:flightpipe@127.0.0.1:{port}/flightpipe"
 # The names the warehouse's certificate covers: its name on the compose network, and the host's.
 POSTGRES_TLS_HOSTNAMES = ("postgres", "127.0.0.1", "localhost")
-# The compose stack's clock (docker-compose.yml says why it is slower than the Docker-free one).
-COMPOSE_TIME_SCALE = 10
+# The compose stack's clock: the Docker-free stack's with the warm Glue container, a quarter of
+# it with a container per run (docker-compose.yml says why).
+COMPOSE_TIME_SCALE = 40
+PER_RUN_TIME_SCALE = 10
 
 
 class ComposeError(RuntimeError):
@@ -92,7 +94,9 @@ def compose_environment(settings: LocalSettings) -> dict[str, str]:
     ``standins`` wrote them (the caller's own settings win), ports and state folder."""
     from flightpipe_localstack import clock
 
-    scale = os.environ.get(clock.SCALE_VARIABLE) or str(COMPOSE_TIME_SCALE)
+    per_run = os.environ.get("FLIGHTPIPE_GLUE_CONTAINERS") == "per-run"
+    default = PER_RUN_TIME_SCALE if per_run else COMPOSE_TIME_SCALE
+    scale = os.environ.get(clock.SCALE_VARIABLE) or str(default)
     model = clock.from_environment({**os.environ, clock.SCALE_VARIABLE: scale})
     return {
         clock.SCALE_VARIABLE: scale,

@@ -1,37 +1,54 @@
 """Glue job runs in containers of the Glue image, started by the Glue service through Docker's SDK.
 
-The compose stack (docker-compose.yml) sets ``FLIGHTPIPE_GLUE_RUNNER=containers``: each
-StartJobRun then starts one container of ``FLIGHTPIPE_GLUE_IMAGE`` (AWS's
-``public.ecr.aws/glue/aws-glue-libs:5`` by default, or the stand-in ``make compose-standins``
-builds), the way AWS documents running a job in that image::
+The compose stack (docker-compose.yml) sets ``FLIGHTPIPE_GLUE_RUNNER=containers``: job runs go to
+containers of ``FLIGHTPIPE_GLUE_IMAGE`` (AWS's ``public.ecr.aws/glue/aws-glue-libs:5`` by
+default, or the stand-in ``make compose-standins`` builds), with Spark settings as ``--conf``
+(the session settings of the local runtime, and ``s3://`` served by S3A pointed at LocalStack,
+which the real image needs on its command line: its own ``s3://`` is EMRFS; never JVM options or
+class path, which would replace the image's), LocalStack's endpoint and credentials in the
+environment, and the job's code as the Glue service read it from S3
+(``flightpipe.stack.job_code``), mounted read-only from the host folder the service's own code
+cache comes from, on the service's network. A run's output is appended to its log as it is
+written; its exit code decides the run: 0 is SUCCEEDED, anything else FAILED with the job's
+exception (the last line of its traceback, and for a Java exception raised through py4j, the
+Java exception and its causes) as ``ErrorMessage``.
+
+``FLIGHTPIPE_GLUE_CONTAINERS`` says how:
+
+* ``warm`` (docker-compose.yml's default): one long-lived container, started with the service,
+  runs every job run, as a Glue interactive session runs cells: ``spark-submit`` of
+  ``glue_worker.py`` (PySpark and the standard library only), which takes runs over HTTP on the
+  service's network and streams each run's output back (``WarmContainer``). A run costs what
+  the job does, not a JVM's start. Modules of a new deployment (another ``--extra-py-files``
+  location under a name the warm driver already has) get a new warm container once the runs in
+  the old one end.
+* ``per-run``: each StartJobRun starts a container of its own, the way AWS documents running a
+  job in the image::
 
     spark-submit [--py-files <the job's modules>] /home/hadoop/workspace/code/.../<script>.py \
         --JOB_NAME ... --<argument> <value> ...
 
-with the run's arguments as Glue passes them (the job's default arguments merged with the run's,
-then ``--JOB_RUN_ID`` and ``--JOB_NAME``), Spark settings as ``--conf`` (the session settings of
-the local runtime, and ``s3://`` served by S3A pointed at LocalStack, which the real image needs
-on its command line: its own ``s3://`` is EMRFS; never JVM options or class path, which would
-replace the image's), LocalStack's endpoint and credentials
-in the environment, and the job's code as the Glue service read it from S3
-(``flightpipe.stack.job_code``), mounted read-only from the host folder the service's own code
-cache comes from. The container joins the service's network. Its output is appended to the
-run's log as it is written; its exit code decides the run: 0 is SUCCEEDED, anything else FAILED
-with the job's exception (the last line of its traceback, and for a Java exception raised through
-py4j, the Java exception and its causes) as ``ErrorMessage``.
+  with the run's arguments as Glue passes them (the job's default arguments merged with the
+  run's, then ``--JOB_RUN_ID`` and ``--JOB_NAME``).
 
-Containers carry the label ``flightpipe.glue-run`` (the run id) and ``flightpipe.stack`` (the
-service container's id), are removed when they end, and are killed and removed when the service
-stops; ``flightpipe compose down`` removes any that a killed service left.
+Containers carry the label ``flightpipe.glue-run`` (the run id, or ``warm`` for the warm one) and
+``flightpipe.stack`` (the service container's id), are removed when they end, and are killed and
+removed when the service stops; ``flightpipe compose down`` removes any that a killed service
+left.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import re
+import shutil
 import socket
 import threading
+import time
+import urllib.request
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +61,7 @@ from flightpipe.gluelocal.runner import (
     environment_credentials,
     s3a_endpoint_settings,
 )
+from flightpipe.stack.glue_worker import EXIT_MARK
 from flightpipe.stack.job_code import JobCode
 
 log = logging.getLogger("flightpipe.stack.glue")
@@ -58,6 +76,17 @@ _EXCEPTION_LINE = re.compile(
 )
 # A Java stack trace inside a Python one runs to hundreds of lines; Spark's shutdown adds more.
 _TAIL_LINES = 2000
+# How job runs use containers (FLIGHTPIPE_GLUE_CONTAINERS): one warm container, or one per run.
+CONTAINER_MODES = ("warm", "per-run")
+WARM_LABEL = "warm"
+# The warm container's program, copied into the code cache that job containers mount.
+WORKER_DIR = "_warm"
+WORKER_FILE = "glue_worker.py"
+WORKER_PORT = 8998
+WORKER_START_TIMEOUT = 180.0
+# Longer than any local run; Glue's own timeout is the state machine's business.
+WORKER_RUN_TIMEOUT = 3600.0
+STARTING = "starting"
 # A Java exception line inside a Py4JJavaError: ``: java.sql.SQLException: ...`` (the first one)
 # and ``Caused by: org.postgresql.util.PSQLException: ...`` (its causes).
 _JAVA_LINE = re.compile(r"^(?::|Caused by:)\s+([\w$.]+(?:Exception|Error|Throwable)\b.*)$")
@@ -96,11 +125,21 @@ class ContainerJobs:
         self.placement = placement or self._placement()
         self._running: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self.warm: WarmContainer | None = None
 
     @classmethod
     def from_environment(cls, code_dir: Path) -> ContainerJobs:
         image = os.environ.get("FLIGHTPIPE_GLUE_IMAGE", "public.ecr.aws/glue/aws-glue-libs:5")
-        return cls(image, code_dir)
+        mode = os.environ.get("FLIGHTPIPE_GLUE_CONTAINERS", "warm")
+        if mode not in CONTAINER_MODES:
+            raise ValueError(
+                f"FLIGHTPIPE_GLUE_CONTAINERS={mode!r}: expected one of {', '.join(CONTAINER_MODES)}"
+            )
+        jobs = cls(image, code_dir)
+        if mode == "warm":
+            jobs.warm = WarmContainer(jobs)
+            jobs.warm.start()
+        return jobs
 
     def _placement(self) -> Placement:
         """Read the service's own container: the host folder mounted at its code cache and its
@@ -134,18 +173,28 @@ class ContainerJobs:
         """Where a file of the code cache is inside a job container."""
         return f"{CODE_IN_JOB}/{path.resolve().relative_to(self.code_dir.resolve()).as_posix()}"
 
-    def command(self, code: JobCode, argv: Sequence[str]) -> list[str]:
-        """The container's command: ``spark-submit`` with the run's settings, its modules
-        (Glue's ``--extra-py-files``) as ``--py-files``, the script and its arguments."""
+    def spark_submit(self) -> list[str]:
+        """``spark-submit`` with a run's settings: the local runtime's session settings and
+        ``s3://`` served by S3A pointed at the stack."""
         settings = {
             **GLUE_SESSION_SETTINGS,
             **S3A_FILESYSTEMS,
             **s3a_endpoint_settings(self.placement.endpoint_url, environment_credentials()),
         }
         confs = [arg for key, value in settings.items() for arg in ("--conf", f"{key}={value}")]
-        modules = sorted(code.libraries.glob("*.py")) if code.libraries else []
-        py_files = ["--py-files", ",".join(self.in_job(m) for m in modules)] if modules else []
-        return ["spark-submit", *confs, *py_files, self.in_job(code.script), *argv]
+        return ["spark-submit", *confs]
+
+    def modules(self, code: JobCode) -> list[str]:
+        """The run's modules (Glue's ``--extra-py-files``) as the job container sees them."""
+        found = sorted(code.libraries.glob("*.py")) if code.libraries else []
+        return [self.in_job(module) for module in found]
+
+    def command(self, code: JobCode, argv: Sequence[str]) -> list[str]:
+        """The container's command: ``spark-submit`` with the run's settings, its modules
+        as ``--py-files``, the script and its arguments."""
+        modules = self.modules(code)
+        py_files = ["--py-files", ",".join(modules)] if modules else []
+        return [*self.spark_submit(), *py_files, self.in_job(code.script), *argv]
 
     def environment(self) -> dict[str, str]:
         region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
@@ -157,20 +206,28 @@ class ContainerJobs:
             **environment_credentials(),
         }
 
-    def run(self, run_id: str, code: JobCode, argv: Sequence[str], log_path: Path) -> None:
-        """Run the job in a container; return when it succeeded, raise JobRunFailed if not."""
-        command = self.command(code, argv)
+    def create(self, command: Sequence[str], label: str, name: str) -> Any:
+        """A container of the image with the stack's environment, code and network."""
         self._ensure_image()
-        container = self.client.containers.create(
+        return self.client.containers.create(
             self.image,
-            command=command,
+            command=list(command),
             environment=self.environment(),
             volumes={self.placement.code_source: {"bind": CODE_IN_JOB, "mode": "ro"}},
             network=self.placement.network,
-            labels={RUN_LABEL: run_id, STACK_LABEL: self.placement.stack_id},
-            name=f"{self.placement.name_prefix}glue-{run_id.removeprefix('jr_')[:12]}",
+            labels={RUN_LABEL: label, STACK_LABEL: self.placement.stack_id},
+            name=f"{self.placement.name_prefix}{name}",
             init=True,
         )
+
+    def run(self, run_id: str, code: JobCode, argv: Sequence[str], log_path: Path) -> None:
+        """Run the job (in the warm container, or one of its own); return when it succeeded,
+        raise JobRunFailed if not."""
+        if self.warm is not None:
+            self.warm.run(run_id, code, argv, log_path)
+            return
+        command = self.command(code, argv)
+        container = self.create(command, run_id, f"glue-{run_id.removeprefix('jr_')[:12]}")
         with self._lock:
             self._running[run_id] = container
         tail: deque[str] = deque(maxlen=_TAIL_LINES)
@@ -211,11 +268,221 @@ class ContainerJobs:
                 self.client.images.pull(self.image)
 
     def close(self) -> None:
-        """Kill and remove the containers of runs still going (the stack is stopping)."""
+        """Kill and remove the containers of runs still going, and the warm one (the stack is
+        stopping)."""
         with self._lock:
             running = list(self._running.values())
         for container in running:
             _remove(container)
+        if self.warm is not None:
+            self.warm.close()
+
+
+class WarmContainer:
+    """One long-lived container of the Glue image running ``glue_worker.py``; runs go to it
+    over HTTP, two or more at once, their output streamed back into each run's log."""
+
+    def __init__(self, jobs: ContainerJobs):
+        self.jobs = jobs
+        self._container: Any = None
+        self._modules: dict[str, str] = {}  # module file name -> path given to the container
+        self._active = 0
+        self._changed = threading.Condition()
+
+    @property
+    def worker_in_job(self) -> str:
+        return self.jobs.in_job(self.jobs.code_dir / WORKER_DIR / WORKER_FILE)
+
+    @property
+    def base_url(self) -> str:
+        host = "127.0.0.1" if self.jobs.placement.network == "host" else self._name()
+        return f"http://{host}:{WORKER_PORT}"
+
+    def _name(self) -> str:
+        return f"{self.jobs.placement.name_prefix}glue-warm"
+
+    def start(self) -> None:
+        """Start the container in the background: the first run waits for it (and, if this
+        start failed, tries again)."""
+
+        def ready() -> None:
+            try:
+                self._ready()
+            except Exception as error:
+                log.error("the warm Glue container did not start: %s", error)
+
+        threading.Thread(target=ready, name="glue-warm-start", daemon=True).start()
+
+    def _ready(self) -> str:
+        """The worker's URL once it answers; a container is started when none runs."""
+        with self._changed:
+            while self._container == STARTING:
+                self._changed.wait()
+            if self._container is None:
+                self._container = STARTING
+            else:
+                return self.base_url
+        try:
+            container = self._launch()
+        except BaseException:
+            with self._changed:
+                self._container = None
+                self._changed.notify_all()
+            raise
+        with self._changed:
+            self._container = container
+            self._changed.notify_all()
+        return self.base_url
+
+    def _launch(self) -> Any:
+        shutil.copyfile(Path(__file__).with_name(WORKER_FILE), self._worker_copy())
+        command = [*self.jobs.spark_submit(), self.worker_in_job, "--port", str(WORKER_PORT)]
+        stale = self._name()
+        with contextlib.suppress(Exception):  # a container a killed service left
+            _remove(self.jobs.client.containers.get(stale))
+        container = self.jobs.create(command, WARM_LABEL, "glue-warm")
+        container.start()
+        log_path = self.jobs.code_dir.parent / "logs" / "glue-warm.log"
+        threading.Thread(
+            target=_follow, args=(container, log_path), name="glue-warm-log", daemon=True
+        ).start()
+        deadline = time.monotonic() + WORKER_START_TIMEOUT
+        while time.monotonic() < deadline:
+            container.reload()
+            if container.status == "exited":
+                _remove(container)
+                raise JobRunFailed(
+                    f"the warm Glue container exited at start (see {log_path}): "
+                    + " | ".join(_tail(log_path, 5))
+                )
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/health", timeout=2):
+                    return container
+            except OSError:
+                time.sleep(0.5)
+        _remove(container)
+        raise JobRunFailed(
+            f"the warm Glue container did not answer within {WORKER_START_TIMEOUT} s"
+        )
+
+    def _worker_copy(self) -> Path:
+        target = self.jobs.code_dir / WORKER_DIR / WORKER_FILE
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def _admit(self, modules: Sequence[str]) -> None:
+        """Wait until the container can take a run with ``modules``: when one of them is known
+        from another path, until the runs in it have ended, then retire it."""
+        wanted = {module.rsplit("/", 1)[-1]: module for module in modules}
+        with self._changed:
+            while True:
+                clash = any(self._modules.get(name, path) != path for name, path in wanted.items())
+                if not clash:
+                    self._modules.update(wanted)
+                    self._active += 1
+                    return
+                if self._active == 0 and self._container not in (None, STARTING):
+                    _remove(self._container)
+                    self._container, self._modules = None, {}
+                    continue
+                self._changed.wait()
+
+    def _release(self) -> None:
+        with self._changed:
+            self._active -= 1
+            self._changed.notify_all()
+
+    def run(self, run_id: str, code: JobCode, argv: Sequence[str], log_path: Path) -> None:
+        modules = self.jobs.modules(code)
+        self._admit(modules)
+        try:
+            url = self._ready()
+            request = {
+                "run_id": run_id,
+                "script": self.jobs.in_job(code.script),
+                "argv": list(argv),
+                "py_files": modules,
+            }
+            header = (
+                f"in the warm container of {self.jobs.image} ({self._name()}; Spark's own lines "
+                "are in logs/glue-warm.log)"
+            )
+            try:
+                send_run(url, request, log_path, header)
+            except WorkerLost:
+                self._lost()
+                raise
+        finally:
+            self._release()
+
+    def _lost(self) -> None:
+        """The container stopped answering: the next run starts another."""
+        with self._changed:
+            if self._container not in (None, STARTING):
+                _remove(self._container)
+                self._container, self._modules = None, {}
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        with self._changed:
+            container, self._container = self._container, None
+        if container not in (None, STARTING):
+            _remove(container)
+
+
+class WorkerLost(JobRunFailed):
+    """The warm container stopped answering during a run."""
+
+
+def send_run(url: str, request: Mapping[str, Any], log_path: Path, header: str) -> None:
+    """Run ``request`` on the warm worker at ``url`` (``glue_worker.py``), its output appended
+    to ``log_path`` after a line naming ``header``; return if the run ended with code 0, else
+    raise JobRunFailed with the job's error (WorkerLost if the worker stopped answering)."""
+    tail: deque[str] = deque(maxlen=_TAIL_LINES)
+    code: int | None = None
+    post = urllib.request.Request(
+        f"{url}/runs",
+        data=json.dumps(request).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with log_path.open("a", encoding="utf-8") as out:
+        out.write(f"# {header}: {request['script']} {_shell(request['argv'])}\n")
+        out.flush()
+        try:
+            with urllib.request.urlopen(post, timeout=WORKER_RUN_TIMEOUT) as answer:
+                for raw in answer:
+                    line = raw.decode("utf-8", "replace").rstrip("\n")
+                    if line.startswith(EXIT_MARK):
+                        code = int(line.removeprefix(EXIT_MARK))
+                        continue
+                    out.write(line + "\n")
+                    out.flush()
+                    tail.append(line)
+        except OSError as error:
+            out.write(f"# the worker stopped answering: {error}\n")
+        out.write(f"# the run ended with code {code}\n")
+    if code is None:
+        raise WorkerLost(
+            "the warm Glue container ended during the run (see logs/glue-warm.log): "
+            + " | ".join(list(tail)[-3:])
+        )
+    if code != 0:
+        raise JobRunFailed(job_error(list(tail), code))
+
+
+def _follow(container: Any, log_path: Path) -> None:
+    """The container's output appended to ``log_path`` as it comes."""
+    with contextlib.suppress(Exception), log_path.open("ab") as out:
+        for chunk in container.logs(stream=True, follow=True):
+            out.write(chunk)
+            out.flush()
+
+
+def _tail(path: Path, count: int) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()[-count:]
+    except OSError:
+        return []
 
 
 def job_error(lines: Sequence[str], code: int) -> str:

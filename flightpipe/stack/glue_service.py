@@ -44,9 +44,10 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # interpreter up and waiting to get it back; beside the server's busy threads each wait could
 # last the whole interval.
 SWITCH_INTERVAL_SECONDS = 0.0005
-# Job runs at once: in this process they share one warm Spark; in containers each starts a JVM
-# of its own, so no more than the cores (`make compose-e2e` on 2 cores: 171.0 s with 4 at once,
-# 159.3 s with 2; one run each). Others wait in STARTING.
+# Job runs at once: in this process they share one warm Spark; in containers they share the
+# warm container's (or each starts a JVM of its own), so no more than the cores (with a
+# container per run, `make compose-e2e` on 2 cores took longer with 4 at once than with 2).
+# Others wait in STARTING.
 IN_PROCESS_RUNS = 4
 CONTAINER_RUNS = max(2, os.cpu_count() or 2)
 # glibc's allocator settings the launcher gives this process (``flightpipe.stack.local``).

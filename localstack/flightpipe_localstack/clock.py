@@ -13,14 +13,14 @@ scaled: execution and task timeouts (``TimeoutSeconds``, ``HeartbeatSeconds``) s
 seconds. LocalStack's waits between a Lambda function's asynchronous attempts (1 then 2
 minutes, as on AWS) run on the same clock (``LAMBDA_RETRY_BASE_DELAY``, set by the launchers).
 
-Why 40, and 10 on the compose path: the scale also shrinks the retry budgets in real time,
-while local job runs do not speed up. The job-slot budget (ConcurrentRunsExceeded, about 1.5
-simulated hours on average) is 135 real seconds at 40x. A run in the Glue service's warm Spark
-takes 1.5 to 8 s, which at 40x is 1 to 5 simulated minutes, no more than a Glue run takes, so
-the budgets are spent locally no faster than on AWS; at 60x a burst whose runs were slower
-once ran out of slot retries, a failure AWS would not have. A run in a container of the Glue
-image starts a JVM of its own and takes about 20 s: 10x keeps that to the same few simulated
-minutes (docker-compose.yml).
+Why 40, and 10 on the compose path with a container per run: the scale also shrinks the retry
+budgets in real time, while local job runs do not speed up. The job-slot budget
+(ConcurrentRunsExceeded, about 1.5 simulated hours on average) is 135 real seconds at 40x. A run in
+the Glue service's warm Spark takes 1.5 to 8 s, which at 40x is 1 to 5 simulated minutes, no more
+than a Glue run takes, so the budgets are spent locally no faster than on AWS; at 60x a burst whose
+runs were slower once ran out of slot retries, a failure AWS would not have. The compose path's warm
+Glue container runs jobs as fast, so it keeps 40x; a run in a container of its own starts a JVM and
+takes about 20 s, and 10x keeps that to the same few simulated minutes (docker-compose.yml).
 
 And a **model** of how long AWS's own work takes (``FLIGHTPIPE_TIME_MODEL``):
 

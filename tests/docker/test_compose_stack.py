@@ -1,10 +1,9 @@
 """The container path end to end: docker-compose.yml's stack (LocalStack, the Glue service,
-PostgreSQL), Glue job runs in containers of the (stand-in) Glue image, started by the Glue
-service through Docker's SDK.
+PostgreSQL with TLS), Glue job runs in the warm container of the (stand-in) Glue image, started
+by the Glue service through Docker's SDK.
 
 The tests run in file order on one compose project: the end-to-end check, the image check, a
-job failing in its container, a burst, and last, the project taken down while a job container
-runs.
+job failing in the container, a burst, and last, the project taken down while a job runs.
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ def _run_logs(stack) -> dict[str, str]:
     return {path.stem: path.read_text(encoding="utf-8") for path in folder.glob("*.log")}
 
 
-def test_the_sample_days_load_with_every_job_run_in_a_container(compose_stack):
+def test_the_sample_days_load_with_every_job_run_in_the_warm_container(compose_stack):
     stack = compose_stack
     env = dict(
         line.split("=", 1)
@@ -63,12 +62,18 @@ def test_the_sample_days_load_with_every_job_run_in_a_container(compose_stack):
     assert len(runs) == 7 and {r["JobRunState"] for r in runs} == {"SUCCEEDED"}
     for run in runs:
         log = logs[run["Id"]]
-        assert f"of {compose.STANDIN_GLUE}: spark-submit " in log, log[:2000]
+        assert f"# in the warm container of {compose.STANDIN_GLUE} (" in log, log[:2000]
         # The script as deployed (aws cloudformation package's key, written to a .py file as
-        # Glue writes it) and its modules as --py-files, from the code the service read in S3.
-        assert re.search(r"--py-files \S*/code/\w+/lib/day_load\.py,", log), log[:2000]
-        assert re.search(r" /home/hadoop/workspace/code/\w+/\w+\.py --", log), log[:2000]
-        assert "exited with code 0" in log
+        # Glue writes it), from the code the service read in S3, with the run's arguments.
+        assert re.search(r": /home/hadoop/workspace/code/\w+/\w+\.py --", log), log[:2000]
+        assert "GlueLogger: run report {" in log, log[-2000:]
+        assert "\n# the run ended with code 0\n" in log, log[-2000:]
+    # One warm container took them all; Spark's own lines are in its log.
+    client = compose.docker_client()
+    (service,) = client.containers.list(filters={"label": "com.docker.compose.service=glue"})
+    warm = client.containers.list(filters={"label": f"{STACK_LABEL}={service.id}"})
+    assert [c.labels["flightpipe.glue-run"] for c in warm] == ["warm"]
+    assert "glue worker: ready on port" in (stack.settings.log_dir / "glue-warm.log").read_text()
     # The warehouse's TLS: the connection enforces it and names the local CA, as deployed.
     connection = glue.get_connection(Name=stack.pipeline.glue_connection)["Connection"]
     properties = connection["ConnectionProperties"]
@@ -99,7 +104,7 @@ def test_check_image_passes_every_step_against_the_stand_in(compose_stack):
     assert not [j for j in glue.get_jobs()["Jobs"] if j["Name"].startswith("flightpipe-image")]
 
 
-def test_a_job_failing_in_its_container_fails_the_run_with_its_error(compose_stack):
+def test_a_job_failing_in_the_container_fails_the_run_with_its_error(compose_stack):
     stack, day = compose_stack, "2013-02-04"
     key = f"daily_flights/date={day}/flights.csv"
     before = loaded_day(
@@ -127,7 +132,7 @@ def test_a_job_failing_in_its_container_fails_the_run_with_its_error(compose_sta
     assert "Caused by: java.net.ConnectException: Connection refused" in error, error
     log = _run_logs(stack)[failed[0]["Id"]]
     assert "Traceback (most recent call last)" in log
-    assert "exited with code 1" in log
+    assert "# the run ended with code 1" in log
     alert = stack.alert(lambda a: (a.get("body") or {}).get("key") == key, timeout=120)
     assert json.loads(alert["body"]["Cause"])["ErrorMessage"] == error
     assert (fact_rows(stack, day), runs_of(stack, day)) == (before.rows, before.runs)
@@ -137,13 +142,10 @@ def test_a_job_failing_in_its_container_fails_the_run_with_its_error(compose_sta
     assert "Traceback" in fetch(stack.settings, f"log?run={failed[0]['Id']}")["text"]
 
 
-def test_fifteen_days_at_once_are_each_loaded_once_with_every_run_in_a_container(
-    compose_stack, tmp_path
-):
-    """A burst on the container path, where a run costs a container and a Spark start: no day
-    is lost to ConcurrentRunsExceededException (the job start's retry budget, counted on the
-    stack's clock, outlasts the queue of runs at MaxConcurrentRuns). Two runs at a time of
-    about 20 s each: the whole burst takes minutes, hence the long wait."""
+def test_fifteen_days_at_once_are_each_loaded_once_on_the_container_path(compose_stack, tmp_path):
+    """A burst on the container path: no day is lost to ConcurrentRunsExceededException (the
+    job start's retry budget, counted on the stack's clock, outlasts the queue of runs at
+    MaxConcurrentRuns), and the warm container takes two runs at a time."""
     days = [date(2016, 5, 1) + timedelta(n) for n in range(15)]
     assert_burst_loads_each_day_once(compose_stack, days, tmp_path, timeout=900)
 
@@ -158,11 +160,17 @@ def test_down_while_a_job_runs_leaves_no_container_network_or_volume(
         filters={"label": [f"{compose.PROJECT_LABEL}={project}", "com.docker.compose.service=glue"]}
     )
     upload(stack, key, (SAMPLE / key).read_bytes())
+    glue = stack.client("glue")
     stack.wait_for(
-        lambda: client.containers.list(filters={"label": f"{STACK_LABEL}={service_container.id}"}),
+        lambda: [
+            r
+            for r in glue.get_job_runs(JobName=stack.pipeline.job)["JobRuns"]
+            if r["JobRunState"] == "RUNNING"
+        ],
         timeout=120,
-        what="a job container",
+        what="a job run in the warm container",
     )
+    assert client.containers.list(filters={"label": f"{STACK_LABEL}={service_container.id}"})
 
     compose.down(settings)
 

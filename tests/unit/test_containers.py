@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from flightpipe import compose
+from flightpipe.config import LocalSettings
 from flightpipe.stack.glue_containers import ContainerJobs, Placement, job_error
 from flightpipe.stack.job_code import JobCode
 from tests.conftest import REPO
@@ -204,8 +205,20 @@ def test_the_build_context_keeps_local_state_out_but_for_the_build_ca():
 
 def test_the_compose_clock_is_the_same_in_docker_compose_yml_and_in_compose_up():
     """`make compose-up` passes its scale; a plain `docker compose up` takes the file's default:
-    both must be the one scale the compose path is meant to run at."""
+    both must be the one scale the compose path's default (the warm container) runs at."""
     services = yaml.safe_load(compose.COMPOSE_FILE.read_text())["services"]
+    assert services["glue"]["environment"]["FLIGHTPIPE_GLUE_CONTAINERS"] == (
+        "${FLIGHTPIPE_GLUE_CONTAINERS:-warm}"
+    )
     for name in ("localstack", "glue"):
         scale = services[name]["environment"]["FLIGHTPIPE_TIME_SCALE"]
         assert scale == f"${{FLIGHTPIPE_TIME_SCALE:-{compose.COMPOSE_TIME_SCALE}}}", name
+
+
+def test_a_container_per_run_slows_the_compose_clock(tmp_path, monkeypatch):
+    monkeypatch.delenv("FLIGHTPIPE_TIME_SCALE", raising=False)
+    settings = LocalSettings(state_dir=tmp_path)
+    monkeypatch.setenv("FLIGHTPIPE_GLUE_CONTAINERS", "per-run")
+    assert compose.compose_environment(settings)["FLIGHTPIPE_TIME_SCALE"] == "10"
+    monkeypatch.setenv("FLIGHTPIPE_GLUE_CONTAINERS", "warm")
+    assert compose.compose_environment(settings)["FLIGHTPIPE_TIME_SCALE"] == "40"
