@@ -1,15 +1,15 @@
-"""Benchmark: the compose stack's start-up, and a day's latency with the job in a container.
+"""Benchmark: the compose stack's start-up, and a day's latency with the job in the Glue image.
 
 Brings the compose stack up as ``make compose-up`` does (images built before, so the time is
 starting PostgreSQL, the Glue service and LocalStack, and deploying the pipeline), accepts the
-airports dimension, then uploads ``--runs`` new days of ``--rows`` generated rows one after
-another and times each from the start of the upload until its success notification (each job
-run starts a container of the Glue image, and Spark in it). The first day is a warm-up and not
-counted. Then takes the stack down and times that. Uses the stand-ins when ``make
-compose-standins`` recorded them (in ``.local/``, or in the state folder). The project, ports
-and state folder are compose's usual ones (``COMPOSE_PROJECT_NAME``, ``FLIGHTPIPE_STACK_PORT``,
-``FLIGHTPIPE_POSTGRES_PORT``, ``FLIGHTPIPE_STATE_DIR``), so that another stack is left alone
-when they are set.
+airports dimension, then uploads ``--runs`` new days of ``--rows`` generated rows one after another
+and times each from the start of the upload until its success notification (the job runs in the warm
+container of the Glue image, or in one of its own with ``FLIGHTPIPE_GLUE_CONTAINERS=per-run``). The
+first day is a warm-up and not counted. Then takes the stack down and times that. Uses the stand-ins
+when ``make compose-standins`` recorded them (in ``.local/``, or in the state folder). The project,
+ports and state folder are compose's usual ones (``COMPOSE_PROJECT_NAME``,
+``FLIGHTPIPE_STACK_PORT``, ``FLIGHTPIPE_POSTGRES_PORT``, ``FLIGHTPIPE_STATE_DIR``), so that another
+stack is left alone when they are set.
 
     .venv/bin/python benchmarks/compose_stack.py --rows 20000 --runs 3
 
@@ -67,7 +67,9 @@ def main() -> None:
             path = Path(tmp) / "day.csv"
             generate_day(path, FIRST_DAY, args.rows, seed=args.rows)
             times = timed_days(s3, sqs, (bucket, queue), path, days, args.runs, warm=True)
-        print(f"{args.rows:>9,} rows  median {statistics.median(times):.2f}s (job in a container)")
+        mode = os.environ.get("FLIGHTPIPE_GLUE_CONTAINERS", "warm")
+        median = statistics.median(times)
+        print(f"{args.rows:>9,} rows  median {median:.2f}s (Glue containers: {mode})")
     finally:
         if not args.keep:
             stopping = time.monotonic()

@@ -336,7 +336,13 @@ class WarmContainer:
 
     def _launch(self) -> Any:
         shutil.copyfile(Path(__file__).with_name(WORKER_FILE), self._worker_copy())
-        command = [*self.jobs.spark_submit(), self.worker_in_job, "--port", str(WORKER_PORT)]
+        command = [
+            *self.jobs.spark_submit(),
+            self.worker_in_job,
+            "--port",
+            str(WORKER_PORT),
+            "--warm-up",
+        ]
         stale = self._name()
         with contextlib.suppress(Exception):  # a container a killed service left
             _remove(self.jobs.client.containers.get(stale))

@@ -11,7 +11,7 @@ own: the modules (``--extra-py-files``) are added with ``SparkContext.addPyFile`
 is called with ``argv`` as ``sys.argv`` would be (the script first); a script without ``main``
 runs as ``__main__`` with ``sys.argv`` set, one at a time. The answer streams what the run
 prints, then ``# exit <code>``: 0 when it returned or exited 0, else 1 (with its traceback) or
-its exit code. ``GET /health`` answers 200 once Spark is up.
+its exit code. ``GET /health`` answers 200 once Spark is up (and, with ``--warm-up``, warm).
 
 Runs share the driver, as the cells of a Glue interactive session do: a job must not stop the
 SparkContext, and settings it changes on the session stay for later runs.
@@ -20,19 +20,27 @@ SparkContext, and settings it changes on the session stay for later runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import io
 import json
 import logging
+import os
 import runpy
 import sys
+import tempfile
 import threading
+import time
 import traceback
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 EXIT_MARK = "# exit "
+# Passes of warm_up: the JVM compiles Spark's hot paths over several runs, not one.
+WARM_UP_PASSES = 4
+# A bucket name no stack holds (AWS reserves the ``--ol-s3`` suffix for access point aliases).
+S3A_PROBE = "s3://flightpipe-warmup--ol-s3/none/"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _local = threading.local()
 _main_lock = threading.Lock()
@@ -150,6 +158,58 @@ def _by_value(module: Any) -> None:
         pass
 
 
+def warm_up(spark: Any, passes: int = WARM_UP_PASSES) -> None:
+    """Work of the jobs' shape, a few times over generated rows: a cold JVM compiles Spark's
+    generated code on first use and its hot paths over the first runs, which would otherwise
+    make the first job runs several times slower. Then S3A, asked for a path in a bucket no
+    stack holds (the answer is an error, as meant), so its first use is paid here too."""
+    from pyspark.sql import functions as F
+
+    with tempfile.TemporaryDirectory(prefix="glue-worker-warm-up-") as scratch:
+        day = os.path.join(scratch, "day.csv")
+        with open(day, "w", encoding="utf-8") as out:
+            out.write("Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay\n")
+            out.writelines(
+                f"C{n % 7},{10 + n % 50},{10 + n % 40},{n % 120},{n % 90}\n" for n in range(4000)
+            )
+        airports = spark.createDataFrame(
+            [(10 + n, f"City {n}", "ST", f"Airport {n}") for n in range(60)],
+            "airport_id BIGINT, city STRING, state STRING, name STRING",
+        )
+        for number in range(passes):
+            lines = spark.read.text(f"file://{day}").withColumn(
+                "line", F.monotonically_increasing_id()
+            )
+            fields = F.split(F.col("value"), ",")
+            parsed = (
+                lines.where(F.col("line") > 0)
+                .select(
+                    fields[0].alias("carrier"),
+                    fields[1].cast("bigint").alias("dep"),
+                    fields[2].cast("bigint").alias("arr"),
+                    fields[3].cast("bigint").alias("dep_delay"),
+                    fields[4].cast("bigint").alias("arr_delay"),
+                )
+                .cache()
+            )
+            parsed.groupBy().agg(
+                F.count("*"), F.sum(F.col("dep_delay").isNull().cast("int"))
+            ).collect()
+            departures = airports.select([F.col(c).alias(f"dep_{c}") for c in airports.columns])
+            arrivals = airports.select([F.col(c).alias(f"arr_{c}") for c in airports.columns])
+            delayed = (
+                parsed.where(F.col("dep_delay") >= 60)
+                .join(F.broadcast(departures), F.col("dep") == F.col("dep_airport_id"), "left")
+                .join(F.broadcast(arrivals), F.col("arr") == F.col("arr_airport_id"), "left")
+            )
+            delayed.write.csv(f"file://{scratch}/pass-{number}")
+            parsed.unpersist()
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(S3A_PROBE)
+    with contextlib.suppress(Exception):  # the bucket does not exist: S3A's error, as meant
+        path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(path)
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"  # the answer ends when the connection closes
 
@@ -184,6 +244,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--warm-up", action="store_true", help="run warm_up before serving")
     options = parser.parse_args()
     sys.stdout = ThreadOutput(sys.__stdout__)
     sys.stderr = ThreadOutput(sys.__stderr__)
@@ -191,9 +252,16 @@ def main() -> None:
     # would print it; py4j's connection chatter does not.
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
     logging.getLogger("py4j").setLevel(logging.WARNING)
-    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
 
-    SparkContext.getOrCreate()
+    spark = SparkSession.builder.getOrCreate()
+    if options.warm_up:
+        started = time.monotonic()
+        try:
+            warm_up(spark)
+            print(f"glue worker: warm after {time.monotonic() - started:.1f} s", flush=True)
+        except Exception:  # runs still work, only slower at first
+            traceback.print_exc()
     server = ThreadingHTTPServer((options.host, options.port), Handler)
     print(f"glue worker: ready on port {options.port}", file=sys.__stdout__, flush=True)
     server.serve_forever()

@@ -3,13 +3,15 @@ of its ``--extra-py-files``, read from S3 (LocalStack's), never from the working
 
 So a local run runs what was deployed: ``aws cloudformation package`` uploads the scripts under
 content-addressed keys without ``.py`` (Glue writes the script to a ``.py`` file of its own
-before running it; so does this), and a redeployment after an edit gives new keys. Each object
-is fetched once per ETag into ``<cache>/<digest>/`` and reused by later runs.
+before running it; so does this), and a redeployment after an edit gives new keys. Each script
+is fetched once per ETag into ``<cache>/<digest>/``, and each set of modules into
+``<cache>/lib/<digest>/``, and reused by later runs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -17,6 +19,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 _lock = threading.Lock()
+# Where modules are cached, beside the scripts' folders.
+LIBRARIES = "lib"
 
 
 class JobCodeError(RuntimeError):
@@ -56,16 +60,30 @@ def fetch(s3: Any, cache: Path, script_location: str, extra_py_files: str | None
     uris = [u.strip() for u in (extra_py_files or "").split(",") if u.strip()]
     tags = {uri: _etag(s3, uri) for uri in [script_location, *uris]}
     with _lock:
-        digest = hashlib.sha256(repr(sorted(tags.items())).encode()).hexdigest()[:16]
-        folder = cache / digest
+        folder = cache / _digest(tags.items())
         name = PurePosixPath(_split(script_location)[1]).name
         script = folder / (name if name.endswith(".py") else name + ".py")
-        libraries = folder / "lib" if uris else None
+        libraries = _libraries(s3, cache, {uri: tags[uri] for uri in uris}) if uris else None
         if not script.is_file():
             folder.mkdir(parents=True, exist_ok=True)
-            if libraries is not None:
-                libraries.mkdir(exist_ok=True)
-                for uri in uris:
-                    _fetch(s3, uri, libraries / PurePosixPath(_split(uri)[1]).name)
             _fetch(s3, script_location, script)
     return JobCode(script, libraries)
+
+
+def _digest(items: Any) -> str:
+    return hashlib.sha256(repr(sorted(items)).encode()).hexdigest()[:16]
+
+
+def _libraries(s3: Any, cache: Path, tags: dict[str, str]) -> Path:
+    """The folder of the modules at ``tags``' URIs, one per set of modules and ETags, whichever
+    job names them: jobs that share their modules share the folder (and so the files a warm
+    Glue container has added)."""
+    libraries = cache / LIBRARIES / _digest(tags.items())
+    if not libraries.is_dir():
+        partial = libraries.with_name(libraries.name + ".part")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        for uri in tags:
+            _fetch(s3, uri, partial / PurePosixPath(_split(uri)[1]).name)
+        partial.rename(libraries)
+    return libraries

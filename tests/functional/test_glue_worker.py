@@ -1,7 +1,7 @@
 """The warm Glue container's program (``flightpipe/stack/glue_worker.py``), run as the container
-runs it (``spark-submit glue_worker.py --port N``) with the local PySpark, and driven as the Glue
-service drives it (``glue_containers.send_run``): what a run prints reaches the run's log, the
-job's error becomes the run's, runs go on side by side in one driver, and the executors see the
+runs it (``spark-submit glue_worker.py --port N --warm-up``) with the local PySpark, and driven as
+the Glue service drives it (``glue_containers.send_run``): what a run prints reaches the run's log,
+the job's error becomes the run's, runs go on side by side in one driver, and the executors see the
 run's modules.
 """
 
@@ -95,6 +95,7 @@ def worker(tmp_path_factory):
             str(port),
             "--host",
             "127.0.0.1",
+            "--warm-up",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -111,6 +112,7 @@ def worker(tmp_path_factory):
             except OSError:
                 assert time.monotonic() < deadline, "the worker did not answer in 120 s"
                 time.sleep(0.5)
+        assert "glue worker: warm after" in (code / "worker.log").read_text()
         yield url, code
     finally:
         process.terminate()
