@@ -313,15 +313,15 @@ class WarmContainer:
 
         threading.Thread(target=ready, name="glue-warm-start", daemon=True).start()
 
-    def _ready(self) -> str:
-        """The worker's URL once it answers; a container is started when none runs."""
+    def _ready(self) -> Any:
+        """The container, once its worker answers; one is started when none runs."""
         with self._changed:
             while self._container == STARTING:
                 self._changed.wait()
             if self._container is None:
                 self._container = STARTING
             else:
-                return self.base_url
+                return self._container
         try:
             container = self._launch()
         except BaseException:
@@ -332,7 +332,7 @@ class WarmContainer:
         with self._changed:
             self._container = container
             self._changed.notify_all()
-        return self.base_url
+        return container
 
     def _launch(self) -> Any:
         shutil.copyfile(Path(__file__).with_name(WORKER_FILE), self._worker_copy())
@@ -402,7 +402,7 @@ class WarmContainer:
         modules = self.jobs.modules(code)
         self._admit(modules)
         try:
-            url = self._ready()
+            container = self._ready()
             request = {
                 "run_id": run_id,
                 "script": self.jobs.in_job(code.script),
@@ -414,18 +414,19 @@ class WarmContainer:
                 "are in logs/glue-warm.log)"
             )
             try:
-                send_run(url, request, log_path, header)
+                send_run(self.base_url, request, log_path, header)
             except WorkerLost:
-                self._lost()
+                self._lost(container)
                 raise
         finally:
             self._release()
 
-    def _lost(self) -> None:
-        """The container stopped answering: the next run starts another."""
+    def _lost(self, container: Any) -> None:
+        """``container`` stopped answering: the next run starts another (unless another run
+        found so first, and a new one already runs)."""
         with self._changed:
-            if self._container not in (None, STARTING):
-                _remove(self._container)
+            if self._container is container:
+                _remove(container)
                 self._container, self._modules = None, {}
             self._changed.notify_all()
 
