@@ -41,6 +41,7 @@ EXIT_MARK = "# exit "
 WARM_UP_PASSES = 4
 # A bucket name no stack holds (AWS reserves the ``--ol-s3`` suffix for access point aliases).
 S3A_PROBE = "s3://flightpipe-warmup--ol-s3/none/"
+JVM_CHECK_SECONDS = 2.0
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _local = threading.local()
 _main_lock = threading.Lock()
@@ -240,6 +241,22 @@ class Handler(BaseHTTPRequestHandler):
         print(f"glue worker: {format % args}", file=sys.__stderr__ or sys.stderr, flush=True)
 
 
+def exit_with_jvm(spark_context: Any) -> None:
+    """End this process when the Spark JVM it runs in ends (spark-submit's, of which it is a
+    child): the JVM does not end it on its way out, and a worker without Spark serves nothing."""
+    jvm = spark_context._jvm
+
+    def watch() -> None:
+        while True:
+            time.sleep(JVM_CHECK_SECONDS)
+            try:
+                jvm.java.lang.System.currentTimeMillis()
+            except Exception:  # py4j's network error: the JVM is gone, and with it the pipe
+                os._exit(1)  # this process's output went to: nothing can be said
+
+    threading.Thread(target=watch, name="exit-with-jvm", daemon=True).start()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -255,6 +272,7 @@ def main() -> None:
     from pyspark.sql import SparkSession
 
     spark = SparkSession.builder.getOrCreate()
+    exit_with_jvm(spark.sparkContext)
     if options.warm_up:
         started = time.monotonic()
         try:

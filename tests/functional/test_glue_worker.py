@@ -7,13 +7,16 @@ run's modules.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,43 +84,104 @@ def worker(tmp_path_factory):
     (code / "no_main.py").write_text(NO_MAIN)
     port = free_port()
     log = (code / "worker.log").open("wb")
-    environment = {**os.environ, "PYSPARK_PYTHON": sys.executable}
-    environment["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    process = subprocess.Popen(
-        [
-            str(SPARK_SUBMIT),
-            "--master",
-            "local[2]",
-            "--conf",
-            "spark.ui.enabled=false",
-            glue_worker.__file__,
-            "--port",
-            str(port),
-            "--host",
-            "127.0.0.1",
-            "--warm-up",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=environment,
-    )
-    url = f"http://127.0.0.1:{port}"
+    process = start_worker(port, log, warm_up=True)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, (code / "worker.log").read_text()
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "the worker did not answer in 120 s"
-                time.sleep(0.5)
+        wait_until_it_answers(port, process, code / "worker.log")
         assert "glue worker: warm after" in (code / "worker.log").read_text()
-        yield url, code
+        yield f"http://127.0.0.1:{port}", code
     finally:
-        process.terminate()
+        # spark-submit's JVM and the worker it runs, by the session's process group id.
+        os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
         log.close()
+
+
+def test_the_worker_ends_when_its_spark_jvm_does(tmp_path):
+    """spark-submit's JVM runs the worker as its child and does not end it on its way out; the
+    worker ends itself rather than serve on without Spark."""
+    port = free_port()
+    with (tmp_path / "worker.log").open("wb") as log:
+        jvm = start_worker(port, log, warm_up=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (children := children_of(jvm.pid)):
+            assert jvm.poll() is None and time.monotonic() < deadline, "no worker started"
+            time.sleep(0.2)
+        (worker_pid,) = children
+        wait_until_it_answers(port, jvm, tmp_path / "worker.log")
+        jvm.terminate()  # as a service stopping it would
+        jvm.wait()
+        deadline = time.monotonic() + 60
+        while running(worker_pid):
+            assert time.monotonic() < deadline, "the worker outlived its JVM by a minute"
+            time.sleep(0.2)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(jvm.pid, signal.SIGKILL)
+
+
+def wait_until_it_answers(port: int, process: subprocess.Popen, log: Path) -> None:
+    """Until the worker's health answers (two minutes at most), while spark-submit runs."""
+    deadline = time.monotonic() + 120
+    while True:
+        assert process.poll() is None, log.read_text()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                return
+        except OSError:
+            assert time.monotonic() < deadline, "the worker did not answer in 120 s"
+            time.sleep(0.5)
+
+
+def children_of(pid: int) -> list[int]:
+    """The live Python processes whose parent is ``pid`` and that run glue_worker.py (not
+    spark-submit's launcher, whose arguments name it too)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            name, rest = stat.read_text().split(" (", 1)[1].rsplit(")", 1)
+            fields = rest.split()
+            command = (stat.parent / "cmdline").read_bytes()
+            if (
+                int(fields[1]) == pid
+                and fields[0] != "Z"
+                and name.startswith("python")
+                and b"glue_worker.py" in command
+            ):
+                found.append(int(stat.parent.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (an ended one that nobody reaped is a zombie, "Z")."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def start_worker(port: int, log: Any, warm_up: bool) -> subprocess.Popen:
+    """``spark-submit glue_worker.py`` in a session of its own (its process group id is the
+    JVM's pid), its output into ``log``."""
+    environment = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    environment["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    command = [
+        str(SPARK_SUBMIT),
+        "--master",
+        "local[2]",
+        "--conf",
+        "spark.ui.enabled=false",
+        glue_worker.__file__,
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+        *(["--warm-up"] if warm_up else []),
+    ]
+    return subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True
+    )
 
 
 def request(code: Path, *argv: str, script: str = "job.py", lib: str = "lib-a") -> dict:
