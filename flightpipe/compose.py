@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from flightpipe.config import REPO, LocalSettings
-from flightpipe.stack.glue_containers import STACK_LABEL
+from flightpipe.stack.glue_containers import STACK_LABEL, aws_hostnames
 from flightpipe.stack.local import (
     LocalStack,
     lambda_retry_base_delay,
@@ -44,7 +44,7 @@ from flightpipe.stack.local import (
     stack_env_values,
     write_stack_env,
 )
-from flightpipe.tls import server_tls
+from flightpipe.tls import key_and_certificate, server_tls
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
 PROJECT = "flightpipe"
@@ -60,6 +60,9 @@ JOBS_DATABASE_URL = "postgresql://flightpipe:flightpipe@postgres:5432/flightpipe
 HOST_DATABASE_URL = "postgresql://flightpipe:flightpipe@127.0.0.1:{port}/flightpipe"
 # The names the warehouse's certificate covers: its name on the compose network, and the host's.
 POSTGRES_TLS_HOSTNAMES = ("postgres", "127.0.0.1", "localhost")
+# LocalStack's gateway certificate covers AWS's names that job containers resolve to it, and its
+# own name on the compose network.
+LOCALSTACK_SERVICE = "localstack"
 # The compose stack's clock: the Docker-free stack's with the warm Glue container, a quarter of
 # it with a container per run (docker-compose.yml says why).
 COMPOSE_TIME_SCALE = 40
@@ -107,6 +110,7 @@ def compose_environment(settings: LocalSettings) -> dict[str, str]:
         "FLIGHTPIPE_POSTGRES_PORT": str(settings.postgres_port),
         "FLIGHTPIPE_STATE_DIR": str(settings.state_dir.resolve()),
         "AWS_DEFAULT_REGION": settings.region,
+        "FLIGHTPIPE_AWS_HOSTNAMES": ",".join(aws_hostnames(settings.region)),
     }
 
 
@@ -285,6 +289,9 @@ def up(settings: LocalSettings, timeout: float = 300.0) -> dict[str, str]:
     for folder in ("logs/glue-jobs", "glue-code"):
         (settings.state_dir / folder).mkdir(parents=True, exist_ok=True)
     tls = server_tls(settings.state_dir / "tls", POSTGRES_TLS_HOSTNAMES)
+    gateway_names = [*aws_hostnames(settings.region), LOCALSTACK_SERVICE]
+    gateway = server_tls(settings.state_dir / "tls", gateway_names, name="gateway")
+    key_and_certificate(gateway, settings.state_dir / "tls" / "gateway.pem")
     compose(settings, "up", "--detach", "--no-build", "--wait", "--wait-timeout", f"{timeout:.0f}")
     database_url = HOST_DATABASE_URL.format(port=settings.postgres_port)
     outputs = deploy_local(

@@ -42,14 +42,15 @@ class ServerTls:
     key: Path
 
 
-def server_tls(directory: Path, hostnames: Sequence[str]) -> ServerTls:
+def server_tls(directory: Path, hostnames: Sequence[str], name: str = "server") -> ServerTls:
     """The CA in ``directory`` (made once) and a server certificate it issued for ``hostnames``
-    (DNS names or IP addresses), issued again when the names differ or its end is near."""
+    (DNS names or IP addresses), ``<name>.crt`` and ``<name>.key`` there, issued again when the
+    names differ or its end is near."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_key_path, ca_cert_path = directory / "ca.key", directory / "ca.crt"
     if not (_valid(ca_cert_path) and ca_key_path.is_file()):
         _write_ca(ca_key_path, ca_cert_path)
-    files = ServerTls(ca_cert_path, directory / "server.crt", directory / "server.key")
+    files = ServerTls(ca_cert_path, directory / f"{name}.crt", directory / f"{name}.key")
     ca_cert = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
     if not (_valid(files.cert) and _covers(files.cert, hostnames, ca_cert)):
         ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
@@ -57,6 +58,15 @@ def server_tls(directory: Path, hostnames: Sequence[str]) -> ServerTls:
             raise ValueError(f"{ca_key_path} is not the EC key this module writes")
         _write_server(files, hostnames, ca_key, ca_cert)
     return files
+
+
+def key_and_certificate(files: ServerTls, target: Path) -> Path:
+    """``target``: the server's key and certificate in one PEM file, readable by its owner
+    only, as LocalStack reads its gateway's (``CUSTOM_SSL_CERT_PATH``)."""
+    data = files.key.read_bytes() + files.cert.read_bytes()
+    if not (target.is_file() and target.read_bytes() == data):
+        _write_private(target, data)
+    return target
 
 
 def _write_ca(key_path: Path, cert_path: Path) -> None:
@@ -159,6 +169,10 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+    _write_private(path, data)
+
+
+def _write_private(path: Path, data: bytes) -> None:
     path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as out:

@@ -158,9 +158,9 @@ def connection_conf(
         import json
 
         if secrets is None:
-            import boto3
+            from flightpipe.gluelocal.aws import service_client
 
-            secrets = boto3.client("secretsmanager", region_name=glue.meta.region_name)
+            secrets = service_client("secretsmanager", glue.meta.region_name)
         text = secrets.get_secret_value(SecretId=secret_id)["SecretString"]
         try:
             secret = json.loads(text)

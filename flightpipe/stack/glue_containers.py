@@ -31,6 +31,16 @@ Java exception and its causes) as ``ErrorMessage``.
   with the run's arguments as Glue passes them (the job's default arguments merged with the
   run's, then ``--JOB_RUN_ID`` and ``--JOB_NAME``).
 
+AWS's GlueContext calls Glue and Secrets Manager itself, through AWS's Java client, at AWS's own
+endpoints (it does not follow ``AWS_ENDPOINT_URL``). So that these calls reach the stack by a
+mechanism AWS's image honours, on the compose network job containers ask LocalStack's DNS server
+(``FLIGHTPIPE_JOB_DNS``), which resolves those services' names (``aws_hostnames``) to LocalStack
+(the project's LocalStack plugin, ``aws_names``), and LocalStack answers them on port 443 with a
+certificate for those names from the stack's CA; the container trusts that CA
+(``FLIGHTPIPE_JOB_CA_BUNDLE``): Python through ``AWS_CA_BUNDLE``, the JVM through a trust store
+that ``keytool`` makes at the container's start, named in ``JAVA_TOOL_OPTIONS`` after the image's
+own value.
+
 Containers carry the label ``flightpipe.glue-run`` (the run id, or ``warm`` for the warm one) and
 ``flightpipe.stack`` (the service container's id), are removed when they end, and are killed and
 removed when the service stops; ``flightpipe compose down`` removes any that a killed service
@@ -44,6 +54,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import socket
 import threading
@@ -92,6 +103,25 @@ STARTING = "starting"
 _JAVA_LINE = re.compile(r"^(?::|Caused by:)\s+([\w$.]+(?:Exception|Error|Throwable)\b.*)$")
 
 
+# The services whose AWS names resolve to LocalStack for job containers, and so the names its
+# gateway's certificate covers: the ones GlueContext calls itself (catalog tables and connections,
+# their secrets), and STS, where AWS's Java clients may resolve the account.
+AWS_OWN_ENDPOINT_SERVICES = ("glue", "secretsmanager", "sts")
+# The JVM's trust store in a job container, made at its start from the stack's CA. Its password
+# guards nothing (it holds one public certificate); PKCS12 stores need one.
+TRUSTSTORE = "/tmp/flightpipe-truststore.p12"
+TRUSTSTORE_PASSWORD = "changeit"
+TRUST_DIR = "_tls"
+DNS_WAIT = 180.0
+
+
+def aws_hostnames(region: str) -> list[str]:
+    """The AWS endpoint names a job's own clients call in ``region``, which job containers
+    resolve to LocalStack."""
+    regional = [f"{service}.{region}.amazonaws.com" for service in AWS_OWN_ENDPOINT_SERVICES]
+    return [*regional, "sts.amazonaws.com"]
+
+
 class JobRunFailed(RuntimeError):
     """The job's container ended with a non-zero exit code; the message is the job's error."""
 
@@ -105,6 +135,8 @@ class Placement:
     endpoint_url: str
     stack_id: str
     name_prefix: str  # job containers are named <prefix>glue-<run id's first 12 hex digits>
+    dns_host: str | None = None  # the host whose DNS server job containers use (LocalStack)
+    ca_bundle: Path | None = None  # the CA job containers trust, as the service reads it
 
 
 class ContainerJobs:
@@ -161,12 +193,15 @@ class ContainerJobs:
                 "mount the same host folder (see docker-compose.yml)"
             )
         networks = list(me.attrs["NetworkSettings"]["Networks"])
+        ca_bundle = os.environ.get("FLIGHTPIPE_JOB_CA_BUNDLE")
         return Placement(
             source,
             networks[0] if networks else None,
             endpoint or f"http://{me.attrs['Config']['Hostname']}:4566",
             me.id,
             f"{me.labels.get('com.docker.compose.project', me.name)}-",
+            os.environ.get("FLIGHTPIPE_JOB_DNS") or None,
+            Path(ca_bundle) if ca_bundle else None,
         )
 
     def in_job(self, path: Path) -> str:
@@ -196,29 +231,84 @@ class ContainerJobs:
         py_files = ["--py-files", ",".join(modules)] if modules else []
         return [*self.spark_submit(), *py_files, self.in_job(code.script), *argv]
 
-    def environment(self) -> dict[str, str]:
+    def environment(self, image_environment: Mapping[str, str] | None = None) -> dict[str, str]:
+        """A job container's environment; ``image_environment`` is the image's own, which the
+        JVM options of the trust store extend."""
         region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-        return {
+        environment = {
             "AWS_ENDPOINT_URL": self.placement.endpoint_url,
             "AWS_DEFAULT_REGION": region,
             "AWS_REGION": region,
             "TZ": "UTC",  # the JVM's default time zone, without touching the image's JVM options
             **environment_credentials(),
         }
+        if self.placement.ca_bundle is not None:
+            own = (image_environment or {}).get("JAVA_TOOL_OPTIONS", "")
+            trust = (
+                f"-Djavax.net.ssl.trustStore={TRUSTSTORE} -Djavax.net.ssl.trustStoreType=PKCS12 "
+                f"-Djavax.net.ssl.trustStorePassword={TRUSTSTORE_PASSWORD}"
+            )
+            environment["AWS_CA_BUNDLE"] = self._trusted_ca()
+            environment["JAVA_TOOL_OPTIONS"] = f"{own} {trust}".strip()
+        return environment
+
+    def _trusted_ca(self) -> str:
+        """The stack's CA as job containers see it (copied into the code cache they mount)."""
+        return self.in_job(self.code_dir / TRUST_DIR / "ca.crt")
+
+    def with_trust_store(self, command: Sequence[str]) -> list[str]:
+        """``command`` run after ``keytool`` made the JVM's trust store of the stack's CA, when
+        job containers trust it."""
+        if self.placement.ca_bundle is None:
+            return list(command)
+        script = (
+            "command -v keytool >/dev/null || { echo \"keytool is not on this image's PATH: "
+            "the JVM cannot be given the local stack's CA\" >&2; exit 1; }; "
+            f"rm -f {TRUSTSTORE} && keytool -importcert -noprompt -alias flightpipe-local-ca "
+            f'-file "$AWS_CA_BUNDLE" -keystore {TRUSTSTORE} -storetype PKCS12 '
+            f'-storepass {TRUSTSTORE_PASSWORD} >/dev/null && exec "$@"'
+        )
+        return ["sh", "-c", script, "sh", *command]
 
     def create(self, command: Sequence[str], label: str, name: str) -> Any:
-        """A container of the image with the stack's environment, code and network."""
+        """A container of the image with the stack's environment, code and network (and DNS,
+        and trust in the stack's CA, where the placement says)."""
         self._ensure_image()
+        options: dict[str, Any] = {}
+        if self.placement.dns_host:
+            options["dns"] = [self._dns_address(self.placement.dns_host)]
+        if self.placement.ca_bundle is not None:
+            target = self.code_dir / TRUST_DIR / "ca.crt"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.placement.ca_bundle, target)
+        image_env = self.client.images.get(self.image).attrs["Config"].get("Env") or []
         return self.client.containers.create(
             self.image,
-            command=list(command),
-            environment=self.environment(),
+            command=self.with_trust_store(command),
+            environment=self.environment(dict(item.split("=", 1) for item in image_env)),
             volumes={self.placement.code_source: {"bind": CODE_IN_JOB, "mode": "ro"}},
             network=self.placement.network,
             labels={RUN_LABEL: label, STACK_LABEL: self.placement.stack_id},
             name=f"{self.placement.name_prefix}{name}",
             init=True,
+            **options,
         )
+
+    @staticmethod
+    def _dns_address(host: str) -> str:
+        """``host``'s address (Docker takes DNS servers by address); LocalStack starts after
+        the Glue service, so its name may not resolve yet."""
+        deadline = time.monotonic() + DNS_WAIT
+        while True:
+            try:
+                return socket.gethostbyname(host)
+            except OSError as error:
+                if time.monotonic() > deadline:
+                    raise JobRunFailed(
+                        f"{host} (FLIGHTPIPE_JOB_DNS) did not resolve within {DNS_WAIT:.0f} s: "
+                        f"{error}"
+                    ) from error
+                time.sleep(1)
 
     def run(self, run_id: str, code: JobCode, argv: Sequence[str], log_path: Path) -> None:
         """Run the job (in the warm container, or one of its own); return when it succeeded,
@@ -517,8 +607,6 @@ def _remove(container: Any) -> None:
 
 
 def _shell(command: Sequence[str]) -> str:
-    import shlex
-
     return " ".join(shlex.quote(part) for part in command)
 
 

@@ -29,16 +29,22 @@ from flightpipe.stack.local import LocalStack
 PROBE_SCRIPT = Path(__file__).resolve().parent / "image_probe_job.py"
 PROBE_PREFIX = "image-probe/"
 PROBE_ROWS = 3
-STEPS = ("catalog", "connection", "s3", "jdbc")
+STEPS = ("endpoints", "catalog", "connection", "s3", "jdbc")
 FIXES = {
+    "endpoints": (
+        "the JVM did not reach Glue's AWS endpoint at LocalStack: job containers must use "
+        "LocalStack's DNS server (FLIGHTPIPE_JOB_DNS; its log says which AWS names it resolves) "
+        "and trust the stack's CA (the image needs keytool; an SSL error means the certificates "
+        "no longer match: take the stack down and up again)"
+    ),
     "catalog": (
-        "the job could not read the Data Catalog through Glue's own client: in AWS's image that "
-        "client does not follow AWS_ENDPOINT_URL; point it at the stack (README, 'Checking a "
-        "Glue image')"
+        "the job could not read the Data Catalog through GlueContext, which calls Glue at AWS's "
+        "own endpoint (AWS's image does not follow AWS_ENDPOINT_URL for it): see the endpoints "
+        "step, and the Glue service's log for the call"
     ),
     "connection": (
-        "the job could not resolve the Glue connection (and its secret) through Glue's own "
-        "client: the same cause and fix as the catalog step"
+        "the job could not resolve the Glue connection (and its secret, at Secrets Manager's "
+        "AWS endpoint) through GlueContext: the same cause and fix as the catalog step"
     ),
     "s3": (
         "s3:// did not reach the stack's S3: the image must honour the S3A settings on the "

@@ -3,7 +3,8 @@
 
 It prints one line per fact (``FACT <name>: <value>``) and per step
 (``PROBE <step> PASS|FAIL: <detail>``), then fails the run if a step failed. The steps use what
-the pipeline's jobs use, by the same calls: the Data Catalog through ``from_catalog``, the Glue
+the pipeline's jobs use, by the same calls: Glue's own endpoint from the JVM (where AWS's Java
+client sends GlueContext's calls), the Data Catalog through ``from_catalog``, the Glue
 connection through ``extract_jdbc_conf``, ``s3://`` through Spark, and the warehouse through
 ``from_jdbc_conf`` and the job's own JDBC connection (``day_load``, from ``--extra-py-files``).
 No secret is printed.
@@ -93,6 +94,18 @@ def main(argv: list[str] | None = None) -> None:
     image_facts(glue_context)
     expected = int(args["probe_rows"])
 
+    def endpoints() -> tuple[bool, str]:
+        # Where AWS's Java client in the image sends GlueContext's calls: Glue's own endpoint.
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+        host = f"glue.{region}.amazonaws.com"
+        jvm: Any = spark.sparkContext._jvm
+        address = jvm.java.net.InetAddress.getByName(host).getHostAddress()
+        connection = jvm.java.net.URL(f"https://{host}/").openConnection()
+        connection.setConnectTimeout(10_000)
+        connection.setReadTimeout(10_000)
+        status = connection.getResponseCode()
+        return True, f"the JVM reached https://{host}/ at {address}, TLS verified (HTTP {status})"
+
     def catalog() -> tuple[bool, str]:
         frame = glue_context.create_dynamic_frame.from_catalog(
             database=args["probe_database"], table_name=args["probe_table"]
@@ -151,7 +164,13 @@ def main(argv: list[str] | None = None) -> None:
                 session.execute((f"DROP TABLE IF EXISTS {table}", ()))
         return rows == expected, f"{rows} rows written through the connection and read back"
 
-    steps = {"catalog": catalog, "connection": connection, "s3": s3, "jdbc": jdbc}
+    steps = {
+        "endpoints": endpoints,
+        "catalog": catalog,
+        "connection": connection,
+        "s3": s3,
+        "jdbc": jdbc,
+    }
     results = [probe(name, check) for name, check in steps.items()]
     if not all(results):
         raise SystemExit("image probe: a step failed (see the PROBE lines)")

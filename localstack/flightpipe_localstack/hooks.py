@@ -162,3 +162,14 @@ def flightpipe_cfn() -> None:
         _fix_packages()  # the Step Functions resource provider imports localstack.packages
         if cfn_patches.install_state_machine_update_keeps_name():
             log.info("flightpipe: a state machine updated in place keeps its Name attribute")
+
+
+# Not a patch: AWS's names resolved to LocalStack where FLIGHTPIPE_AWS_HOSTNAMES names them (the
+# compose stack), after LocalStack's DNS server starts (localstack/dns/plugins.py, priority 20).
+@hooks.on_infra_start(priority=10)
+def flightpipe_aws_names() -> None:
+    from flightpipe_localstack import aws_names
+
+    added = aws_names.install()
+    if added:
+        log.info("flightpipe: DNS resolves %s to LocalStack", ", ".join(added))

@@ -104,6 +104,58 @@ def test_check_image_passes_every_step_against_the_stand_in(compose_stack):
     assert not [j for j in glue.get_jobs()["Jobs"] if j["Name"].startswith("flightpipe-image")]
 
 
+def test_the_stand_ins_glue_calls_reach_the_stack_only_through_its_dns_and_ca(compose_stack):
+    """The stand-in's awsglue calls Glue at glue.<region>.amazonaws.com as AWS's Java client does
+    (awslabs/aws-glue-libs issue 56), whatever AWS_ENDPOINT_URL says: in a container of the image
+    on the stack's network, that name reaches the stack's Glue only with LocalStack's DNS server,
+    over TLS verified against the stack's CA; without either the call fails."""
+    stack = compose_stack
+    client = compose.docker_client()
+    (localstack,) = client.containers.list(
+        filters={"label": "com.docker.compose.service=localstack"}
+    )
+    network = next(iter(localstack.attrs["NetworkSettings"]["Networks"]))
+    address = localstack.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+    ca = stack.settings.state_dir / "tls" / "ca.crt"
+    call = (
+        "from flightpipe.gluelocal.aws import service_client; glue = service_client('glue'); "
+        "print(glue.meta.endpoint_url); "
+        "print(sorted(d['Name'] for d in glue.get_databases()['DatabaseList']))"
+    )
+
+    def run(dns: list[str] | None, bundle: str | None) -> tuple[int, str]:
+        environment = {
+            "AWS_ENDPOINT_URL": "http://localstack:4566",
+            "AWS_DEFAULT_REGION": stack.settings.region,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            **({"AWS_CA_BUNDLE": bundle} if bundle else {}),
+        }
+        container = client.containers.run(
+            compose.STANDIN_GLUE,
+            ["python3", "-c", call],
+            environment=environment,
+            network=network,
+            dns=dns,
+            volumes={str(ca): {"bind": "/run/stack-ca.crt", "mode": "ro"}},
+            detach=True,
+        )
+        try:
+            code = container.wait(timeout=120)["StatusCode"]
+            return code, container.logs().decode()
+        finally:
+            container.remove(force=True)
+
+    code, out = run([address], "/run/stack-ca.crt")
+    assert code == 0, out
+    assert f"https://glue.{stack.settings.region}.amazonaws.com" in out
+    assert stack.pipeline.glue_database in out
+    code, out = run(None, "/run/stack-ca.crt")  # Docker's resolver: the name is not the stack's
+    assert code != 0 and "EndpointConnectionError" in out, out
+    code, out = run([address], None)  # LocalStack's DNS, the CA not trusted
+    assert code != 0 and "CERTIFICATE_VERIFY_FAILED" in out, out
+
+
 def test_a_job_failing_in_the_container_fails_the_run_with_its_error(compose_stack):
     stack, day = compose_stack, "2013-02-04"
     key = f"daily_flights/date={day}/flights.csv"

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -13,8 +15,10 @@ import yaml
 
 from flightpipe import compose
 from flightpipe.config import LocalSettings
-from flightpipe.stack.glue_containers import ContainerJobs, Placement, job_error
+from flightpipe.gluelocal import aws
+from flightpipe.stack.glue_containers import ContainerJobs, Placement, aws_hostnames, job_error
 from flightpipe.stack.job_code import JobCode
+from flightpipe.tls import server_tls
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.unit
@@ -74,6 +78,87 @@ def test_a_job_container_gets_s3a_on_its_command_line_and_keeps_the_images_jvm_s
     )
     assert not [key for key in confs if "extraJavaOptions" in key or "extraClassPath" in key]
     assert jobs.environment()["TZ"] == "UTC"
+
+
+def test_a_job_container_trusts_the_stacks_ca_extending_the_images_jvm_options(tmp_path):
+    """The JVM's trust store goes in JAVA_TOOL_OPTIONS after the image's own value (never in
+    place of it), Python's CA in AWS_CA_BUNDLE (botocore's setting); both name the stack's CA as
+    the container sees it."""
+    ca = server_tls(tmp_path / "tls", ["localstack"]).ca_cert
+    placement = Placement(
+        "/host/glue-code", "net", "http://localstack:4566", "id", "p-", "localstack", ca
+    )
+    jobs = ContainerJobs("glue:5", tmp_path / "glue-code", client=object(), placement=placement)
+    environment = jobs.environment({"JAVA_TOOL_OPTIONS": "-XX:+UseG1GC"})
+    assert environment["JAVA_TOOL_OPTIONS"].startswith("-XX:+UseG1GC -Djavax.net.ssl.trustStore=")
+    assert environment["AWS_CA_BUNDLE"] == "/home/hadoop/workspace/code/_tls/ca.crt"
+    assert "JAVA_TOOL_OPTIONS" not in ContainerJobs(
+        "glue:5", tmp_path, client=object(), placement=Placement("/c", "n", "e", "i", "p")
+    ).environment({"JAVA_TOOL_OPTIONS": "-XX:+UseG1GC"})
+
+
+def test_the_trust_store_a_job_container_makes_holds_the_stacks_ca(tmp_path):
+    """The wrapper's script run by sh with this machine's keytool (Java 17, as in Glue 5.0's
+    image): the store it leaves is the one JAVA_TOOL_OPTIONS names, holding the CA."""
+    ca = server_tls(tmp_path / "tls", ["localstack"]).ca_cert
+    placement = Placement("/c", "n", "e", "i", "p", "localstack", ca)
+    jobs = ContainerJobs("glue:5", tmp_path, client=object(), placement=placement)
+    options = dict(
+        option.removeprefix("-D").split("=", 1)
+        for option in jobs.environment()["JAVA_TOOL_OPTIONS"].split()
+    )
+    listing = [
+        "keytool", "-list", "-keystore", options["javax.net.ssl.trustStore"],
+        "-storetype", options["javax.net.ssl.trustStoreType"],
+        "-storepass", options["javax.net.ssl.trustStorePassword"],
+    ]  # fmt: skip
+    done = subprocess.run(
+        jobs.with_trust_store(listing),
+        env={**os.environ, "AWS_CA_BUNDLE": str(ca)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "flightpipe-local-ca" in done.stdout and "trustedCertEntry" in done.stdout
+    bare = tmp_path / "bin"  # an image without keytool: sh alone on its PATH
+    bare.mkdir()
+    (bare / "sh").symlink_to(shutil.which("sh") or "/bin/sh")
+    missing = subprocess.run(
+        jobs.with_trust_store(["true"]),
+        env={"PATH": str(bare), "AWS_CA_BUNDLE": str(ca)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode == 1
+    assert "keytool is not on this image's PATH" in missing.stderr
+
+
+def test_the_awsglue_stand_in_calls_glue_and_secrets_manager_at_aws_endpoints(monkeypatch):
+    """AWS's GlueContext resolves catalog tables and connections through AWS's Java client,
+    which does not follow AWS_ENDPOINT_URL (awslabs/aws-glue-libs issue 56, "The security token
+    included in the request is invalid"): the stand-in image's awsglue does the same, S3 aside
+    (the job's S3 goes through Spark's settings); the Docker-free path follows the environment."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://localstack:4566")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv(aws.AWS_ENDPOINTS_VARIABLE, "1")
+    assert aws.service_client("glue").meta.endpoint_url == "https://glue.us-east-1.amazonaws.com"
+    assert aws.service_client("secretsmanager", "eu-west-1").meta.endpoint_url == (
+        "https://secretsmanager.eu-west-1.amazonaws.com"
+    )
+    assert aws.clients()[1].meta.endpoint_url == "http://localstack:4566"
+    monkeypatch.delenv(aws.AWS_ENDPOINTS_VARIABLE)
+    assert aws.service_client("glue").meta.endpoint_url == "http://localstack:4566"
+
+
+def test_job_containers_resolve_the_names_the_gateway_certificate_covers():
+    """One list: the names LocalStack's DNS resolves for job containers are the ones `make
+    compose-up` issues the gateway's certificate for, in the stack's region."""
+    settings = LocalSettings(region="eu-west-1")
+    names = compose.compose_environment(settings)["FLIGHTPIPE_AWS_HOSTNAMES"].split(",")
+    assert names == aws_hostnames("eu-west-1")
+    assert {"glue.eu-west-1.amazonaws.com", "secretsmanager.eu-west-1.amazonaws.com"} < set(names)
 
 
 def test_a_failed_containers_error_is_its_tracebacks_last_line_named_as_in_process():

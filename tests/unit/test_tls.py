@@ -8,12 +8,15 @@ the assertions name.
 
 from __future__ import annotations
 
+import socket
+import ssl
 import stat
+import threading
 
 import pytest
 from cryptography import x509
 
-from flightpipe.tls import server_tls
+from flightpipe.tls import key_and_certificate, server_tls
 
 pytestmark = pytest.mark.unit
 
@@ -42,3 +45,45 @@ def test_the_ca_is_kept_and_the_certificate_issued_again_for_other_names(tmp_pat
     again = server_tls(tmp_path, ["127.0.0.1", "localhost"])
     assert again.ca_cert.read_bytes() == ca_before
     assert names(again.cert) == {"127.0.0.1", "localhost"}
+
+
+def test_a_second_certificate_of_the_same_ca_serves_tls_from_one_pem_file(tmp_path):
+    """LocalStack's gateway reads its key and certificate from one PEM file
+    (``CUSTOM_SSL_CERT_PATH``, ``localstack/utils/crypto.py``: the key, then the certificate): a
+    client trusting the stack's CA completes a handshake for a name the certificate covers, and
+    the warehouse's certificate beside it is left as it was."""
+    warehouse = server_tls(tmp_path, ["postgres"])
+    before = warehouse.cert.read_bytes()
+    gateway = server_tls(tmp_path, ["glue.us-east-1.amazonaws.com", "localstack"], "gateway")
+    pem = key_and_certificate(gateway, tmp_path / "gateway.pem")
+    assert warehouse.cert.read_bytes() == before and gateway.ca_cert == warehouse.ca_cert
+    assert stat.S_IMODE(pem.stat().st_mode) == 0o600
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(pem)
+    client = ssl.create_default_context(cafile=str(gateway.ca_cert))
+    assert handshake(server, client, "glue.us-east-1.amazonaws.com") == "ok"
+    assert "Hostname mismatch" in handshake(server, client, "glue.us-west-2.amazonaws.com")
+
+
+def handshake(server: ssl.SSLContext, client: ssl.SSLContext, name: str) -> str:
+    """Complete a TLS handshake over a socket pair; "ok" or the client's verification error."""
+    left, right = socket.socketpair()
+    result: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            with server.wrap_socket(right, server_side=True):
+                pass
+        except (ssl.SSLError, OSError) as error:
+            result.append(error)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        with client.wrap_socket(left, server_hostname=name):
+            return "ok"
+    except ssl.SSLCertVerificationError as error:
+        return str(error)
+    finally:
+        left.close()
+        thread.join(10)
