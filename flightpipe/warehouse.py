@@ -9,7 +9,7 @@ apply, a transaction with ``execute``, ``query`` and a bulk ``copy_csv``. The tw
 implementations differ only in how they connect and how they bulk-load:
 
 * ``RedshiftWarehouse``: redshift-connector, ``COPY ... FROM 's3://...' IAM_ROLE ...``; local CSV
-  files are staged to S3 first.
+  files are staged to S3 first, as Glue's Redshift connector stages a frame (``_RedshiftSession``).
 * ``PostgresWarehouse``: psycopg 3, ``COPY ... FROM STDIN`` streamed from files or from S3.
   (redshift-connector cannot talk to plain PostgreSQL: it sends Redshift-only startup parameters.)
 
@@ -20,6 +20,7 @@ connection's ``jdbc:`` URL); callers never branch on it.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import uuid
 from abc import ABC, abstractmethod
@@ -255,33 +256,43 @@ class _RedshiftSession:
     def copy_csv(self, table: str, columns: Sequence[str], source: CsvSource) -> int:
         if not source.paths and not source.s3_uri:
             return 0
-        with self._staged(source) as s3_uri, contextlib.closing(self.conn.cursor()) as cursor:
-            cursor.execute(
-                f"COPY {identifier(table)} ({_column_list(columns)}) FROM %s "
-                "IAM_ROLE %s FORMAT AS CSV",
-                (s3_uri, self.settings.iam_role_arn),
-            )
+        copy = (
+            f"COPY {identifier(table)} ({_column_list(columns)}) FROM %s IAM_ROLE %s FORMAT AS CSV"
+        )
+        if source.paths:
+            copy, uri = copy + " MANIFEST", self._unload(source.paths)
+        else:
+            uri = source.s3_uri or ""
+        with contextlib.closing(self.conn.cursor()) as cursor:
+            cursor.execute(copy, (uri, self.settings.iam_role_arn))
             cursor.execute("SELECT pg_last_copy_count()")
             return int(cursor.fetchone()[0])
 
-    @contextlib.contextmanager
-    def _staged(self, source: CsvSource) -> Iterator[str]:
-        if source.s3_uri:
-            yield source.s3_uri
-            return
+    def _unload(self, paths: Sequence[Path]) -> str:
+        """Stage ``paths`` under the staging prefix as Glue's Redshift connector stages a frame
+        (spark-redshift-community/spark-redshift, ``RedshiftWriter.unloadData`` at commit
+        046da8187e9223f61d956ce47ef4916f8feff2a7): a folder of its own (``<tempdir>/<UUID>/``),
+        the part files under the names Spark gave them, Spark's ``_SUCCESS``, then a
+        ``manifest.json`` naming each part (``mandatory``, ``content_length``) for a ``COPY ...
+        MANIFEST``; the manifest's S3 URI. As the connector, nothing is deleted afterwards: the
+        bucket's lifecycle rule expires the prefix (infra/pipeline.yaml, ``glue-temp``)."""
         s3 = self.s3 or _default_s3()
         bucket, prefix = _split_s3(self.settings.staging_s3_uri)
-        prefix = f"{prefix.rstrip('/')}/copy-{uuid.uuid4().hex}/"
-        keys = []
-        try:
-            for index, path in enumerate(source.paths):
-                key = f"{prefix}part-{index:05d}.csv"
-                s3.upload_file(str(path), bucket, key)
-                keys.append(key)
-            yield f"s3://{bucket}/{prefix}"
-        finally:
-            for key in keys:
-                s3.delete_object(Bucket=bucket, Key=key)
+        folder = f"{prefix.rstrip('/')}/{uuid.uuid4()}/".lstrip("/")
+        entries = []
+        for path in paths:
+            s3.upload_file(str(path), bucket, folder + path.name)
+            entries.append(
+                {
+                    "url": f"s3://{bucket}/{folder}{path.name}",
+                    "mandatory": True,
+                    "meta": {"content_length": path.stat().st_size},
+                }
+            )
+        s3.put_object(Bucket=bucket, Key=f"{folder}_SUCCESS", Body=b"")
+        manifest = json.dumps({"entries": entries}).encode()
+        s3.put_object(Bucket=bucket, Key=f"{folder}manifest.json", Body=manifest)
+        return f"s3://{bucket}/{folder}manifest.json"
 
 
 # --- construction ---------------------------------------------------------------------------

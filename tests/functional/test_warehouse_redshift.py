@@ -1,11 +1,16 @@
 """The Redshift implementation's session logic: S3 staging, COPY, transaction handling.
 
 No Redshift is reachable here, so redshift-connector's ``connect`` is replaced by a recorder of
-the statements it receives; S3 is moto. What is under test is our code around the driver: the
-COPY statement, the staged objects and their cleanup, commit and rollback.
+the statements it receives, which reads what a COPY names as Redshift would (a manifest's
+entries, or every object under a prefix); S3 is moto. What is under test is our code around the
+driver: the COPY statement, the staged objects as Glue's Redshift connector leaves them, commit
+and rollback.
 """
 
 from __future__ import annotations
+
+import json
+import re
 
 import boto3
 import pytest
@@ -34,11 +39,15 @@ class Recorder:
         if self.fail_on and self.fail_on in sql:
             raise redshift_connector.ProgrammingError("boom")
         if sql.startswith("COPY"):
-            bucket, prefix = params[0].removeprefix("s3://").split("/", 1)
-            listing = self.s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
-            for item in listing:
-                body = self.s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-                self.staged[item["Key"]] = body
+            bucket, key = params[0].removeprefix("s3://").split("/", 1)
+            if sql.endswith(" MANIFEST"):  # the manifest's entries, each of them required
+                manifest = json.loads(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+                keys = [e["url"].removeprefix(f"s3://{bucket}/") for e in manifest["entries"]]
+            else:
+                listing = self.s3.list_objects_v2(Bucket=bucket, Prefix=key).get("Contents", [])
+                keys = [item["Key"] for item in listing]
+            for name in keys:
+                self.staged[name] = self.s3.get_object(Bucket=bucket, Key=name)["Body"].read()
 
     def fetchone(self):
         return (sum(body.count(b"\n") for body in self.staged.values()),)
@@ -75,7 +84,7 @@ def warehouse(s3, monkeypatch, recorder) -> RedshiftWarehouse:
 
 
 def csv_file(tmp_path, text: str) -> CsvSource:
-    path = tmp_path / "rows.csv"
+    path = tmp_path / "part-00000-3f1c-c000.csv"  # as Spark names a part file
     path.write_text(text, encoding="utf-8")
     return CsvSource(paths=(path,))
 
@@ -90,7 +99,13 @@ def load(built: RedshiftWarehouse, source: CsvSource, pre: str, post: str) -> in
     return loaded
 
 
-def test_load_stages_to_s3_copies_with_the_role_and_cleans_up(s3, monkeypatch, tmp_path):
+def test_load_stages_to_s3_as_the_connector_and_copies_its_manifest_with_the_role(
+    s3, monkeypatch, tmp_path
+):
+    """spark-redshift-community/spark-redshift, RedshiftWriter.unloadData (commit
+    046da8187e9223f61d956ce47ef4916f8feff2a7): a folder <tempdir>/<UUID>/ of Spark's part files
+    and _SUCCESS, a manifest.json naming the parts ("url", "mandatory", "meta" with
+    "content_length"), COPY ... FROM the manifest ... manifest; nothing deleted afterwards."""
     recorder = Recorder(s3)
     source = csv_file(tmp_path, '1,"Kekaha, Kauai",,x\n')
 
@@ -105,14 +120,35 @@ def test_load_stages_to_s3_copies_with_the_role_and_cleans_up(s3, monkeypatch, t
     assert sqls[0] == "DELETE FROM airlines.airports_dim"
     assert sqls[1] == (
         "COPY airlines.airports_dim (airport_id, city, state, name) "
-        "FROM %s IAM_ROLE %s FORMAT AS CSV"
+        "FROM %s IAM_ROLE %s FORMAT AS CSV MANIFEST"
     )
-    assert recorder.statements[1][1][1] == ROLE
+    manifest_uri, role = recorder.statements[1][1]
+    assert role == ROLE
     assert sqls[-1] == "ANALYZE airlines.airports_dim"
     assert list(recorder.staged.values()) == [b'1,"Kekaha, Kauai",,x\n']
     assert loaded == 1 and recorder.committed and not recorder.rolled_back and recorder.closed
     assert recorder.autocommit is False
-    assert s3.list_objects_v2(Bucket="staging").get("KeyCount") == 0
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="staging")["Contents"])
+    folder = keys[0].rsplit("/", 1)[0]
+    assert re.fullmatch(r"tmp/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", folder)
+    assert keys == [
+        f"{folder}/_SUCCESS",
+        f"{folder}/manifest.json",
+        f"{folder}/{source.paths[0].name}",
+    ]
+    assert manifest_uri == f"s3://staging/{folder}/manifest.json"
+    manifest = json.loads(
+        s3.get_object(Bucket="staging", Key=f"{folder}/manifest.json")["Body"].read()
+    )
+    assert manifest == {
+        "entries": [
+            {
+                "url": f"s3://staging/{folder}/{source.paths[0].name}",
+                "mandatory": True,
+                "meta": {"content_length": source.paths[0].stat().st_size},
+            }
+        ]
+    }
 
 
 def test_a_failing_postaction_rolls_back(s3, monkeypatch, tmp_path):
@@ -125,4 +161,3 @@ def test_a_failing_postaction_rolls_back(s3, monkeypatch, tmp_path):
             "ANALYZE airlines.airports_dim",
         )
     assert recorder.rolled_back and not recorder.committed and recorder.closed
-    assert s3.list_objects_v2(Bucket="staging").get("KeyCount") == 0
