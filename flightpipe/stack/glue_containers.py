@@ -5,7 +5,8 @@ containers of ``FLIGHTPIPE_GLUE_IMAGE`` (AWS's ``public.ecr.aws/glue/aws-glue-li
 default, or the stand-in ``make compose-standins`` builds), with Spark settings as ``--conf``
 (the session settings of the local runtime, and ``s3://`` served by S3A pointed at LocalStack,
 which the real image needs on its command line: its own ``s3://`` is EMRFS; never JVM options or
-class path, which would replace the image's), LocalStack's endpoint and credentials in the
+class path, which would replace the image's; the PostgreSQL JDBC driver with ``--jars``, added to
+the image's class path for an image without one), LocalStack's endpoint and credentials in the
 environment, and the job's code as the Glue service read it from S3
 (``flightpipe.stack.job_code``), mounted read-only from the host folder the service's own code
 cache comes from, on the service's network. A run's output is appended to its log as it is
@@ -112,6 +113,10 @@ AWS_OWN_ENDPOINT_SERVICES = ("glue", "secretsmanager", "sts")
 TRUSTSTORE = "/tmp/flightpipe-truststore.p12"
 TRUSTSTORE_PASSWORD = "changeit"
 TRUST_DIR = "_tls"
+# The PostgreSQL JDBC driver job containers get with --jars (added to the image's class path, not
+# in place of it), for an image without one: the Glue service's own (Debian's in its image).
+JDBC_DRIVER = Path(os.environ.get("PG_JDBC_JAR", "/usr/share/java/postgresql.jar"))
+JARS_DIR = "_jars"
 DNS_WAIT = 180.0
 
 
@@ -217,7 +222,20 @@ class ContainerJobs:
             **s3a_endpoint_settings(self.placement.endpoint_url, environment_credentials()),
         }
         confs = [arg for key, value in settings.items() for arg in ("--conf", f"{key}={value}")]
-        return ["spark-submit", *confs]
+        jars = self._jdbc_driver()
+        return ["spark-submit", *confs, *(["--jars", jars] if jars else [])]
+
+    def _jdbc_driver(self) -> str | None:
+        """The PostgreSQL JDBC driver as job containers see it (copied into the code cache they
+        mount); None, with a warning, where the service has none to give."""
+        if not JDBC_DRIVER.is_file():
+            log.warning("no PostgreSQL JDBC driver at %s for job containers", JDBC_DRIVER)
+            return None
+        target = self.code_dir / JARS_DIR / JDBC_DRIVER.name
+        if not (target.is_file() and target.stat().st_size == JDBC_DRIVER.stat().st_size):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(JDBC_DRIVER, target)
+        return self.in_job(target)
 
     def modules(self, code: JobCode) -> list[str]:
         """The run's modules (Glue's ``--extra-py-files``) as the job container sees them."""

@@ -53,7 +53,8 @@ FIXES = {
     ),
     "jdbc": (
         "the warehouse could not be written or read over JDBC: the PostgreSQL JDBC driver must be "
-        "on the image's class path (add postgresql-42.x.jar to /opt/spark/jars/), the "
+        "on the job's class path (the stack adds the Glue service's with --jars; its log says "
+        "when it has none, and the fact above whether the image has one), the "
         "connection's URL must reach the warehouse from the compose network, and the "
         "warehouse's TLS certificate must verify against the connection's CUSTOM_JDBC_CERT "
         "(make compose-up makes both; a certificate error means they no longer match: take the "

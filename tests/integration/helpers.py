@@ -66,6 +66,18 @@ def finished(stack, key: str, etag: str, timeout: float = 240) -> dict:
     return stack.wait_for(done, timeout=timeout, what=f"the execution for {key}")
 
 
+def failure(stack, execution_arn: str) -> str:
+    """The error and cause of the execution's last failed step (before its own failure)."""
+    events = stack.client("stepfunctions").get_execution_history(
+        executionArn=execution_arn, reverseOrder=True, maxResults=100
+    )["events"]
+    for event in events:
+        if event["type"].endswith("Failed") and event["type"] != "ExecutionFailed":
+            details = next(v for k, v in event.items() if k.endswith("EventDetails"))
+            return f"{event['type']}: {details.get('error')}: {str(details.get('cause'))[:1500]}"
+    return "no failed step in the history"
+
+
 def start_own_crawl(stack) -> None:
     """Start a crawl of our own, once the pipeline's own crawls (if any) let it start."""
     glue, name = stack.client("glue"), stack.pipeline.crawler
@@ -283,8 +295,13 @@ def assert_burst_loads_each_day_once(
     with ThreadPoolExecutor(max_workers=8) as pool:
         uploads = list(pool.map(put, days))
 
-    statuses = {key: finished(stack, key, etag, timeout)["status"] for key, etag in uploads}
-    assert set(statuses.values()) == {"SUCCEEDED"}, statuses
+    ended = {key: finished(stack, key, etag, timeout) for key, etag in uploads}
+    failed = {
+        key: (e["status"], failure(stack, e["executionArn"]))
+        for key, e in ended.items()
+        if e["status"] != "SUCCEEDED"
+    }
+    assert not failed, failed
     with psycopg.connect(stack.database_url) as conn:
         loaded = conn.execute(
             f"SELECT {', '.join(FACT_COLUMNS)} FROM airlines.daily_flights_fact "

@@ -16,7 +16,13 @@ import yaml
 from flightpipe import compose
 from flightpipe.config import LocalSettings
 from flightpipe.gluelocal import aws
-from flightpipe.stack.glue_containers import ContainerJobs, Placement, aws_hostnames, job_error
+from flightpipe.stack.glue_containers import (
+    JDBC_DRIVER,
+    ContainerJobs,
+    Placement,
+    aws_hostnames,
+    job_error,
+)
 from flightpipe.stack.job_code import JobCode
 from flightpipe.tls import server_tls
 from tests.conftest import REPO
@@ -78,6 +84,11 @@ def test_a_job_container_gets_s3a_on_its_command_line_and_keeps_the_images_jvm_s
     )
     assert not [key for key in confs if "extraJavaOptions" in key or "extraClassPath" in key]
     assert jobs.environment()["TZ"] == "UTC"
+    # The PostgreSQL driver is added with --jars (spark.jars, beside the image's class path).
+    jars = command[command.index("--jars") + 1]
+    assert jars == f"/home/hadoop/workspace/code/_jars/{JDBC_DRIVER.name}"
+    copied = tmp_path / "_jars" / JDBC_DRIVER.name
+    assert copied.read_bytes()[:2] == b"PK" and "--driver-class-path" not in command
 
 
 def test_a_job_container_trusts_the_stacks_ca_extending_the_images_jvm_options(tmp_path):
