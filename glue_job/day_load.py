@@ -84,6 +84,12 @@ _STATUS = re.compile(r"^[A-Z_]{1,16}$")
 # PostgreSQL cuts identifiers at 63 bytes: daily_flights_fact_stage_<24>_<8> is 58.
 _STAGE_RUN_PART = 24
 
+# The jobs' optional arguments for the load: the IAM role Redshift's COPY from TempDir assumes
+# (a role attached to the cluster; the connector's ``aws_iam_role``). Without it the connector
+# hands the COPY the job's temporary credentials, which expire an hour after the run starts.
+COPY_ROLE_ARGUMENT = "warehouse_copy_role"
+OPTIONAL = {COPY_ROLE_ARGUMENT: ""}
+
 # One SQL statement and its parameters (``?`` placeholders, in order).
 Statement = tuple[str, tuple[Any, ...]]
 
@@ -383,18 +389,34 @@ def load_frame(
     stage = stage_table(target, run_id)
     connection, database = args["connection_name"], args["warehouse_database"]
     jdbc = job_target(glue_context, connection, database)
+    options = write_options(jdbc, stage, database, args.get(COPY_ROLE_ARGUMENT) or "")
     name = target.rsplit(".", 1)[-1]
 
     def write() -> None:
         glue_context.write_dynamic_frame.from_jdbc_conf(
             frame=DynamicFrame.fromDF(frame, glue_context, name),
             catalog_connection=connection,
-            connection_options={"dbtable": stage, "database": database},
+            connection_options=options,
             redshift_tmp_dir=args.get("TempDir") or "",
             transformation_ctx=f"load_{name}",
         )
 
     load(glue_context.spark_session.sparkContext._jvm, jdbc, stage, target, write, swap(stage))
+
+
+def write_options(target: JdbcTarget, stage: str, database: str, copy_role: str) -> dict[str, str]:
+    """``from_jdbc_conf``'s options for the staging write: the table and database, and on
+    Redshift the COPY's role when one is given (refused on another connection, which has no COPY
+    to give it to)."""
+    options = {"dbtable": stage, "database": database}
+    if copy_role:
+        if target.vendor != "redshift":
+            raise ValueError(
+                f"--{COPY_ROLE_ARGUMENT} names the role of Redshift's COPY, but the Glue "
+                f"connection is {target.vendor} at {target.url}"
+            )
+        options["aws_iam_role"] = copy_role
+    return options
 
 
 def load(

@@ -53,7 +53,6 @@ import flight_io
 import flight_transforms as T
 from awsglue.context import GlueContext
 from awsglue.job import Job
-from awsglue.utils import getResolvedOptions
 from pyspark.context import SparkContext
 from pyspark.sql import DataFrame
 
@@ -71,6 +70,7 @@ OPTIONAL = {
     "min_dep_delay": str(T.DEFAULT_MIN_DEP_DELAY),
     "flights_prefix": "daily_flights/",
     "input_key": "",
+    **day_load.OPTIONAL,
 }
 PARTITION_KEY = "date"
 
@@ -92,8 +92,7 @@ class DayArgs:
 
 def resolve_args(argv: Sequence[str]) -> DayArgs:
     """Required and optional job arguments (getResolvedOptions knows only required ones)."""
-    given = [name for name in OPTIONAL if any(a.split("=")[0] == f"--{name}" for a in argv)]
-    resolved = {**OPTIONAL, **getResolvedOptions(list(argv), [*REQUIRED, *given])}
+    resolved = flight_io.resolved_options(argv, REQUIRED, OPTIONAL)
     try:
         flight_date = date.fromisoformat(resolved["flight_date"])
     except ValueError as error:

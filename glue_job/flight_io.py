@@ -43,6 +43,17 @@ class S3Object:
         return f"s3://{self.bucket}/{self.key}"
 
 
+def resolved_options(
+    argv: Sequence[str], required: Sequence[str], optional: Mapping[str, str]
+) -> dict[str, Any]:
+    """The job's arguments: ``required`` as ``getResolvedOptions`` resolves them, and each of
+    ``optional`` given or its default (``getResolvedOptions`` knows only required ones)."""
+    from awsglue.utils import getResolvedOptions
+
+    given = [name for name in optional if any(a.split("=")[0] == f"--{name}" for a in argv)]
+    return {**optional, **getResolvedOptions(list(argv), [*required, *given])}
+
+
 def parse_s3_uri(uri: str) -> S3Object:
     parts = urlsplit(uri)
     if parts.scheme not in ("s3", "s3a", "s3n") or not parts.netloc:

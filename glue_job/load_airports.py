@@ -25,7 +25,6 @@ import flight_io
 import flight_transforms as T
 from awsglue.context import GlueContext
 from awsglue.job import Job
-from awsglue.utils import getResolvedOptions
 from pyspark.context import SparkContext
 
 REQUIRED = (
@@ -39,7 +38,8 @@ REQUIRED = (
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    args = getResolvedOptions(list(sys.argv if argv is None else argv), list(REQUIRED))
+    argv = sys.argv if argv is None else argv
+    args = flight_io.resolved_options(argv, REQUIRED, day_load.OPTIONAL)
     glue_context = GlueContext(SparkContext.getOrCreate())
     job = Job(glue_context)
     job.init(args["JOB_NAME"], args)

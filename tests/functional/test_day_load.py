@@ -433,3 +433,31 @@ def test_enforced_ssl_sets_each_drivers_verified_tls_properties():
         "sslfactory": "org.postgresql.ssl.DefaultJavaSSLFactory",
     }
     assert day_load.jdbc_target(conf | {"enforceSSL": "false"}, "flights").properties == {}
+
+
+def test_a_copy_role_goes_to_redshifts_writer_and_is_refused_on_another_connection(job):
+    """The connector's ``aws_iam_role`` (AWS Glue's Redshift connection options) makes the COPY
+    assume a role attached to the cluster instead of the job's temporary credentials. A
+    PostgreSQL connection has no COPY to give it to: the load refuses the role before writing."""
+    role = "arn:aws:iam::123456789012:role/redshift-copy"
+    redshift = day_load.jdbc_target({"fullUrl": "jdbc:redshift://c:5439/dev", "user": "u"}, "db")
+    assert day_load.write_options(redshift, "s.t", "db", role) == {
+        "dbtable": "s.t",
+        "database": "db",
+        "aws_iam_role": role,
+    }
+    assert "aws_iam_role" not in day_load.write_options(redshift, "s.t", "db", "")
+    with pytest.raises(ValueError, match="warehouse_copy_role names the role of Redshift's COPY"):
+        day_load.load_frame(
+            job.context,
+            job.context.spark_session.createDataFrame([fact_row("AA", 90)], FACT_SCHEMA),
+            day_load.FACT_TABLE,
+            "jr_role",
+            lambda stage: day_load.day_swap(stage, FACT_COLUMNS, record("jr_role", 1)),
+            {
+                "connection_name": "warehouse",
+                "warehouse_database": database(job.url),
+                day_load.COPY_ROLE_ARGUMENT: role,
+            },
+        )
+    assert staging_tables(job.url) == []

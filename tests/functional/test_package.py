@@ -203,18 +203,25 @@ def test_each_actor_has_its_own_role(resources):
 
 # The one deletion allowed: Spark's file output committer renames the day job's quarantine task
 # files into place (copy, then delete) under quarantine/. No role may delete an input or a report.
-COMMITTER_DELETES = {"DelayedFlightsJobRole": ["${DataBucket.Arn}/quarantine/*"]}
+# Where Spark's committers delete (quarantine/, and glue-temp/ under the Redshift writer).
+TEMP_DIR_DELETES = ["${DataBucket.Arn}/glue-temp/*"]
+COMMITTER_DELETES = {
+    "DelayedFlightsJobRole": ["${DataBucket.Arn}/quarantine/*", *TEMP_DIR_DELETES],
+    "LoadAirportsJobRole": TEMP_DIR_DELETES,
+}
 
 
 def test_no_role_may_delete_objects_or_list_the_whole_bucket(resources):
     for name in ROLES:
+        deletes = []
         for statement in statements(resources[name]):
             if "s3:DeleteObject" in actions(statement):
                 resource = statement["Resource"]
                 given = resource if isinstance(resource, list) else [resource]
-                assert [r["Fn::Sub"] for r in given] == COMMITTER_DELETES.get(name), name
+                deletes += [r["Fn::Sub"] for r in given]
             if "s3:ListBucket" in actions(statement):
                 assert statement["Condition"]["StringLike"]["s3:prefix"], name
+        assert sorted(deletes) == sorted(COMMITTER_DELETES.get(name, [])), name
 
 
 def test_glue_may_only_touch_interfaces_of_its_subnet(resources):
