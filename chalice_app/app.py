@@ -3,7 +3,7 @@
 import logging
 
 from chalice import Chalice
-from chalicelib.pipeline import alert_if_unnotified, start_run
+from chalicelib.pipeline import alert_if_unnotified, start_run, stored_key
 from chalicelib.settings import AIRPORTS_KEY, FLIGHTS_PREFIX, settings
 from chalicelib.uploads import Ignored, parse_upload
 
@@ -34,7 +34,7 @@ def on_object_created(event):
     config = settings()
     try:
         upload = parse_upload(
-            event.detail, config.data_bucket, config.flights_prefix, config.airports_key
+            stored_key(event.detail), config.data_bucket, config.flights_prefix, config.airports_key
         )
     except Ignored as reason:
         app.log.info("ignored: %s", reason)

@@ -15,8 +15,10 @@ import logging
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+from urllib.parse import unquote_plus
 
 import boto3
+from botocore.exceptions import ClientError
 
 from chalicelib.uploads import Upload
 
@@ -32,6 +34,38 @@ SUBJECT_MAX = 99
 @functools.cache
 def _client(service: str) -> Any:
     return boto3.client(service)
+
+
+def stored_key(detail: dict[str, Any], s3: Any = None) -> dict[str, Any]:
+    """``detail`` with its object key as S3 stores the object.
+
+    AWS does not say whether S3's EventBridge events URL-encode the key (their documented
+    samples have plain keys only, "EventBridge event message structure"); S3's classic
+    notifications do ("red flower.jpg" arrives as "red+flower.jpg", "Event message structure").
+    A key that decodes to itself is the same either way and is taken as it is,
+    without a call. Otherwise the form, as carried or decoded, whose object has the event's ETag
+    is taken (HeadObject), and when neither is found the key as carried, which the run then
+    names in its error."""
+    obj = detail.get("object", {})
+    key, etag = str(obj.get("key", "")), str(obj.get("etag", ""))
+    decoded = unquote_plus(key)
+    if decoded == key:
+        return detail
+    s3 = s3 or _client("s3")
+    bucket = str(detail.get("bucket", {}).get("name", ""))
+    for candidate in (key, decoded):
+        try:
+            found = s3.head_object(Bucket=bucket, Key=candidate)
+        except ClientError:  # missing (404), or not ours to read (403)
+            continue
+        if str(found.get("ETag", "")).strip('"') == etag:
+            if candidate != key:
+                log.info("s3://%s/%s: the event's key was URL-encoded (%s)", bucket, decoded, key)
+            return {**detail, "object": {**obj, "key": candidate}}
+    log.warning(
+        "s3://%s/%s: no object with the event's ETag %s as carried or decoded", bucket, key, etag
+    )
+    return detail
 
 
 @dataclass(frozen=True)

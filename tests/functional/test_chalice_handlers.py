@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from urllib.parse import quote_plus
 
 import boto3
 import pytest
@@ -154,6 +155,57 @@ def test_any_visible_csv_name_starts_a_run_with_the_key_intact(app, name):
         sfn.describe_execution(executionArn=execution["executionArn"])["input"]
     )
     assert (started_with["key"], started_with["flight_date"]) == (key, "2013-01-01")
+
+
+def started_keys(sfn, machine) -> list[str]:
+    return sorted(
+        json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"])["key"]
+        for e in executions(sfn, machine)
+    )
+
+
+@pytest.mark.parametrize("name", ["a b+c%d", "100% +1", "x+y"])
+def test_the_object_is_found_whether_or_not_the_event_url_encodes_its_key(app, name):
+    """AWS does not document whether S3's EventBridge events URL-encode the key (S3's classic
+    notifications do: "red flower.jpg" arrives as "red+flower.jpg"): the run gets the key as
+    stored either way, told by the event's ETag."""
+    from chalice.test import Client
+
+    chalice_app, sfn, machine, _, _ = app
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    key = f"daily_flights/date=2013-01-01/{name}.csv"
+    etag = s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")["ETag"].strip('"')
+    with Client(chalice_app) as client:
+        client.lambda_.invoke("on_object_created", upload_event(client, key, etag, version="v1"))
+        encoded = quote_plus(key, safe="/=")
+        client.lambda_.invoke(
+            "on_object_created", upload_event(client, encoded, etag, version="v2")
+        )
+    assert started_keys(sfn, machine) == [key, key]
+
+
+def test_of_two_objects_a_key_could_name_the_one_with_the_events_etag_runs(app):
+    """ "a+b.csv" is both a stored key and the encoding of "a b.csv": with both stored, the
+    event's ETag says which one it is about."""
+    from chalice.test import Client
+
+    chalice_app, sfn, machine, _, _ = app
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    plus, space = "daily_flights/date=2013-01-01/a+b.csv", "daily_flights/date=2013-01-01/a b.csv"
+    tags = {
+        k: s3.put_object(Bucket=BUCKET, Key=k, Body=k.encode())["ETag"].strip('"')
+        for k in (plus, space)
+    }
+    with Client(chalice_app) as client:
+        client.lambda_.invoke(
+            "on_object_created", upload_event(client, plus, tags[plus], version="1")
+        )
+        client.lambda_.invoke(
+            "on_object_created", upload_event(client, plus, tags[space], version="2")
+        )
+    assert started_keys(sfn, machine) == sorted([plus, space])
 
 
 def test_the_airports_dimension_starts_a_reload(app):

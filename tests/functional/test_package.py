@@ -240,10 +240,14 @@ def test_glue_may_only_touch_interfaces_of_its_subnet(resources):
         assert "s3:GetBucketLocation" in granted
 
 
-def test_the_jobs_can_reach_what_they_call_from_the_private_subnet(resources):
+def test_the_jobs_can_reach_what_they_call_from_the_private_subnet(packaged, resources):
     """Glue jobs in the warehouse's subnet call S3, Glue, Secrets Manager, CloudWatch Logs and
-    STS: the template creates the endpoints (unless told the VPC has them) and Glue's
+    STS: the template can create an endpoint for each, each behind a switch of its own and none
+    by default (a VPC holds one private-DNS endpoint per service, shared by every workload in
+    it, so a second stage in the VPC must not create them again), and Glue's
     self-referencing security-group rule."""
+    parameters = packaged["template"]["Parameters"]
+    conditions = packaged["template"]["Conditions"]
     endpoints = {
         r["Properties"]["ServiceName"]["Fn::Sub"].rsplit(".", 1)[-1]: r
         for r in resources.values()
@@ -251,11 +255,67 @@ def test_the_jobs_can_reach_what_they_call_from_the_private_subnet(resources):
     }
     assert set(endpoints) == {"s3", "glue", "secretsmanager", "logs", "sts"}
     assert endpoints["s3"]["Properties"]["VpcEndpointType"] == "Gateway"
-    for service in ("glue", "secretsmanager", "logs", "sts"):
-        assert endpoints[service]["Properties"]["PrivateDnsEnabled"] is True
+    switches = set()
+    for service, endpoint in endpoints.items():
+        if service != "s3":
+            assert endpoint["Properties"]["PrivateDnsEnabled"] is True
+        condition = conditions[endpoint["Condition"]]["Fn::And"]
+        assert condition[0] == {"Condition": "IsDeployed"}
+        switch = condition[1]["Fn::Equals"][0]["Ref"]
+        assert parameters[switch]["Default"] == "false", switch
+        switches.add(switch)
+    assert len(switches) == len(endpoints)
     rule = resources["GlueSecurityGroupSelfRule"]["Properties"]
     assert rule["SourceSecurityGroupId"] == rule["GroupId"] == {"Ref": "GlueSecurityGroupId"}
     assert (rule["FromPort"], rule["ToPort"]) == (0, 65535)
+
+
+def rules_hold(template: dict[str, Any], **given: str) -> dict[str, bool]:
+    """Each of the template's Rules evaluated with parameters ``given`` (others at their
+    defaults), by the rule functions of AWS CloudFormation's User Guide ("Rule functions":
+    Fn::And, Fn::Contains, Fn::Equals, Fn::Not, Fn::Or, Ref; a CommaDelimitedList's Ref is its
+    list of strings): True where the rule does not apply or its assertions hold."""
+    parameters = template["Parameters"]
+
+    def value(name: str) -> Any:
+        raw = given.get(name, parameters[name].get("Default", ""))
+        return raw.split(",") if parameters[name]["Type"] == "CommaDelimitedList" else raw
+
+    def evaluate(node: Any) -> Any:
+        if not isinstance(node, dict):
+            return node
+        ((function, argument),) = node.items()
+        if function == "Ref":
+            return value(argument)
+        values = [evaluate(a) for a in argument]
+        return {
+            "Fn::Equals": lambda: values[0] == values[1],
+            "Fn::Not": lambda: not values[0],
+            "Fn::And": lambda: all(values),
+            "Fn::Or": lambda: any(values),
+            "Fn::Contains": lambda: values[1] in values[0],
+        }[function]()
+
+    return {
+        name: not evaluate(rule.get("RuleCondition", True))
+        or all(evaluate(a["Assert"]) for a in rule["Assertions"])
+        for name, rule in template.get("Rules", {}).items()
+    }
+
+
+def test_a_gateway_endpoint_without_route_tables_is_refused_before_anything_is_created(
+    packaged,
+):
+    """Without route tables the gateway endpoint's RouteTableIds would be [""] and the stack
+    would roll back mid-create; the rule refuses the parameters first, naming them."""
+    template, name = packaged["template"], "GatewayEndpointNeedsRouteTables"
+    assertion = template["Rules"][name]["Assertions"][0]
+    assert "PrivateRouteTableIds" in assertion["AssertDescription"]
+    assert all(rules_hold(template).values())
+    gateway = {"CreateS3GatewayEndpoint": "true"}
+    assert not rules_hold(template, **gateway)[name]
+    assert not rules_hold(template, **gateway, PrivateRouteTableIds="rtb-1,")[name]
+    assert rules_hold(template, **gateway, PrivateRouteTableIds="rtb-1,rtb-2")[name]
 
 
 def test_the_state_machine_logs_and_times_out(resources):
