@@ -176,17 +176,23 @@ package: install ## Write dist/: the Chalice package merged with infra/pipeline.
 # The Glue jobs' library modules, uploaded under a prefix named by their content (GlueLibraryPrefix).
 GLUE_LIBRARIES := glue_job/flight_transforms.py glue_job/flight_io.py glue_job/day_load.py
 
-deploy: package ## Deploy to AWS (STAGE=dev|prod ARTIFACT_BUCKET=... PARAMS="AlertEmail=... ..."); see README
+# Parameters: PARAMS_FILE (CloudFormation's parameter JSON; any character survives) and PARAMS
+# (plain Key=Value words; no password), merged into one file by `flightpipe parameters`.
+deploy: package ## Deploy to AWS (STAGE=dev|prod ARTIFACT_BUCKET=... PARAMS_FILE=... [PARAMS="Key=Value ..."]); see README
+	$(if $(findstring WarehousePassword=,$(PARAMS)),$(error WarehousePassword in PARAMS would pass through the shell and stay in its history: put it in PARAMS_FILE, or use WarehouseSecretArn (README, Deploying to AWS)))
 	@test -n "$(ARTIFACT_BUCKET)" || { echo "ARTIFACT_BUCKET is required: an S3 bucket for the packaged artifacts" >&2; exit 2; }
 	prefix=flightpipe-$(STAGE) && \
 	library=s3://$(ARTIFACT_BUCKET)/$$prefix/glue-lib/$$(cat $(GLUE_LIBRARIES) | sha256sum | cut -c1-16)/ && \
+	overrides=$$(mktemp) && trap 'rm -f "$$overrides"' EXIT && \
+	$(BIN)/flightpipe parameters --out "$$overrides" $(if $(PARAMS_FILE),--file "$(PARAMS_FILE)") \
+	    Stage=$(STAGE) ArtifactBucket=$(ARTIFACT_BUCKET) ArtifactPrefix=$$prefix \
+	    GlueLibraryPrefix=$$library $(PARAMS) && \
 	for module in $(GLUE_LIBRARIES); do $(BIN)/aws s3 cp --only-show-errors $$module $$library; done && \
 	$(BIN)/aws cloudformation package --template-file dist/sam.yaml --s3-bucket $(ARTIFACT_BUCKET) \
 	    --s3-prefix $$prefix --output-template-file dist/packaged.yaml && \
 	$(BIN)/aws cloudformation deploy --template-file dist/packaged.yaml --stack-name flightpipe-$(STAGE) \
 	    --s3-bucket $(ARTIFACT_BUCKET) --s3-prefix $$prefix \
-	    --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --parameter-overrides Stage=$(STAGE) \
-	    ArtifactBucket=$(ARTIFACT_BUCKET) ArtifactPrefix=$$prefix GlueLibraryPrefix=$$library $(PARAMS)
+	    --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --parameter-overrides "file://$$overrides"
 
 smoke: install ## After a deploy: one upload through the pipeline, reported (make smoke STAGE=dev|prod|local)
 	$(BIN)/python -m flightpipe.smoke --stage $(STAGE)

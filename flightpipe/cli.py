@@ -79,6 +79,19 @@ def cmd_glue_run(args: argparse.Namespace) -> int:
     return run_main([str(args.script), *args.job_args])
 
 
+def cmd_parameters(args: argparse.Namespace) -> int:
+    from flightpipe import parameters
+
+    try:
+        from_file = parameters.read_file(args.file) if args.file else None
+        values = parameters.overrides(args.assignments, from_file)
+    except parameters.ParameterError as error:
+        print(f"flightpipe parameters: {error}", file=sys.stderr)
+        return 2
+    parameters.write_overrides(values, args.out)
+    return 0
+
+
 def cmd_local_up(args: argparse.Namespace) -> int:
     from flightpipe.config import LocalSettings
     from flightpipe.stack.local import up
@@ -295,6 +308,15 @@ def parser() -> argparse.ArgumentParser:
     glue_run.add_argument("script", type=Path)
     glue_run.add_argument("job_args", nargs=argparse.REMAINDER)
     glue_run.set_defaults(handler=cmd_glue_run)
+
+    overrides = commands.add_parser(
+        "parameters",
+        help="write make deploy's parameter overrides to a file (no value through a shell)",
+    )
+    overrides.add_argument("--out", type=Path, required=True)
+    overrides.add_argument("--file", type=Path, help="parameters in CloudFormation's format")
+    overrides.add_argument("assignments", nargs="*", metavar="Key=Value")
+    overrides.set_defaults(handler=cmd_parameters)
 
     from flightpipe.backfill import add_arguments
 
