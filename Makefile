@@ -153,17 +153,18 @@ compose-shell: install ## A shell in the Glue image with a job run's environment
 compose-check-image: install ## The Glue image's facts and a probe job's verdict per step (stack up)
 	$(BIN)/flightpipe compose check-image
 
-replay: install ## Reprocess a day from the objects already in S3: make replay DATE=YYYY-MM-DD
-	@test -n "$(DATE)" || { echo "usage: make replay DATE=YYYY-MM-DD" >&2; exit 2; }
-	$(BIN)/python -m flightpipe.replay --date $(DATE)
+# Reprocessing costs Glue time on AWS: a deployed stage only when STAGE is given
+# (make replay STAGE=dev ..., as a stage's failure notification writes it); otherwise the local
+# stack.
+RUN_STAGE = $(if $(filter file,$(origin STAGE)),local,$(STAGE))
 
-# Reprocessing a range costs Glue time on AWS: a deployed stage only when STAGE is given
-# (make backfill STAGE=dev ...); otherwise the local stack, like make replay.
-BACKFILL_STAGE = $(if $(filter file,$(origin STAGE)),local,$(STAGE))
+replay: install ## Reprocess a day from the objects already in S3: make replay DATE=YYYY-MM-DD [STAGE=dev|prod]
+	@test -n "$(DATE)" || { echo "usage: make replay DATE=YYYY-MM-DD [STAGE=local|dev|prod]" >&2; exit 2; }
+	$(BIN)/python -m flightpipe.replay --date $(DATE) --stage $(RUN_STAGE)
 
 backfill: install ## Reprocess days from S3: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD [STAGE=dev|prod] [WINDOW=n]
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD [STAGE=local|dev|prod] [WINDOW=n]" >&2; exit 2; }
-	$(BIN)/flightpipe backfill --from $(FROM) --to $(TO) --stage $(BACKFILL_STAGE) $(if $(WINDOW),--window $(WINDOW))
+	$(BIN)/flightpipe backfill --from $(FROM) --to $(TO) --stage $(RUN_STAGE) $(if $(WINDOW),--window $(WINDOW))
 
 package: install ## Write dist/: the Chalice package merged with infra/pipeline.yaml, linted (offline)
 	rm -rf dist

@@ -45,4 +45,6 @@ def on_object_created(event):
 @app.on_cw_event(EXECUTION_ENDED_BADLY, name="on_execution_failed")
 def on_execution_failed(event):
     config = settings()
-    alert_if_unnotified(event.detail, config.state_machine_arn, config.alerts_topic_arn)
+    alert_if_unnotified(
+        event.detail, config.state_machine_arn, config.alerts_topic_arn, config.stage
+    )

@@ -39,10 +39,10 @@ from typing import Any, TextIO
 
 import botocore.exceptions
 
-from flightpipe.replay import Upload, day_uploads, run_stamp, start_day
+from flightpipe.replay import REPLAY_COMMAND, Upload, day_uploads, run_stamp, start_day
 from flightpipe.stage import TERMINAL, Targets, run_report
 
-LOCAL_RERUN = "make replay DATE={day}"
+LOCAL_RERUN = REPLAY_COMMAND.replace("{stage}", "local")
 ENDED_BADLY = ("FAILED", "TIMED_OUT", "ABORTED")
 
 
@@ -362,14 +362,9 @@ def _json_object(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def rerun_command(stage: str, targets: Targets) -> str:
-    """How to rerun one day: ``make replay`` reads the local stack, or the environment."""
-    if stage == "local":
-        return LOCAL_RERUN
-    return (
-        f"DATA_BUCKET={targets.data_bucket} STATE_MACHINE_ARN={targets.state_machine_arn} "
-        + LOCAL_RERUN
-    )
+def rerun_command(stage: str) -> str:
+    """How to rerun one day of ``stage`` (with ``{day}``)."""
+    return REPLAY_COMMAND.replace("{stage}", stage)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -408,7 +403,7 @@ def command(args: argparse.Namespace) -> int:
         args.first,
         args.last,
         window=args.window,
-        rerun=rerun_command(args.stage, targets),
+        rerun=rerun_command(args.stage),
     )
     print("\n".join(summary.lines()))
     return summary.exit_status

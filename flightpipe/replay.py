@@ -1,4 +1,5 @@
-"""``flightpipe replay --date YYYY-MM-DD``: reprocess a day from the objects already in S3.
+"""``flightpipe replay --date YYYY-MM-DD [--stage STAGE]``: reprocess a day from the objects
+already in S3.
 
 After a fault is gone (warehouse back, job fixed), a day is run again without re-uploading:
 one execution per CSV object under ``daily_flights/date=<day>/``, started exactly as the upload
@@ -9,8 +10,10 @@ duplicate event. The failure notification names this command. Waits for the exec
 prints how they ended; exit status 0 only if all succeeded. ``flightpipe.backfill`` starts its
 days with the same functions.
 
-Reads DATA_BUCKET and STATE_MACHINE_ARN from the environment, or from ``.local/stack.env``
-when the local stack is up.
+For a deployed stage (``make replay STAGE=dev DATE=...``, as the failure notification of that
+stage writes it) the bucket and state machine are the outputs of its stack ``flightpipe-<stage>``
+in the account of the caller's credentials; for ``local`` (the default) DATA_BUCKET and
+STATE_MACHINE_ARN from the environment, or from ``.local/stack.env`` when the local stack is up.
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ from typing import Any
 import boto3
 
 from flightpipe.config import REPO
-from flightpipe.stage import TERMINAL, StageError, local_values
+from flightpipe.stage import STAGES, TERMINAL, StageError, local_values
 
 if str(REPO / "chalice_app") not in sys.path:
     sys.path.insert(0, str(REPO / "chalice_app"))
-from chalicelib.pipeline import start_run
+from chalicelib.pipeline import REPLAY_COMMAND, start_run
 from chalicelib.settings import AIRPORTS_KEY, FLIGHTS_PREFIX
+
+__all__ = ["REPLAY_COMMAND", "Upload", "day_uploads", "replay", "run_stamp", "start_day"]
 from chalicelib.uploads import Ignored, Upload, parse_upload
 
 _AWS_SETTINGS = (
@@ -103,13 +108,21 @@ def start_day(
     return start_run(upload, machine, sfn, name=name).execution_arn
 
 
-def replay(day: date, prefix: str = FLIGHTS_PREFIX, wait: bool = True) -> int:
-    values = _environment()
-    for key in _AWS_SETTINGS:
-        if values.get(key):
-            os.environ[key] = values[key]
-    s3, sfn = boto3.client("s3"), boto3.client("stepfunctions")
-    bucket, machine = values["DATA_BUCKET"], values["STATE_MACHINE_ARN"]
+def replay(day: date, prefix: str = FLIGHTS_PREFIX, wait: bool = True, stage: str = "local") -> int:
+    if stage == "local":
+        values = _environment()
+        for key in _AWS_SETTINGS:
+            if values.get(key):
+                os.environ[key] = values[key]
+        s3, sfn = boto3.client("s3"), boto3.client("stepfunctions")
+        bucket, machine = values["DATA_BUCKET"], values["STATE_MACHINE_ARN"]
+    else:
+        from flightpipe.stage import session_for, targets_for
+
+        session = session_for(stage)
+        targets = targets_for(stage, session)
+        s3, sfn = session.client("s3"), session.client("stepfunctions")
+        bucket, machine = targets.data_bucket, targets.state_machine_arn
     uploads = day_uploads(s3, bucket, day, day, prefix).get(day, [])
     if not uploads:
         print(
@@ -158,8 +171,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="flightpipe replay", description=__doc__.splitlines()[0])
     parser.add_argument("--date", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
     parser.add_argument("--no-wait", action="store_true", help="start and return")
+    parser.add_argument(
+        "--stage",
+        choices=STAGES,
+        default="local",
+        help="local (the stack of make local-up, the default) or a deployed stage",
+    )
     args = parser.parse_args(argv)
-    return replay(args.date, wait=not args.no_wait)
+    try:
+        return replay(args.date, wait=not args.no_wait, stage=args.stage)
+    except StageError as error:
+        print(f"replay: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ log = logging.getLogger("flightpipe.handlers")
 # Our state machine ends every failure it catches in this Fail state, after it has published
 # the failure notification itself.
 NOTIFIED_FAILURE_ERROR = "PipelineFailed"
+# How a person reruns a day of a stage (the state machine's failure notice says the same).
+REPLAY_COMMAND = "make replay STAGE={stage} DATE={day}"
 # SNS refuses a Subject of 100 characters or more (Publish API reference: "less than 100").
 SUBJECT_MAX = 99
 
@@ -98,7 +100,7 @@ def start_run(
 
 
 def alert_if_unnotified(
-    detail: dict[str, Any], state_machine_arn: str, topic_arn: str, sns: Any = None
+    detail: dict[str, Any], state_machine_arn: str, topic_arn: str, stage: str, sns: Any = None
 ) -> bool:
     """Publish an alert for a failed, timed-out or aborted execution unless the state machine
     already did; returns whether one was published."""
@@ -122,7 +124,7 @@ def alert_if_unnotified(
         "input_object": _object_uri(started_with),
         "error": detail.get("error") or status,
         "cause": detail.get("cause") or f"the execution ended {status} before it could report",
-        "replay": f"make replay DATE={day}" if day else None,
+        "replay": REPLAY_COMMAND.format(stage=stage, day=day) if day else None,
     }
     if day:
         what = f"day {day}"

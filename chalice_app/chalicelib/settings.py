@@ -21,6 +21,7 @@ class Settings:
     data_bucket: str
     state_machine_arn: str
     alerts_topic_arn: str
+    stage: str
     flights_prefix: str = FLIGHTS_PREFIX
     airports_key: str = AIRPORTS_KEY
 
@@ -38,4 +39,5 @@ def settings() -> Settings:
         data_bucket=_required("DATA_BUCKET"),
         state_machine_arn=_required("STATE_MACHINE_ARN"),
         alerts_topic_arn=_required("ALERTS_TOPIC_ARN"),
+        stage=_required("STAGE"),
     )

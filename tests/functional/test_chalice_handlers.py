@@ -45,6 +45,7 @@ def app(moto, monkeypatch):
     monkeypatch.setenv("DATA_BUCKET", BUCKET)
     monkeypatch.setenv("STATE_MACHINE_ARN", machine)
     monkeypatch.setenv("ALERTS_TOPIC_ARN", topic)
+    monkeypatch.setenv("STAGE", "local")
     for name in [m for m in sys.modules if m == "app" or m.startswith("chalicelib")]:
         monkeypatch.delitem(sys.modules, name)
     import app as chalice_app
@@ -309,7 +310,10 @@ def test_failures_the_state_machine_did_not_report_are_alerted(app):
         "Flight pipeline FAILED: day 2013-01-01",
         "Flight pipeline TIMED_OUT: day 2013-01-01",
     ]
-    assert all(json.loads(b["Message"])["replay"] == "make replay DATE=2013-01-01" for b in bodies)
+    assert all(
+        json.loads(b["Message"])["replay"] == "make replay STAGE=local DATE=2013-01-01"
+        for b in bodies
+    )
     assert all(
         json.loads(b["Message"])["input_object"]
         == f"s3://{BUCKET}/daily_flights/date=2013-01-01/f.csv"

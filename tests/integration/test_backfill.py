@@ -52,7 +52,7 @@ def test_a_backfill_reruns_each_day_and_reports_loaded_failed_and_skipped_days(
     assert "days loaded   3: 2017-06-01..2017-06-02, 2017-06-04" in output
     assert "days failed   1\n  2017-06-05  FAILED  States.TaskFailed\n" in output
     assert re.search(r"    cause: .*missing required column DepDelay", output), output
-    assert "    rerun: make replay DATE=2017-06-05\n" in output
+    assert "    rerun: make replay STAGE=local DATE=2017-06-05\n" in output
     assert "days skipped  1: 2017-06-03 (no objects)" in output
 
     rows = int(re.search(r"^rows loaded   (\d+)$", output, re.MULTILINE).group(1))

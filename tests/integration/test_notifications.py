@@ -94,7 +94,7 @@ def test_a_failure_for_a_long_key_with_a_line_break_is_notified_with_its_real_ca
     assert run["JobRunState"] == "FAILED"
     assert body["Error"] == "States.TaskFailed"
     assert json.loads(body["Cause"])["ErrorMessage"] == run["ErrorMessage"]
-    assert body["replay"] == f"make replay DATE={day}"
+    assert body["replay"] == f"make replay STAGE=local DATE={day}"
     assert body["execution"] == execution["executionArn"]
     assert (body["bucket"], body["etag"]) == (stack.pipeline.data_bucket, etag)
 

@@ -61,7 +61,7 @@ def test_a_failing_job_is_notified_with_its_error_and_the_day_is_unchanged(with_
     assert (execution["status"], execution["error"]) == ("FAILED", "PipelineFailed")
     alert = stack.alert(lambda a: (a.get("body") or {}).get("key") == key)
     assert alert["Subject"] == f"Flight pipeline FAILED: day {day}"
-    assert alert["body"]["replay"] == f"make replay DATE={day}"
+    assert alert["body"]["replay"] == f"make replay STAGE=local DATE={day}"
     assert alert["body"]["Error"] == "States.TaskFailed"
     assert "missing required column DepDelay" in alert["body"]["Cause"]
     assert alert["body"]["bucket"] == stack.pipeline.data_bucket
@@ -115,7 +115,7 @@ def test_warehouse_unreachable_fails_cleanly_and_replay_reprocesses_the_day(
     )
     assert (fact_rows(stack, day), runs_of(stack, day)) == (before.rows, before.runs)
 
-    # `make replay DATE=...` as the notification says, reading the stack's stack.env.
+    # `make replay STAGE=local DATE=...` as the notification says, reading the stack's stack.env.
     assert replay(date.fromisoformat(day)) == 0
     assert len(fact_rows(stack, day)) == 47
 

@@ -92,7 +92,7 @@ def test_the_summary_counts_the_days_and_says_how_to_rerun_each_failure():
         DayRun(date(2013, 1, 5), status="TIMED_OUT", error="TIMED_OUT"),
         DayRun(date(2013, 1, 6), status="SUCCEEDED"),
     ]
-    rerun = backfill.rerun_command("dev", Targets("bucket-dev", "arn:sm"))
+    rerun = backfill.rerun_command("dev")
     summary = Summary(date(2013, 1, 1), date(2013, 1, 6), days, 125.0, rerun)
 
     assert summary.lines() == [
@@ -101,10 +101,10 @@ def test_the_summary_counts_the_days_and_says_how_to_rerun_each_failure():
         "days failed   2",
         "  2013-01-04  FAILED  States.TaskFailed",
         "    cause: job run jr_1 FAILED: ValueError: no DepDelay",
-        "    rerun: DATA_BUCKET=bucket-dev STATE_MACHINE_ARN=arn:sm make replay DATE=2013-01-04",
+        "    rerun: make replay STAGE=dev DATE=2013-01-04",
         "  2013-01-05  TIMED_OUT  TIMED_OUT",
         "    cause: (none given)",
-        "    rerun: DATA_BUCKET=bucket-dev STATE_MACHINE_ARN=arn:sm make replay DATE=2013-01-05",
+        "    rerun: make replay STAGE=dev DATE=2013-01-05",
         "days skipped  1: 2013-01-03 (no objects)",
         "rows loaded   131 (no run report for 2013-01-06)",
         "elapsed       2:05",
