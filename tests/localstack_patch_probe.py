@@ -133,6 +133,15 @@ def _assumed_roles() -> bool:
     return _applied(ClientFactory, "with_assumed_role", assumed_roles.PATCH_ID)
 
 
+def _lambda_log_group() -> bool:
+    from flightpipe_localstack import lambda_log_group
+    from localstack.services.lambda_.invocation.execution_environment import (
+        ExecutionEnvironment,
+    )
+
+    return _applied(ExecutionEnvironment, "get_log_group_name", lambda_log_group.PATCH_ID)
+
+
 def _catalog() -> bool:
     from flightpipe_localstack import catalog
     from localstack.utils.catalog import plugins
@@ -176,6 +185,7 @@ MARKS: dict[str, Callable[[], bool]] = {
     "catalog": _catalog,
     "cfn": _cfn,
     "cfn_state_machine_name": _cfn_state_machine_name,
+    "lambda_log_group": _lambda_log_group,
 }
 
 
@@ -198,6 +208,7 @@ def installs() -> dict[str, Callable[[], Any]]:
         cfn_patches,
         clock,
         events_rules,
+        lambda_log_group,
         packages_fix,
         s3_events,
         s3_listing,
@@ -224,6 +235,7 @@ def installs() -> dict[str, Callable[[], Any]]:
             cfn_patches.install_skip_conditioned_out(),
         ],
         "cfn_state_machine_name": cfn_patches.install_state_machine_update_keeps_name,
+        "lambda_log_group": lambda_log_group.install,
     }
 
 
@@ -318,6 +330,11 @@ def _naming_update(self, request):
     return model
 
 
+def _configured_log_group(self):
+    # What an upstream fix could hold: the function's logging config read here.
+    return self.function_version.config.logging_config.get("LogGroup")
+
+
 def _plain_catalog():
     return None
 
@@ -387,6 +404,12 @@ STAND_INS: dict[str, tuple[str, str, str, Any]] = {
         "ChangeSetModelPreproc",
         "visit_node_resource",
         _skips_conditioned_out,
+    ),
+    "lambda_log_group": (
+        "localstack.services.lambda_.invocation.execution_environment",
+        "ExecutionEnvironment",
+        "get_log_group_name",
+        _configured_log_group,
     ),
     "cfn_state_machine_name": (
         "localstack.services.stepfunctions.resource_providers.aws_stepfunctions_statemachine",

@@ -11,8 +11,8 @@ An exception in a hook ends the start-up ("ERROR: the LocalStack runtime exited 
 ``runtime/main.py:84-87``): a patch that finds LocalStack changed stops it rather than let it run
 without the fix. ``FLIGHTPIPE_LOCALSTACK_SKIP`` (comma-separated names: packages_fix,
 sfn_sync_fix, sfn_sdk_timestamps, sfn_jsonpath_cache, assumed_roles, clock, sns, s3_events,
-s3_listing, events_rules, catalog, cfn, cfn_state_machine_name) leaves those patches out, to
-see LocalStack's own behaviour (the tests that show each defect do).
+s3_listing, events_rules, catalog, cfn, cfn_state_machine_name, lambda_log_group) leaves those
+patches out, to see LocalStack's own behaviour (the tests that show each defect do).
 """
 
 from __future__ import annotations
@@ -162,6 +162,16 @@ def flightpipe_cfn() -> None:
         _fix_packages()  # the Step Functions resource provider imports localstack.packages
         if cfn_patches.install_state_machine_update_keeps_name():
             log.info("flightpipe: a state machine updated in place keeps its Name attribute")
+
+
+@hooks.on_infra_start(priority=150)
+def flightpipe_lambda_log_group() -> None:
+    if not _enabled("lambda_log_group"):
+        return
+    from flightpipe_localstack import lambda_log_group
+
+    if lambda_log_group.install():
+        log.info("flightpipe: functions log to the group their LoggingConfig names")
 
 
 # Not a patch: AWS's names resolved to LocalStack where FLIGHTPIPE_AWS_HOSTNAMES names them (the

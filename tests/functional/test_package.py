@@ -184,8 +184,18 @@ def test_buckets_are_kept_tls_only_and_expire_what_grows(resources):
         ]
         assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     rules = resources["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
-    assert any(r.get("Prefix") == "glue-temp/" and r.get("ExpirationInDays") for r in rules)
     assert any("NoncurrentVersionExpiration" in r for r in rules)
+    # Staged rows leave no old versions or delete markers behind for long (the bucket is
+    # versioned: an expired current version becomes a noncurrent one behind a delete marker).
+    temp = [r for r in rules if r.get("Prefix") == "glue-temp/"]
+    current = [r["ExpirationInDays"] for r in temp if "ExpirationInDays" in r]
+    noncurrent = [
+        r["NoncurrentVersionExpiration"]["NoncurrentDays"]
+        for r in temp
+        if "NoncurrentVersionExpiration" in r
+    ]
+    assert current and noncurrent and max(current + noncurrent) <= 7
+    assert any(r.get("ExpiredObjectDeleteMarker") is True for r in temp)
 
 
 def test_each_actor_has_its_own_role(resources):
@@ -403,3 +413,21 @@ def test_aws_cloudformation_package_uploads_every_file_the_template_names(packag
         "Key"
     ].startswith("flightpipe-dev/")
     assert resources["OnObjectCreated"]["Properties"]["CodeUri"].startswith("s3://artifacts/")
+
+
+def test_every_log_group_the_stage_writes_expires(resources):
+    """Lambda creates /aws/lambda/<function> without retention unless the function logs to a
+    group of the template's (LoggingConfig); the jobs' continuous logs go to a group of the
+    template's (--continuous-log-logGroup); each of those groups has a retention."""
+    groups = {n for n, r in resources.items() if r["Type"] == "AWS::Logs::LogGroup"}
+    for name in groups:
+        assert 0 < resources[name]["Properties"]["RetentionInDays"] <= 400, name
+    functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
+    assert functions
+    for function in functions:
+        assert function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] in groups
+    for job in ("DelayedFlightsJob", "LoadAirportsJob"):
+        arguments = resources[job]["Properties"]["DefaultArguments"]
+        assert arguments["--enable-continuous-cloudwatch-log"] == "true"
+        assert arguments["--continuous-log-logGroup"]["Ref"] in groups
+        assert arguments["--enable-metrics"] == "true"

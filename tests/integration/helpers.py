@@ -207,9 +207,12 @@ def function_name(stack, logical_id: str) -> str:
 
 
 def function_log(stack, name: str) -> list[str]:
-    """Every message a function logged, from its log group in CloudWatch Logs, oldest first."""
+    """Every message a function logged, from its log group in CloudWatch Logs (the one its
+    LoggingConfig names, else Lambda's default), oldest first."""
     logs = stack.client("logs")
-    pages = logs.get_paginator("filter_log_events").paginate(logGroupName=f"/aws/lambda/{name}")
+    config = stack.client("lambda").get_function_configuration(FunctionName=name)
+    group = config.get("LoggingConfig", {}).get("LogGroup") or f"/aws/lambda/{name}"
+    pages = logs.get_paginator("filter_log_events").paginate(logGroupName=group)
     try:
         events = [event for page in pages for event in page["events"]]
     except logs.exceptions.ResourceNotFoundException:  # not invoked yet

@@ -21,9 +21,11 @@ what the project's Glue service serves, without the real runs.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -520,6 +522,73 @@ def test_eventbridge_events_carry_the_key_as_stored(patched):
 def test_without_the_fix_the_key_arrives_url_encoded(unpatched):
     """The handler would find no ``date=`` in ``date%3D...`` and ignore every day."""
     assert object_created_key(unpatched, HOSTILE_KEY) == quote(HOSTILE_KEY), dropped("s3_events")
+
+
+# --- lambda_log_group: a function logs to the group its LoggingConfig names -----------------
+
+LOGGING_HANDLER = """
+def handler(event, context):
+    print("logged by", context.function_name)
+    return context.log_group_name
+"""
+
+
+@pytest.fixture(scope="module")
+def log_group_unpatched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnLocalStack]:
+    with running_localstack(
+        tmp_path_factory.mktemp("log-group-unpatched"),
+        FLIGHTPIPE_LOCALSTACK_SKIP="lambda_log_group",
+    ) as localstack:
+        yield localstack
+
+
+def where_a_function_logs(localstack: OwnLocalStack) -> tuple[str, list[str]]:
+    """A function whose LoggingConfig names a log group of its own, invoked once: the group its
+    runtime was told (``context.log_group_name``) and the groups its line reached."""
+    lambda_, logs = localstack.client("lambda"), localstack.client("logs")
+    name = f"logs-{time.monotonic_ns()}"
+    group = f"/aws/lambda/custom-{name}"
+    logs.create_log_group(logGroupName=group)
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", LOGGING_HANDLER)
+    lambda_.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="handler.handler",
+        Code={"ZipFile": code.getvalue()},
+        LoggingConfig={"LogFormat": "Text", "LogGroup": group},
+    )
+    lambda_.get_waiter("function_active_v2").wait(FunctionName=name)
+    told = json.loads(lambda_.invoke(FunctionName=name)["Payload"].read())
+    reached: list[str] = []
+    deadline = time.monotonic() + 20
+    while not reached and time.monotonic() < deadline:
+        for candidate in (group, f"/aws/lambda/{name}"):
+            try:
+                found = logs.filter_log_events(logGroupName=candidate)["events"]
+            except logs.exceptions.ResourceNotFoundException:
+                continue
+            if any(f"logged by {name}" in event["message"] for event in found):
+                reached.append(candidate)
+        time.sleep(0.5)
+    return told, [r.removesuffix(name) for r in reached]
+
+
+def test_a_function_logs_to_the_group_its_logging_config_names(patched):
+    """Lambda Developer Guide, "Configuring advanced logging controls": a function's logs go to
+    the custom log group its LoggingConfig names instead of /aws/lambda/<function name>."""
+    told, reached = where_a_function_logs(patched)
+    assert told.startswith("/aws/lambda/custom-logs-")
+    assert reached == ["/aws/lambda/custom-"]
+
+
+def test_without_the_fix_a_function_logs_to_the_default_group(log_group_unpatched):
+    told, reached = where_a_function_logs(log_group_unpatched)
+    assert told.startswith("/aws/lambda/logs-") and reached == ["/aws/lambda/"], dropped(
+        "lambda_log_group"
+    )
 
 
 # --- events_rules: a disabled rule matches nothing ---------------------------------------------

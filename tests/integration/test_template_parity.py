@@ -366,6 +366,8 @@ def lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
     api["Filter"] = {"Prefix": rule["Prefix"]} if "Prefix" in rule else {}
     if "ExpirationInDays" in rule:
         api["Expiration"] = {"Days": rule["ExpirationInDays"]}
+    if "ExpiredObjectDeleteMarker" in rule:
+        api["Expiration"] = {"ExpiredObjectDeleteMarker": rule["ExpiredObjectDeleteMarker"]}
     for name in ("NoncurrentVersionExpiration", "AbortIncompleteMultipartUpload"):
         if name in rule:
             api[name] = dict(rule[name])

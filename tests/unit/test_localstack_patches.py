@@ -47,6 +47,7 @@ PROBED = (
     "catalog",
     "cfn",
     "cfn_state_machine_name",
+    "lambda_log_group",
 )
 # The patches the probe can give a changed LocalStack to (all but packages_fix, which checks a
 # file's text before importing it: a file a test cannot change).
