@@ -14,7 +14,7 @@ LOCALSTACK_CATALOG := $(LOCALSTACK_VENV)/static
 PYTEST_ARGS ?=
 STAGE ?= dev
 
-.PHONY: help install test test-unit test-functional test-integration test-docker test-browser lint local-up local-down local-status local-e2e compose-standins compose-up compose-down compose-e2e compose-shell compose-check-image replay backfill package deploy smoke clean
+.PHONY: help install test test-unit test-functional test-integration test-docker test-browser lint local-up local-down local-status local-e2e compose-standins compose-up compose-down compose-e2e compose-shell compose-check-image replay backfill package preflight deploy smoke clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -179,8 +179,11 @@ GLUE_LIBRARIES := glue_job/flight_transforms.py glue_job/flight_io.py glue_job/d
 
 # Parameters: PARAMS_FILE (CloudFormation's parameter JSON; any character survives) and PARAMS
 # (plain Key=Value words; no password), merged into one file by `flightpipe parameters`.
+# A password in PARAMS would pass through the shell and stay in its history (README, Deploying).
+NO_PASSWORD_IN_PARAMS = $(if $(findstring WarehousePassword=,$(PARAMS)),$(error WarehousePassword in PARAMS would pass through the shell and stay in its history: put it in PARAMS_FILE, or use WarehouseSecretArn (README, Deploying to AWS)))
+
 deploy: package ## Deploy to AWS (STAGE=dev|prod ARTIFACT_BUCKET=... PARAMS_FILE=... [PARAMS="Key=Value ..."]); see README
-	$(if $(findstring WarehousePassword=,$(PARAMS)),$(error WarehousePassword in PARAMS would pass through the shell and stay in its history: put it in PARAMS_FILE, or use WarehouseSecretArn (README, Deploying to AWS)))
+	$(NO_PASSWORD_IN_PARAMS)
 	@test -n "$(ARTIFACT_BUCKET)" || { echo "ARTIFACT_BUCKET is required: an S3 bucket for the packaged artifacts" >&2; exit 2; }
 	prefix=flightpipe-$(STAGE) && \
 	library=s3://$(ARTIFACT_BUCKET)/$$prefix/glue-lib/$$(cat $(GLUE_LIBRARIES) | sha256sum | cut -c1-16)/ && \
@@ -195,8 +198,13 @@ deploy: package ## Deploy to AWS (STAGE=dev|prod ARTIFACT_BUCKET=... PARAMS_FILE
 	    --s3-bucket $(ARTIFACT_BUCKET) --s3-prefix $$prefix \
 	    --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --parameter-overrides "file://$$overrides"
 
+preflight: install ## Before a deploy: check by API what it needs (make preflight STAGE=dev ARTIFACT_BUCKET=... PARAMS_FILE=...)
+	$(NO_PASSWORD_IN_PARAMS)
+	$(BIN)/flightpipe preflight --stage $(STAGE) $(if $(ARTIFACT_BUCKET),--artifact-bucket "$(ARTIFACT_BUCKET)") \
+	    $(if $(PARAMS_FILE),--file "$(PARAMS_FILE)") $(PARAMS)
+
 smoke: install ## After a deploy: one upload through the pipeline, reported (make smoke STAGE=dev|prod|local)
-	$(BIN)/python -m flightpipe.smoke --stage $(STAGE)
+	$(BIN)/python -m flightpipe.smoke --stage $(STAGE) $(if $(AIRPORTS),--airports "$(AIRPORTS)")
 
 clean: ## Remove the virtualenv, local state and build output (.venv, .local, dist)
 	rm -rf $(VENV) .local dist

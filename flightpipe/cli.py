@@ -92,6 +92,24 @@ def cmd_parameters(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_preflight(args: argparse.Namespace) -> int:
+    from flightpipe import parameters, preflight
+    from flightpipe.stage import session_for
+
+    try:
+        from_file = parameters.read_file(args.file) if args.file else None
+        values = parameters.overrides([f"Stage={args.stage}", *args.assignments], from_file)
+    except parameters.ParameterError as error:
+        print(f"flightpipe preflight: {error}", file=sys.stderr)
+        return 2
+    session = session_for(args.stage)
+    region = session.region_name or "us-east-1"
+    print(f"preflight of flightpipe-{args.stage} in {region}")
+    checks = preflight.run(values, args.artifact_bucket or "", region, session.client)
+    print("\n".join(preflight.report(checks)))
+    return 1 if any(check.verdict == preflight.FAIL for check in checks) else 0
+
+
 def cmd_local_up(args: argparse.Namespace) -> int:
     from flightpipe.config import LocalSettings
     from flightpipe.stack.local import up
@@ -317,6 +335,16 @@ def parser() -> argparse.ArgumentParser:
     overrides.add_argument("--file", type=Path, help="parameters in CloudFormation's format")
     overrides.add_argument("assignments", nargs="*", metavar="Key=Value")
     overrides.set_defaults(handler=cmd_parameters)
+
+    check = commands.add_parser(
+        "preflight",
+        help="check by API, before make deploy, what a deployment with these parameters needs",
+    )
+    check.add_argument("--stage", required=True, help="dev, prod, or local")
+    check.add_argument("--artifact-bucket", help="make deploy's ARTIFACT_BUCKET")
+    check.add_argument("--file", type=Path, help="parameters in CloudFormation's format")
+    check.add_argument("assignments", nargs="*", metavar="Key=Value")
+    check.set_defaults(handler=cmd_preflight)
 
     from flightpipe.backfill import add_arguments
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 # Parameters whose values are secrets: never on a command line.
 SECRET_PARAMETERS = ("WarehousePassword",)
+# Parameters make deploy sets itself (the Makefile's deploy recipe), never a person.
+SET_BY_MAKE_DEPLOY = ("Stage", "ArtifactBucket", "ArtifactPrefix", "GlueLibraryPrefix")
 
 
 class ParameterError(ValueError):

@@ -1,19 +1,27 @@
 """``make smoke STAGE=...``: one real upload through a deployed (or the local) pipeline, reported.
 
-For the first deployment, and after every one: uploads a one-row day (a flight 61 minutes late)
-to ``daily_flights/date=1900-01-01/smoke.csv`` exactly where production uploads land, waits
-for the execution the upload starts, and reports what a person would check by hand: the
-execution's status (or its error and cause), the job's run report (one row read, one loaded),
-whether the notification was sent, and whether the handler-failures queue holds anything. Exits
-non-zero if any of it is wrong.
+For the first deployment, and after every one. A new stack has no airports dimension, without
+which no day loads: when none is accepted yet (``accepted/airports.csv``), the smoke test first
+uploads one (``--airports``, by default the shipped BTS table) to ``dim/airports.csv`` and waits
+for its run. Then it uploads a one-row day (a flight 61 minutes late) to
+``daily_flights/date=<smoke day>/smoke.csv`` exactly where production uploads land, waits for
+the execution, and reports what a person would check by hand: the execution's status (or its
+error and cause), the job's run report (one row read, one loaded, rolled back), the
+notification's subject, and whether the handler-failures queue holds anything. Exits non-zero if
+any of it is wrong.
 
-The day 1900-01-01 is the smoke test's own: each run replaces it with the same single row.
-Against AWS it needs credentials that may put objects in the data bucket and read the stack,
-the executions and the run reports; it finds them from the stack's outputs
-(``flightpipe-<stage>``), and a notification is one its SNS task published (the email is for a
-person to read). ``STAGE=local`` reads the outputs of the stack ``make local-up`` deployed to
-LocalStack (``.local/stack.env`` says where), and a notification is one that reached the
-local alerts inbox, the queue subscribed to the alerts topic.
+The smoke day (the template's ``SmokeTest`` mapping) is kept out of production data by the
+pipeline itself: the state machine runs its job as a rehearsal (the whole load, swap included,
+then rolled back: no fact row, no run record), labels its notifications ``SMOKE TEST:``, and the
+crawler excludes its folder, so the catalog's schema never comes from a smoke file.
+
+Against AWS it needs credentials that may put objects in the data bucket, read
+``accepted/airports.csv``, the stack, the executions and their history, and the run reports; it
+finds the pipeline from the stack's outputs (``flightpipe-<stage>``), and a notification is one
+its SNS task published (the email is for a person to read). ``STAGE=local`` reads the outputs of
+the stack ``make local-up`` deployed to LocalStack (``.local/stack.env`` says where), and a
+notification is one that reached the local alerts inbox, the queue subscribed to the alerts
+topic.
 """
 
 from __future__ import annotations
@@ -25,13 +33,26 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from flightpipe import infra
+from flightpipe.config import REPO
 from flightpipe.stage import TERMINAL, StageError, Targets, run_report, session_for, targets_for
 
-SMOKE_DAY = "1900-01-01"
+_TEMPLATE = infra.load()
+SMOKE_DAY: str = _TEMPLATE["Mappings"]["SmokeTest"]["Day"]["Value"]
 SMOKE_KEY = f"daily_flights/date={SMOKE_DAY}/smoke.csv"
+# Atlanta to New York JFK (BTS airport ids), 61 minutes late: one row past the threshold.
 SMOKE_FILE = b"Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay\nZZ,10397,12478,61,58\n"
+SMOKE_LABEL = "SMOKE TEST: "
+# Where the airports job keeps the dimension it accepted, which every day's run joins.
+_AIRPORTS_JOB_ARGUMENTS = _TEMPLATE["Resources"]["LoadAirportsJob"]["Properties"][
+    "DefaultArguments"
+]
+AIRPORTS_KEY: str = _AIRPORTS_JOB_ARGUMENTS["--airports_key"]
+ACCEPTED_AIRPORTS_KEY: str = _AIRPORTS_JOB_ARGUMENTS["--accepted_airports_key"]
+SHIPPED_AIRPORTS = REPO / "sample_data" / "airports.csv"
 
 
 # How long a published notification may take to reach the alerts inbox.
@@ -40,6 +61,7 @@ INBOX_SECONDS = 30.0
 
 @dataclass
 class Report:
+    dimension: str = ""  # what the smoke test found of the airports dimension, or did about it
     execution: dict[str, Any] = field(default_factory=dict)
     run_report: dict[str, Any] = field(default_factory=dict)
     notified: bool = False
@@ -53,12 +75,14 @@ class Report:
 
     def lines(self) -> list[str]:
         status = self.execution.get("status", "NOT STARTED")
-        found = [f"execution  {self.execution.get('name', '-')}: {status}"]
+        found = [f"dimension  {self.dimension}"] if self.dimension else []
+        found.append(f"execution  {self.execution.get('name', '-')}: {status}")
         if self.execution.get("error"):
             found.append(f"error      {self.execution['error']}: {self.execution.get('cause')}")
         if self.run_report:
             read, loaded = self.run_report.get("rows_read"), self.run_report.get("rows_loaded")
-            found.append(f"job run    {read} row read, {loaded} loaded")
+            kept = "rolled back" if self.run_report.get("rehearsal") else "KEPT"
+            found.append(f"job run    {read} row read, {loaded} loaded, {kept}")
         subject = f": {self.notification}" if self.notification else ""
         found.append(f"notified   {'yes' if self.notified else 'no'}{subject}")
         if self.failures_waiting is not None:
@@ -70,16 +94,20 @@ class Report:
         return found
 
 
-def run(targets: Targets, client: Callable[[str], Any], timeout: float = 1800.0) -> Report:
-    """Upload the smoke day and check everything it should cause; ``client(service)`` makes
-    the boto3 clients."""
+def run(
+    targets: Targets,
+    client: Callable[[str], Any],
+    timeout: float = 1800.0,
+    airports: Path = SHIPPED_AIRPORTS,
+) -> Report:
+    """Load a dimension if none is accepted, upload the smoke day and check everything it should
+    cause; ``client(service)`` makes the boto3 clients."""
     s3, sfn = client("s3"), client("stepfunctions")
     report = Report()
-    # A minute's slack for clocks; the execution is then told by the object version it names.
-    uploaded_at = datetime.now(UTC) - timedelta(seconds=60)
-    put = s3.put_object(Bucket=targets.data_bucket, Key=SMOKE_KEY, Body=SMOKE_FILE)
-    upload = {"key": SMOKE_KEY, "version_id": put.get("VersionId"), "etag": put["ETag"].strip('"')}
-    execution = _wait_for_execution(sfn, targets.state_machine_arn, uploaded_at, upload, timeout)
+    if not _dimension_ready(s3, sfn, targets, airports, timeout, report):
+        return report
+    upload = _upload(s3, targets.data_bucket, SMOKE_KEY, SMOKE_FILE)
+    execution = _wait_for_execution(sfn, targets.state_machine_arn, upload, timeout)
     if execution is None:
         report.problems.append(
             f"no execution for s3://{targets.data_bucket}/{SMOKE_KEY} within {timeout:.0f}s: "
@@ -93,17 +121,22 @@ def run(targets: Targets, client: Callable[[str], Any], timeout: float = 1800.0)
             report.run_report = run_report(s3, targets.data_bucket, SMOKE_DAY, execution)
             if (report.run_report.get("rows_read"), report.run_report.get("rows_loaded")) != (1, 1):
                 report.problems.append("the job did not read and load exactly the one row")
+            if report.run_report.get("rehearsal") is not True:
+                report.problems.append(
+                    "the job kept the smoke row: its run was not a rehearsal (is the deployed "
+                    "state machine older than this repository's?)"
+                )
         if targets.alerts_queue_url:
             report.notification = _received(
                 client("sqs"), targets.alerts_queue_url, execution["executionArn"]
             )
-            report.notified = report.notification is not None
-            if not report.notified:
-                report.problems.append("no notification reached the alerts inbox")
         else:
-            report.notified = _notified(sfn, execution["executionArn"])
-            if not report.notified:
-                report.problems.append("no notification was published")
+            report.notification = _published_subject(sfn, execution["executionArn"])
+        report.notified = report.notification is not None
+        if report.notification is None:
+            report.problems.append("no notification reached the alerts inbox")
+        elif not report.notification.startswith(SMOKE_LABEL):
+            report.problems.append(f"the notification does not say {SMOKE_LABEL.strip()}")
     if targets.failures_queue_url:
         report.failures_waiting = _waiting(client("sqs"), targets.failures_queue_url)
         if report.failures_waiting:
@@ -111,8 +144,49 @@ def run(targets: Targets, client: Callable[[str], Any], timeout: float = 1800.0)
     return report
 
 
+def _dimension_ready(
+    s3: Any, sfn: Any, targets: Targets, airports: Path, timeout: float, report: Report
+) -> bool:
+    """Whether an airports dimension is accepted; when none is, ``airports`` is uploaded to
+    ``dim/airports.csv`` and its run waited for (a new stack's first smoke)."""
+    accepted = f"s3://{targets.data_bucket}/{ACCEPTED_AIRPORTS_KEY}"
+    try:
+        s3.head_object(Bucket=targets.data_bucket, Key=ACCEPTED_AIRPORTS_KEY)
+        report.dimension = f"accepted: {accepted}"
+        return True
+    except s3.exceptions.ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+            raise
+    upload = _upload(s3, targets.data_bucket, AIRPORTS_KEY, airports.read_bytes())
+    execution = _wait_for_execution(sfn, targets.state_machine_arn, upload, timeout)
+    status = execution["status"] if execution else "no execution"
+    report.dimension = (
+        f"none accepted: uploaded {airports} to s3://{targets.data_bucket}/{AIRPORTS_KEY}, "
+        f"execution {execution['name'] if execution else '-'}: {status}"
+    )
+    if execution is None or status != "SUCCEEDED":
+        report.problems.append(
+            f"the airports dimension did not load ({status}); no day loads without one"
+        )
+        return False
+    return True
+
+
+def _upload(s3: Any, bucket: str, key: str, body: bytes) -> dict[str, Any]:
+    """Put ``body`` at ``key``; what tells the execution it starts from the others."""
+    # A minute's slack for clocks; the execution is then told by the object version it names.
+    since = datetime.now(UTC) - timedelta(seconds=60)
+    put = s3.put_object(Bucket=bucket, Key=key, Body=body)
+    return {
+        "key": key,
+        "version_id": put.get("VersionId"),
+        "etag": put["ETag"].strip('"'),
+        "since": since,
+    }
+
+
 def _wait_for_execution(
-    sfn: Any, machine: str, since: datetime, upload: dict[str, Any], timeout: float
+    sfn: Any, machine: str, upload: dict[str, Any], timeout: float
 ) -> dict[str, Any] | None:
     """The ended execution started by ``upload``: its key and object version (or, in a bucket
     that is not versioned, its ETag)."""
@@ -120,7 +194,7 @@ def _wait_for_execution(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for item in sfn.list_executions(stateMachineArn=machine, maxResults=50)["executions"]:
-            if _as_utc(item["startDate"]) < since:
+            if _as_utc(item["startDate"]) < upload["since"]:
                 continue
             described = sfn.describe_execution(executionArn=item["executionArn"])
             started_with = json.loads(described.get("input") or "{}")
@@ -138,15 +212,20 @@ def _as_utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _notified(sfn: Any, execution_arn: str) -> bool:
-    """Whether a publish to SNS succeeded in the execution (its success or failure notice)."""
+def _published_subject(sfn: Any, execution_arn: str) -> str | None:
+    """The Subject of the notice the execution published to SNS (its success or failure
+    notice), from the SNS task's parameters in the execution's history; None if none was."""
+    subject: str | None = None
     pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
     for page in pages:
         for event in page["events"]:
+            scheduled = event.get("taskScheduledEventDetails") or {}
+            if event["type"] == "TaskScheduled" and scheduled.get("resourceType") == "sns":
+                subject = str(_json_object(scheduled.get("parameters")).get("Subject") or "")
             succeeded = event.get("taskSucceededEventDetails") or {}
             if event["type"] == "TaskSucceeded" and succeeded.get("resourceType") == "sns":
-                return True
-    return False
+                return subject
+    return None
 
 
 def _received(
@@ -204,6 +283,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", required=True, help="dev, prod, or local")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait")
+    parser.add_argument(
+        "--airports",
+        type=Path,
+        default=SHIPPED_AIRPORTS,
+        help="the dimension to load first when the stage has none accepted",
+    )
     args = parser.parse_args(argv)
     try:
         session = session_for(args.stage)
@@ -212,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"smoke test: {error}", file=sys.stderr)
         return 1
     print(f"smoke test: s3://{targets.data_bucket}/{SMOKE_KEY} -> {targets.state_machine_arn}")
-    report = run(targets, session.client, timeout=args.timeout)
+    report = run(targets, session.client, timeout=args.timeout, airports=args.airports)
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
 

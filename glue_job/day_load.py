@@ -84,11 +84,21 @@ _STATUS = re.compile(r"^[A-Z_]{1,16}$")
 # PostgreSQL cuts identifiers at 63 bytes: daily_flights_fact_stage_<24>_<8> is 58.
 _STAGE_RUN_PART = 24
 
-# The jobs' optional arguments for the load: the IAM role Redshift's COPY from TempDir assumes
-# (a role attached to the cluster; the connector's ``aws_iam_role``). Without it the connector
-# hands the COPY the job's temporary credentials, which expire an hour after the run starts.
+# The jobs' optional arguments for the load:
+# - the IAM role Redshift's COPY from TempDir assumes (a role attached to the cluster; the
+#   connector's ``aws_iam_role``). Without it the connector hands the COPY the job's temporary
+#   credentials, which expire an hour after the run starts.
+# - how long the swap waits for its lock before it fails: a reader or writer that keeps the
+#   tables (an open transaction in a SQL client) would otherwise hold the load until Glue's
+#   timeout. Neither Redshift nor PostgreSQL before 9.3 has ``lock_timeout``; both abort a
+#   statement, a LOCK's wait included, after ``statement_timeout``, so the LOCK alone runs under
+#   one and the session's own setting is restored after it (``RESET``).
+# - ``rehearsal``: "true" runs the whole load, swap included, and rolls the swap back instead of
+#   committing it (``make smoke``: every statement and permission of a real load, no row kept).
 COPY_ROLE_ARGUMENT = "warehouse_copy_role"
-OPTIONAL = {COPY_ROLE_ARGUMENT: ""}
+LOCK_WAIT_ARGUMENT = "lock_wait_seconds"
+REHEARSAL_ARGUMENT = "rehearsal"
+OPTIONAL = {COPY_ROLE_ARGUMENT: "", LOCK_WAIT_ARGUMENT: "600", REHEARSAL_ARGUMENT: "false"}
 
 # One SQL statement and its parameters (``?`` placeholders, in order).
 Statement = tuple[str, tuple[Any, ...]]
@@ -96,6 +106,33 @@ Statement = tuple[str, tuple[Any, ...]]
 
 class LoadError(RuntimeError):
     """A statement of a load failed; the warehouse keeps what it had."""
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """How a load's swap behaves, from the job's arguments (``OPTIONAL``)."""
+
+    lock_wait_seconds: int = 600
+    rehearsal: bool = False
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> LoadSettings:
+        wait = str(args.get(LOCK_WAIT_ARGUMENT) or OPTIONAL[LOCK_WAIT_ARGUMENT])
+        if not wait.isdigit() or int(wait) < 1:
+            raise ValueError(f"--{LOCK_WAIT_ARGUMENT} {wait!r} is not a whole number of seconds")
+        rehearsal = str(args.get(REHEARSAL_ARGUMENT) or "false")
+        if rehearsal not in ("true", "false"):
+            raise ValueError(f"--{REHEARSAL_ARGUMENT} {rehearsal!r} is neither true nor false")
+        return cls(int(wait), rehearsal == "true")
+
+
+def locked(tables: Sequence[str], wait_seconds: int) -> list[Statement]:
+    """Lock ``tables`` for the transaction, waiting at most ``wait_seconds`` for them."""
+    return [
+        (f"SET statement_timeout TO {int(wait_seconds) * 1000}", ()),
+        (f"LOCK {', '.join(tables)}", ()),
+        ("RESET statement_timeout", ()),
+    ]
 
 
 @dataclass(frozen=True)
@@ -124,11 +161,13 @@ def stage_statements(stage: str, target: str) -> list[Statement]:
     return [(f"DROP TABLE IF EXISTS {stage}", ()), (f"CREATE TABLE {stage} (LIKE {target})", ())]
 
 
-def day_swap(stage: str, columns: Sequence[str], run: RunRecord) -> list[Statement]:
+def day_swap(
+    stage: str, columns: Sequence[str], run: RunRecord, settings: LoadSettings = LoadSettings()
+) -> list[Statement]:
     """Replace the run's day in the fact table with the staged rows and record the run."""
     listed = ", ".join(columns)
     return [
-        (f"LOCK {FACT_TABLE}, {RUNS_TABLE}", ()),
+        *locked((FACT_TABLE, RUNS_TABLE), settings.lock_wait_seconds),
         (f"DELETE FROM {FACT_TABLE} WHERE flight_date = ?", (run.flight_date,)),
         (f"INSERT INTO {FACT_TABLE} ({listed}) SELECT {listed} FROM {stage}", ()),
         (f"DELETE FROM {RUNS_TABLE} WHERE run_id = ?", (_checked(run.run_id, _RUN_ID),)),
@@ -137,11 +176,11 @@ def day_swap(stage: str, columns: Sequence[str], run: RunRecord) -> list[Stateme
     ]
 
 
-def airports_swap(stage: str) -> list[Statement]:
+def airports_swap(stage: str, settings: LoadSettings = LoadSettings()) -> list[Statement]:
     """Swap the staged dimension in (its rows were checked for duplicate ids before staging)."""
     listed = ", ".join(AIRPORT_COLUMNS)
     return [
-        (f"LOCK {AIRPORTS_TABLE}", ()),
+        *locked((AIRPORTS_TABLE,), settings.lock_wait_seconds),
         (f"DELETE FROM {AIRPORTS_TABLE}", ()),
         (f"INSERT INTO {AIRPORTS_TABLE} ({listed}) SELECT {listed} FROM {stage}", ()),
         (f"DROP TABLE {stage}", ()),
@@ -306,15 +345,19 @@ class JdbcSession:
 
 
 @contextlib.contextmanager
-def transaction(jvm: Any, target: JdbcTarget) -> Iterator[JdbcSession]:
-    """A transaction on a new connection to ``target``: committed when the block ends, rolled
-    back if it raises (the error goes on as it was); the connection is closed after."""
+def transaction(jvm: Any, target: JdbcTarget, commit: bool = True) -> Iterator[JdbcSession]:
+    """A transaction on a new connection to ``target``: committed when the block ends (rolled
+    back instead when ``commit`` is false), rolled back if it raises (the error goes on as it
+    was); the connection is closed after."""
     connection = connect(jvm, target)
     try:
         connection.setAutoCommit(False)
         try:
             yield JdbcSession(jvm, connection)
-            connection.commit()
+            if commit:
+                connection.commit()
+            else:
+                connection.rollback()
         except BaseException:
             with contextlib.suppress(Exception):
                 connection.rollback()
@@ -378,18 +421,20 @@ def load_frame(
     frame: Any,
     target: str,
     run_id: str,
-    swap: Callable[[str], Sequence[Statement]],
+    swap: Callable[[str, LoadSettings], Sequence[Statement]],
     args: Mapping[str, str],
 ) -> None:
     """Load ``frame`` (a Spark DataFrame) into ``target`` the way this module describes: staged
     through the Glue connection ``args["connection_name"]`` into database
-    ``args["warehouse_database"]`` (``TempDir`` for Redshift's COPY), then ``swap(stage)``."""
+    ``args["warehouse_database"]`` (``TempDir`` for Redshift's COPY), then
+    ``swap(stage, settings)``, committed unless the run is a rehearsal."""
     from awsglue.dynamicframe import DynamicFrame
 
     stage = stage_table(target, run_id)
     connection, database = args["connection_name"], args["warehouse_database"]
     jdbc = job_target(glue_context, connection, database)
     options = write_options(jdbc, stage, database, args.get(COPY_ROLE_ARGUMENT) or "")
+    settings = LoadSettings.from_args(args)
     name = target.rsplit(".", 1)[-1]
 
     def write() -> None:
@@ -401,7 +446,8 @@ def load_frame(
             transformation_ctx=f"load_{name}",
         )
 
-    load(glue_context.spark_session.sparkContext._jvm, jdbc, stage, target, write, swap(stage))
+    jvm = glue_context.spark_session.sparkContext._jvm
+    load(jvm, jdbc, stage, target, write, swap(stage, settings), commit=not settings.rehearsal)
 
 
 def write_options(target: JdbcTarget, stage: str, database: str, copy_role: str) -> dict[str, str]:
@@ -426,9 +472,11 @@ def load(
     like: str,
     write: Callable[[], None],
     swap: Sequence[Statement],
+    commit: bool = True,
 ) -> None:
     """Stage, write (``write`` puts the rows into ``stage``), swap; on any failure the staging
-    table is dropped and the error raised as a LoadError naming the step."""
+    table is dropped and the error raised as a LoadError naming the step. With ``commit``
+    false the swap runs to its end and is rolled back, and the staging table dropped."""
     step = "creating the staging table"
     try:
         with transaction(jvm, target) as session:
@@ -437,13 +485,32 @@ def load(
         step = f"writing the rows into {stage} through the Glue connection"
         write()
         step = f"swapping {stage} into {like}"
-        with transaction(jvm, target) as session:
+        with transaction(jvm, target, commit) as session:
             for statement in swap:
+                step = _swap_step(statement, stage, like)
                 session.execute(statement)
     except Exception as error:
-        with contextlib.suppress(Exception), transaction(jvm, target) as session:
-            session.execute((f"DROP TABLE IF EXISTS {stage}", ()))
+        _drop(jvm, target, stage)
         raise LoadError(f"load into {like} failed {step}: {java_message(error)}") from error
+    if not commit:
+        _drop(jvm, target, stage)
+
+
+def _swap_step(statement: Statement, stage: str, like: str) -> str:
+    """What a failure of ``statement`` of a swap means, for the load's error."""
+    sql = statement[0]
+    if sql.startswith("LOCK "):
+        return (
+            f"waiting for the lock on {sql[len('LOCK ') :]} (--{LOCK_WAIT_ARGUMENT}): another "
+            "session holds one of these tables (an open transaction or a long query; Redshift's "
+            "STV_LOCKS and SVV_TRANSACTIONS, PostgreSQL's pg_locks name it); nothing was changed"
+        )
+    return f"swapping {stage} into {like}"
+
+
+def _drop(jvm: Any, target: JdbcTarget, stage: str) -> None:
+    with contextlib.suppress(Exception), transaction(jvm, target) as session:
+        session.execute((f"DROP TABLE IF EXISTS {stage}", ()))
 
 
 def _checked(value: str, pattern: re.Pattern[str]) -> str:

@@ -14,6 +14,7 @@ optional:
   --min_dep_delay      minutes; flights departing at least this late are loaded (default 60)
   --input_key          the object whose upload started this run, for the run record
   --flights_prefix     where the days are when the catalog has no partition (daily_flights/)
+  --warehouse_copy_role, --lock_wait_seconds, --rehearsal   how the load runs (``day_load``)
 
 Serialised: a run of a day waits until every run of the same day that Glue started before it
 has ended, then lists the day's objects (``flight_io.wait_for_earlier_runs``): the last run to
@@ -211,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "min_dep_delay": args.min_dep_delay,
         **{name: counts[name] for name in day_load.COUNT_COLUMNS},
         "catalog_check": checked,
+        "rehearsal": day_load.LoadSettings.from_args(args.resolved).rehearsal,
         "quarantine_prefix": quarantine,
         "duration_seconds": round(time.monotonic() - clock, 3),
     }
@@ -234,7 +236,7 @@ def load_day(
         fact,
         day_load.FACT_TABLE,
         args.run_id,
-        lambda stage: day_load.day_swap(stage, T.FACT_COLUMNS, record),
+        lambda stage, settings: day_load.day_swap(stage, T.FACT_COLUMNS, record, settings),
         args.resolved,
     )
 

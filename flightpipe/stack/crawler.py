@@ -34,7 +34,6 @@ partitions", https://docs.aws.amazon.com/glue/latest/dg/incremental-crawls.html)
 from __future__ import annotations
 
 import csv
-import fnmatch
 import io
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -197,7 +196,7 @@ def _tables(
         name = relative.rsplit("/", 1)[-1]
         if not name or name.startswith(("_", ".")) or item["Size"] == 0:
             continue
-        if any(fnmatch.fnmatch(relative, pattern) for pattern in exclusions):
+        if any(excluded(relative, pattern) for pattern in exclusions):
             continue
         if not name.lower().endswith(".csv"):
             summary.skipped.append(f"s3://{bucket}/{key}: not a CSV object")
@@ -229,6 +228,55 @@ def _tables(
             continue
         table.files.append((bucket, key, tuple(m.group(2) for m in parsed if m)))
     return tables.values()
+
+
+def excluded(relative: str, pattern: str) -> bool:
+    """Whether an exclude pattern matches a key relative to the include path, as AWS Glue's
+    crawler matches it ("Include and exclude patterns", AWS Glue Developer Guide): ``*`` and
+    ``?`` stay within a name component, ``**`` crosses folders, ``[...]`` (``!`` negates) is one
+    character of a component, ``{a,b}`` matches either, ``\\`` escapes; a leading dot is an
+    ordinary character. (Python's ``fnmatch`` lets ``*`` cross folders: it would exclude keys
+    that AWS's crawler reads.)"""
+    return re.fullmatch(_glob_regex(pattern), relative) is not None
+
+
+def _glob_regex(pattern: str) -> str:
+    out, i, braces = [], 0, 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "[" and "]" in pattern[i + 2 :]:
+            end = pattern.index("]", i + 2)
+            body = pattern[i + 1 : end]
+            negated = body.startswith("!")
+            body = body[1:] if negated else body
+            escaped = "".join("\\" + c if c in "\\^]" else c for c in body)
+            out.append(f"[^/{escaped}]" if negated else f"(?!/)[{escaped}]")
+            i = end + 1
+            continue
+        elif char == "{":
+            braces += 1
+            out.append("(?:")
+        elif char == "}" and braces:
+            braces -= 1
+            out.append(")")
+        elif char == "," and braces:
+            out.append("|")
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return "".join(out)
 
 
 def _is_one_table(s3: Any, bucket: str, root: str) -> bool:

@@ -11,6 +11,7 @@ import re
 import boto3
 import pytest
 
+from flightpipe.infra import load
 from flightpipe.stack.crawler import (
     CRAWL_EVERYTHING,
     CRAWL_NEW_FOLDERS_ONLY,
@@ -20,6 +21,7 @@ from flightpipe.stack.crawler import (
     CrawlError,
     check_policies,
     crawl,
+    excluded,
 )
 
 pytestmark = pytest.mark.functional
@@ -79,6 +81,66 @@ def test_partitioned_csv_becomes_a_table_with_typed_columns_and_partitions(aws):
         ("2013-01-02", f"s3://{BUCKET}/daily_flights/date=2013-01-02/"),
     ]
     assert (summary.tables_created, summary.partitions_created) == (["daily_flights"], 2)
+
+
+# AWS Glue Developer Guide, "Include and exclude patterns": "*" matches within a name component
+# without crossing folder boundaries, "**" crosses them, "?" is one character of a component,
+# "[...]" a bracket expression ("!" negates), "{...}" a group of subpatterns, "\\" escapes.
+EXCLUDE_PATTERNS = [
+    ("date=1900-01-01/**", "date=1900-01-01/smoke.csv", True),
+    ("date=1900-01-01/**", "date=1900-01-02/flights.csv", False),
+    ("*.csv", "flights.csv", True),
+    ("*.csv", "date=2013-01-01/flights.csv", False),
+    ("**.csv", "date=2013-01-01/flights.csv", True),
+    ("date=2013-01-0?/*", "date=2013-01-05/a.csv", True),
+    ("date=2013-01-0?/*", "date=2013-01-10/a.csv", False),
+    ("date=2013-01-0[!5]/**", "date=2013-01-05/a.csv", False),
+    ("date=2013-01-0[1-4]/**", "date=2013-01-03/a.csv", True),
+    ("{date=2013-01-01,date=2013-01-02}/**", "date=2013-01-02/a.csv", True),
+    ("{date=2013-01-01,date=2013-01-02}/**", "date=2013-01-03/a.csv", False),
+    ("\\*.csv", "*.csv", True),
+    ("\\*.csv", "a.csv", False),
+]
+
+
+@pytest.mark.parametrize(("pattern", "key", "matches"), EXCLUDE_PATTERNS)
+def test_exclude_patterns_match_as_awss_crawler_matches_them(pattern, key, matches):
+    assert excluded(key, pattern) is matches
+
+
+def test_the_smoke_day_is_never_crawled(aws):
+    """The template's crawler excludes make smoke's day: no table, partition or schema comes
+    from a smoke file, even on a new stack's first crawl."""
+    s3, glue = aws
+    template = load()
+    day = template["Mappings"]["SmokeTest"]["Day"]["Value"]
+    target = template["Resources"]["Crawler"]["Properties"]["Targets"]["S3Targets"][0]
+    pattern, variables = target["Exclusions"][0]["Fn::Sub"]
+    assert variables == {"Day": {"Fn::FindInMap": ["SmokeTest", "Day", "Value"]}}
+    s3.put_object(
+        Bucket=BUCKET,
+        Key=f"daily_flights/date={day}/smoke.csv",
+        Body=f"{HEADER},Extra\nZZ,1,2,61,58,x\n".encode(),
+    )
+    path = f"s3://{BUCKET}/daily_flights/"
+    exclusions = [pattern.replace("${Day}", day)]
+    crawl(
+        glue, s3, crawler(path, Targets={"S3Targets": [{"Path": path, "Exclusions": exclusions}]})
+    )
+    assert glue.get_tables(DatabaseName="flights")["TableList"] == []
+
+    s3.put_object(
+        Bucket=BUCKET,
+        Key="daily_flights/date=2013-01-01/flights.csv",
+        Body=f"{HEADER}\nAA,1,2,61,5\n".encode(),
+    )
+    crawl(
+        glue, s3, crawler(path, Targets={"S3Targets": [{"Path": path, "Exclusions": exclusions}]})
+    )
+    table = glue.get_table(DatabaseName="flights", Name="daily_flights")["Table"]
+    assert "extra" not in [c["Name"] for c in table["StorageDescriptor"]["Columns"]]
+    partitions = glue.get_partitions(DatabaseName="flights", TableName="daily_flights")
+    assert [p["Values"] for p in partitions["Partitions"]] == [["2013-01-01"]]
 
 
 def test_recrawl_adds_new_partitions_only_and_widens_the_schema(aws):

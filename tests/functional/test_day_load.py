@@ -125,15 +125,20 @@ def load_day(
     run: day_load.RunRecord,
     before_swap=(),
     connection: str = "warehouse",
+    **options: str,
 ) -> None:
-    """What ``delayed_flights.load_day`` does, with ``before_swap`` statements first in the swap."""
+    """What ``delayed_flights.load_day`` does, with ``before_swap`` statements first in the swap
+    and ``options`` among the job's arguments."""
     day_load.load_frame(
         job.context,
         job.context.spark_session.createDataFrame(rows, FACT_SCHEMA),
         day_load.FACT_TABLE,
         run.run_id,
-        lambda stage: [*before_swap, *day_load.day_swap(stage, FACT_COLUMNS, run)],
-        {"connection_name": connection, "warehouse_database": database(job.url)},
+        lambda stage, settings: [
+            *before_swap,
+            *day_load.day_swap(stage, FACT_COLUMNS, run, settings),
+        ],
+        {"connection_name": connection, "warehouse_database": database(job.url), **options},
     )
 
 
@@ -197,6 +202,61 @@ def test_a_failed_swap_rolls_back_and_says_what_java_said(job, warehouse_url):
         )
     assert query(warehouse_url, "SELECT carrier FROM airlines.daily_flights_fact") == [("AA",)]
     assert query(warehouse_url, "SELECT run_id FROM airlines.pipeline_runs") == [("jr_good",)]
+    assert staging_tables(warehouse_url) == []
+
+
+def test_a_load_waits_for_its_lock_only_as_long_as_it_is_told(job, warehouse_url):
+    """A reader that keeps the fact table (an open transaction of a SQL client) makes the swap's
+    LOCK wait; after ``--lock_wait_seconds`` the load fails saying so, and nothing changed."""
+    load_day(job, [fact_row("AA", 61)], record("jr_good", 1))
+    reader = psycopg.connect(warehouse_url)
+    try:
+        reader.execute(f"SELECT count(*) FROM {day_load.FACT_TABLE}")  # the transaction stays open
+        started = time.monotonic()
+        with pytest.raises(day_load.LoadError) as failed:
+            load_day(job, [fact_row("UA", 70)], record("jr_blocked", 1), lock_wait_seconds="2")
+        waited = time.monotonic() - started
+    finally:
+        reader.close()
+    message = str(failed.value)
+    assert message.startswith(
+        f"load into {day_load.FACT_TABLE} failed waiting for the lock on "
+        f"{day_load.FACT_TABLE}, {day_load.RUNS_TABLE} (--lock_wait_seconds): another session"
+    )
+    assert "nothing was changed" in message and "statement timeout" in message
+    assert 2 <= waited < 60
+    assert query(warehouse_url, "SELECT carrier FROM airlines.daily_flights_fact") == [("AA",)]
+    assert query(warehouse_url, "SELECT run_id FROM airlines.pipeline_runs") == [("jr_good",)]
+    assert staging_tables(warehouse_url) == []
+
+
+def test_a_lock_wait_that_is_not_whole_seconds_is_refused(job, warehouse_url):
+    with pytest.raises(ValueError, match=r"--lock_wait_seconds '1\.5' is not a whole number"):
+        load_day(job, [fact_row("AA", 61)], record("jr", 1), lock_wait_seconds="1.5")
+    assert staging_tables(warehouse_url) == []
+
+
+def test_a_rehearsal_runs_the_whole_load_and_keeps_nothing(job, warehouse_url):
+    """``--rehearsal true`` (``make smoke``): staged, written, swapped, then rolled back; the
+    day loaded before is as it was, and no run is recorded."""
+    load_day(job, [fact_row("AA", 61)], record("jr_good", 1))
+    load_day(job, [fact_row("UA", 70)], record("jr_smoke", 1), rehearsal="true")
+    assert query(warehouse_url, "SELECT carrier FROM airlines.daily_flights_fact") == [("AA",)]
+    assert query(warehouse_url, "SELECT run_id FROM airlines.pipeline_runs") == [("jr_good",)]
+    assert staging_tables(warehouse_url) == []
+    with pytest.raises(ValueError, match="--rehearsal 'yes' is neither true nor false"):
+        load_day(job, [fact_row("UA", 70)], record("jr_smoke", 1), rehearsal="yes")
+
+
+def test_a_rehearsal_fails_where_the_load_would(job, warehouse_url):
+    with pytest.raises(day_load.LoadError, match="division by zero"):
+        load_day(
+            job,
+            [fact_row("UA", 70)],
+            record("jr_smoke", 1),
+            before_swap=[("SELECT 1/0", ())],
+            rehearsal="true",
+        )
     assert staging_tables(warehouse_url) == []
 
 
@@ -453,7 +513,7 @@ def test_a_copy_role_goes_to_redshifts_writer_and_is_refused_on_another_connecti
             job.context.spark_session.createDataFrame([fact_row("AA", 90)], FACT_SCHEMA),
             day_load.FACT_TABLE,
             "jr_role",
-            lambda stage: day_load.day_swap(stage, FACT_COLUMNS, record("jr_role", 1)),
+            lambda stage, settings: day_load.day_swap(stage, FACT_COLUMNS, record("jr_role", 1)),
             {
                 "connection_name": "warehouse",
                 "warehouse_database": database(job.url),

@@ -10,6 +10,7 @@ by ``DeployCommand.parse_key_value_arg`` (awscli/customizations/cloudformation/d
 from __future__ import annotations
 
 import json
+import re
 import stat
 import subprocess
 import sys
@@ -86,3 +87,13 @@ def test_a_file_not_in_cloudformations_format_is_refused(tmp_path, content, mess
     params.write_text(content, encoding="utf-8")
     done = flightpipe("parameters", "--out", str(tmp_path / "o.json"), "--file", str(params))
     assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_the_parameters_make_deploy_sets_itself_are_the_ones_preflight_does_not_ask_for():
+    """``make preflight`` checks the parameters a person gives; the deploy recipe sets the rest."""
+    from flightpipe.config import REPO
+    from flightpipe.parameters import SET_BY_MAKE_DEPLOY
+
+    recipe = (REPO / "Makefile").read_text().split("\ndeploy:", 1)[1].split("\n\n", 1)[0]
+    call = recipe.split("flightpipe parameters", 1)[1].split("&&", 1)[0]
+    assert tuple(re.findall(r"\b([A-Z][A-Za-z]+)=", call)) == SET_BY_MAKE_DEPLOY

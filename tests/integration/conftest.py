@@ -10,6 +10,7 @@ are stopped by pid at the end. The operator's commands (``STAGE=local``) find it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -108,8 +109,10 @@ class Stack:
         self.wait_for(idle, timeout, "the pipeline to be idle")
 
 
-@pytest.fixture(scope="session")
-def stack(server: Server) -> Iterator[Stack]:
+@contextlib.contextmanager
+def started_stack(server: Server) -> Iterator[Stack]:
+    """A stack of its own: LocalStack and the Glue service, the pipeline deployed to them
+    against a new database; stopped and removed after."""
     state = REPO / ".local" / "tmp" / f"stack-{uuid.uuid4().hex[:8]}"
     settings = LocalSettings(stack_port=free_port(), postgres_port=free_port(), state_dir=state)
     local = LocalStack(settings)
@@ -128,6 +131,12 @@ def stack(server: Server) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
+def stack(server: Server) -> Iterator[Stack]:
+    with started_stack(server) as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
 def with_airports(stack: Stack) -> Stack:
     """The stack after the shipped airports dimension went through the pipeline."""
     from tests.integration.helpers import load_airports
@@ -137,8 +146,13 @@ def with_airports(stack: Stack) -> Stack:
 
 @pytest.fixture
 def local_stage(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
-    """The session's stack as the stage ``local`` of the operator's commands: what they read
-    from the environment points at its state folder, and whatever they put in the environment
+    """The session's stack as the stage ``local`` of the operator's commands."""
+    return as_local_stage(stack, monkeypatch)
+
+
+def as_local_stage(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
+    """``stack`` as the stage ``local`` of the operator's commands: what they read from the
+    environment points at its state folder, and whatever they put in the environment
     (``flightpipe.stage.session_for``) is undone after the test."""
     monkeypatch.setenv("FLIGHTPIPE_STATE_DIR", str(stack.settings.state_dir))
     monkeypatch.setenv("FLIGHTPIPE_STACK_PORT", str(stack.settings.stack_port))

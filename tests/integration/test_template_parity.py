@@ -148,6 +148,9 @@ class Deployed:
                 return self.resolve(argument[1])[int(self.resolve(argument[0]))]
             if key == "Fn::Split":
                 return str(self.resolve(argument[1])).split(argument[0])
+            if key == "Fn::FindInMap":
+                mapping, top, second = (self.resolve(part) for part in argument)
+                return self.template["Mappings"][mapping][top][second]
             if key.startswith("Fn::"):
                 raise AssertionError(f"{key} is not known to this test")
         resolved = {key: self.resolve(value) for key, value in node.items()}

@@ -86,11 +86,18 @@ def test_a_long_subject_keeps_its_start_and_says_it_was_cut(pipeline):
 
 def test_state_machine_subjects_are_built_from_bounded_values_only():
     """Every Subject of the state machine is a fixed text or formats the flight date (a
-    YYYY-MM-DD the handler validated) and the loaded row count, never the key; formatted with
-    the longest values they can take, they are subjects SNS accepts."""
+    YYYY-MM-DD the handler validated), the loaded row count and the run's label (a fixed text
+    of the state machine: SMOKE TEST or none), never the key; formatted with the longest values
+    they can take, they are subjects SNS accepts."""
     definition = json.loads(STATE_MACHINE_FILE.read_text())
     states = definition["States"]
-    longest = {"$.input.flight_date": "2013-01-05", "$.result.report.rows_loaded": "9" * 19}
+    labels = [s["Result"]["label"] for s in states.values() if s.get("ResultPath") == "$.run"]
+    assert sorted(labels) == ["", "SMOKE TEST: "]
+    longest = {
+        "$.input.flight_date": "2013-01-05",
+        "$.result.report.rows_loaded": "9" * 19,
+        "$.run.label": max(labels, key=len),
+    }
     subjects = []
     for state in states.values():
         parameters = state.get("Parameters", {})

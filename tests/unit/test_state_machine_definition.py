@@ -32,6 +32,10 @@ def state_machine_definition() -> str:
     ]
     values = {}
     for placeholder, value in substitutions.items():
+        if "Fn::FindInMap" in value:
+            mapping, key, field = value["Fn::FindInMap"]
+            values[placeholder] = template["Mappings"][mapping][key][field]
+            continue
         name = value["Ref"]
         if name in parameters:
             values[placeholder] = str(parameters[name]["Default"])
