@@ -14,7 +14,7 @@ LOCALSTACK_CATALOG := $(LOCALSTACK_VENV)/static
 PYTEST_ARGS ?=
 STAGE ?= dev
 
-.PHONY: help install test test-unit test-functional test-integration test-docker test-browser lint local-up local-down local-status local-e2e compose-standins compose-up compose-down compose-e2e compose-shell compose-check-image replay backfill package preflight deploy smoke clean
+.PHONY: help install test test-unit test-functional test-integration test-docker test-browser lint local-up local-down local-status local-e2e compose-standins compose-up compose-down compose-e2e compose-shell compose-check-image replay backfill package preflight deploy chalice-config smoke clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -168,8 +168,9 @@ backfill: install ## Reprocess days from S3: make backfill FROM=YYYY-MM-DD TO=YY
 
 package: install ## Write dist/: the Chalice package merged with infra/pipeline.yaml, linted (offline)
 	rm -rf dist
-	@# E3001 (no Type): OnObjectCreated and OnExecutionFailed only add to Chalice's functions.
-	$(BIN)/cfn-lint --ignore-checks E3001 -- infra/pipeline.yaml
+	@# E3001 (no Type) and W8001 (their Condition unseen): OnObjectCreated and OnExecutionFailed
+	@# only add to Chalice's functions; dist/sam.yaml, the whole template, is linted in full.
+	$(BIN)/cfn-lint --ignore-checks E3001 W8001 -- infra/pipeline.yaml
 	cd chalice_app && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} ../$(BIN)/chalice package \
 	    --stage $(STAGE) --merge-template ../infra/pipeline.yaml ../dist
 	$(BIN)/cfn-lint dist/sam.yaml
@@ -202,6 +203,9 @@ preflight: install ## Before a deploy: check by API what it needs (make prefligh
 	$(NO_PASSWORD_IN_PARAMS)
 	$(BIN)/flightpipe preflight --stage $(STAGE) $(if $(ARTIFACT_BUCKET),--artifact-bucket "$(ARTIFACT_BUCKET)") \
 	    $(if $(PARAMS_FILE),--file "$(PARAMS_FILE)") $(PARAMS)
+
+chalice-config: install ## Configure `chalice deploy --stage $(STAGE)` from the stage's stack outputs (README)
+	$(BIN)/flightpipe chalice-config --stage $(STAGE)
 
 smoke: install ## After a deploy: one upload through the pipeline, reported (make smoke STAGE=dev|prod|local)
 	$(BIN)/python -m flightpipe.smoke --stage $(STAGE) $(if $(AIRPORTS),--airports "$(AIRPORTS)")

@@ -110,6 +110,17 @@ def cmd_preflight(args: argparse.Namespace) -> int:
     return 1 if any(check.verdict == preflight.FAIL for check in checks) else 0
 
 
+def cmd_chalice_config(args: argparse.Namespace) -> int:
+    from flightpipe import chalice_config
+    from flightpipe.stage import session_for, stack_outputs
+
+    outputs = stack_outputs(args.stage, session_for(args.stage))
+    path = chalice_config.configure(args.stage, outputs, args.project_dir)
+    print(f"{path}: stage {args.stage} from the outputs of flightpipe-{args.stage}")
+    print(f"then, in {args.project_dir}: chalice deploy --stage {args.stage}")
+    return 0
+
+
 def cmd_local_up(args: argparse.Namespace) -> int:
     from flightpipe.config import LocalSettings
     from flightpipe.stack.local import up
@@ -345,6 +356,17 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--file", type=Path, help="parameters in CloudFormation's format")
     check.add_argument("assignments", nargs="*", metavar="Key=Value")
     check.set_defaults(handler=cmd_preflight)
+
+    from flightpipe.chalice_config import PROJECT_DIR
+
+    handlers = commands.add_parser(
+        "chalice-config",
+        help="write a stage's handler roles and environment into .chalice/config.json from its "
+        "stack's outputs, for chalice deploy --stage <stage>",
+    )
+    handlers.add_argument("--stage", required=True, help="dev, prod, or local")
+    handlers.add_argument("--project-dir", type=Path, default=PROJECT_DIR)
+    handlers.set_defaults(handler=cmd_chalice_config)
 
     from flightpipe.backfill import add_arguments
 

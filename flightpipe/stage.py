@@ -73,6 +73,15 @@ def session_for(stage: str) -> Any:
 
 
 def targets_for(stage: str, session: Any) -> Targets:
+    """Where the pipeline of ``stage`` is, from its stack's outputs (``stack_outputs``)."""
+    stack_name = f"flightpipe-{stage}"
+    try:
+        return Targets.of(Pipeline.from_outputs(stack_outputs(stage, session)))
+    except KeyError as missing:
+        raise StageError(f"stack {stack_name} has no output {missing}: deploy it again") from None
+
+
+def stack_outputs(stage: str, session: Any) -> dict[str, str]:
     """The outputs of the stack ``flightpipe-<stage>``: on LocalStack for ``local`` (the
     endpoint of its ``stack.env``, which ``session_for`` put in the environment), in the
     session's account otherwise."""
@@ -83,14 +92,12 @@ def targets_for(stage: str, session: Any) -> Targets:
         else "the account"
     )
     try:
-        pipeline = Pipeline.of_stack(session.client("cloudformation"), stage)
+        stack = session.client("cloudformation").describe_stacks(StackName=stack_name)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
         raise StageError(
             f"cannot read the outputs of stack {stack_name} in {where}: {error}"
         ) from None
-    except KeyError as missing:
-        raise StageError(f"stack {stack_name} has no output {missing}: deploy it again") from None
-    return Targets.of(pipeline)
+    return {o["OutputKey"]: o["OutputValue"] for o in stack["Stacks"][0].get("Outputs", [])}
 
 
 def run_report(s3: Any, bucket: str, day: str, execution: dict[str, Any]) -> dict[str, Any]:

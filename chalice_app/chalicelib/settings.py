@@ -1,4 +1,5 @@
-"""The handlers' settings, read from the environment once (``.chalice/config.json`` per stage)."""
+"""The handlers' settings, read from the environment once: what infra/pipeline.yaml gives each
+function, or ``chalice deploy`` from ``.chalice/config.json`` (``make chalice-config``)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ class Settings:
 
 def _required(name: str) -> str:
     value = os.environ.get(name, "")
-    if not value or value == "REPLACED-AT-DEPLOY":
+    if not value:
         raise MissingSetting(f"environment variable {name} is not set for this stage")
     return value
 

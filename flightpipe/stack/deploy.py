@@ -369,6 +369,7 @@ def deploy_local(
     jobs_database_url: str | None = None,
     made: LocalPackage | None = None,
     root_certificate: Path | None = None,
+    overrides: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Deploy the stage ``local`` to LocalStack at ``settings.endpoint_url``, apply the warehouse
     schema through ``database_url``, return the stack's outputs. The Glue connection gets
@@ -376,7 +377,7 @@ def deploy_local(
     else ``database_url``, and the CA that issued the warehouse's TLS certificate
     (``root_certificate``, else the file libpq's ``PGSSLROOTCERT`` names), uploaded beside the
     artifacts: the connection enforces SSL, as deployed. ``made``: the package, when it was
-    started beforehand. Nothing is
+    started beforehand; ``overrides``: parameters besides the stage's own. Nothing is
     deployed when the stack stands and neither the deployed files nor the parameters changed
     since its last deployment. What was deployed is kept in the state folder
     (``dist/packaged.yaml``)."""
@@ -397,7 +398,7 @@ def deploy_local(
             deployment.artifact_bucket,
             library,
             upload_root_certificate(s3, deployment.artifact_bucket, root_certificate),
-        )
+        ) | dict(overrides or {})
         kept = settings.state_dir / "dist"
         digest_file = kept / "inputs.sha256"
         digest = inputs_digest(parameters)

@@ -67,8 +67,9 @@ def actions(statement: dict[str, Any]) -> list[str]:
 
 
 def test_the_source_template_passes_cfn_lint():
-    """E3001 only: OnObjectCreated and OnExecutionFailed add to Chalice's functions."""
-    result = lint("--ignore-checks", "E3001", "--", str(SOURCE))
+    """E3001 (no Type) and W8001 (the Condition on them unseen) only: OnObjectCreated and
+    OnExecutionFailed add to Chalice's functions. The packaged template is linted in full."""
+    result = lint("--ignore-checks", "E3001", "W8001", "--", str(SOURCE))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -431,3 +432,29 @@ def test_every_log_group_the_stage_writes_expires(resources):
         assert arguments["--enable-continuous-cloudwatch-log"] == "true"
         assert arguments["--continuous-log-logGroup"]["Ref"] in groups
         assert arguments["--enable-metrics"] == "true"
+
+
+def test_the_handlers_are_named_as_chalice_deploy_names_them_and_left_to_it_on_request(
+    resources,
+):
+    """``chalice deploy`` names a function ``<app_name>-<stage>-<handler>`` (chalice's
+    deploy/appgraph.py): the stack's functions carry the same names, so either way of deploying
+    them gives one function, logging to the stack's group; with HandlersDeployedBy=chalice the
+    stack leaves them, and the rules SAM makes of their events, out."""
+    app_name = json.loads((REPO / "chalice_app" / ".chalice" / "config.json").read_text())[
+        "app_name"
+    ]
+    groups = {
+        "OnObjectCreated": "OnObjectCreatedLogGroup",
+        "OnExecutionFailed": "OnExecutionFailedLogGroup",
+    }
+    for handler, logical in (
+        ("on_object_created", "OnObjectCreated"),
+        ("on_execution_failed", "OnExecutionFailed"),
+    ):
+        function = resources[logical]
+        assert function["Condition"] == "HandlersByStack"
+        expected = f"{app_name}-${{Stage}}-{handler}"
+        assert function["Properties"]["FunctionName"] == {"Fn::Sub": expected}
+        group = resources[groups[logical]]["Properties"]["LogGroupName"]
+        assert group == {"Fn::Sub": f"/aws/lambda/{expected}"}

@@ -110,9 +110,10 @@ class Stack:
 
 
 @contextlib.contextmanager
-def started_stack(server: Server) -> Iterator[Stack]:
+def started_stack(server: Server, **parameters: str) -> Iterator[Stack]:
     """A stack of its own: LocalStack and the Glue service, the pipeline deployed to them
-    against a new database; stopped and removed after."""
+    against a new database (with ``parameters`` besides the stage's own); stopped and removed
+    after."""
     state = REPO / ".local" / "tmp" / f"stack-{uuid.uuid4().hex[:8]}"
     settings = LocalSettings(stack_port=free_port(), postgres_port=free_port(), state_dir=state)
     local = LocalStack(settings)
@@ -120,7 +121,11 @@ def started_stack(server: Server) -> Iterator[Stack]:
         try:
             local.start()
             outputs = deploy_local(
-                local.session(), settings, database_url, root_certificate=server.ca_cert
+                local.session(),
+                settings,
+                database_url,
+                root_certificate=server.ca_cert,
+                overrides=parameters,
             )
             write_stack_env(settings, stack_env_values(settings, database_url, outputs))
             pipeline = Pipeline.from_outputs(outputs)
