@@ -7,6 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ASL_VALIDATOR := tools/asl/node_modules/.bin/asl-validator
+IAM_EVALUATOR_MODULES := tools/iam/node_modules/.package-lock.json
 AWS_GLUE_REFERENCE := $(VENV)/reference/aws-glue
 SPARK_JARS := $(VENV)/spark-jars
 LOCALSTACK_VENV := $(VENV)/localstack
@@ -19,7 +20,7 @@ STAGE ?= dev
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: $(STAMP) $(ASL_VALIDATOR) $(AWS_GLUE_REFERENCE)/.installed $(SPARK_JARS)/.installed $(SPARK_JARS)/postgresql.jar $(LOCALSTACK_VENV)/.plugins $(LOCALSTACK_CATALOG)/.built ## Create .venv and install the pinned dependencies (quick when nothing changed)
+install: $(STAMP) $(ASL_VALIDATOR) $(IAM_EVALUATOR_MODULES) $(AWS_GLUE_REFERENCE)/.installed $(SPARK_JARS)/.installed $(SPARK_JARS)/postgresql.jar $(LOCALSTACK_VENV)/.plugins $(LOCALSTACK_CATALOG)/.built ## Create .venv and install the pinned dependencies (quick when nothing changed)
 
 $(STAMP): pyproject.toml constraints.txt
 	@scripts/check_prereqs.sh python
@@ -82,6 +83,12 @@ PG_JDBC_JAR ?= /usr/share/java/postgresql.jar
 $(SPARK_JARS)/postgresql.jar: $(SPARK_JARS)/.installed
 	@PG_JDBC_JAR=$(PG_JDBC_JAR) scripts/check_prereqs.sh pgjdbc
 	cp $(PG_JDBC_JAR) $@
+
+# The IAM evaluator the local stack checks each role's calls with (flightpipe_localstack/iam_check.py).
+$(IAM_EVALUATOR_MODULES): tools/iam/package-lock.json
+	@scripts/check_prereqs.sh node
+	npm ci --prefix tools/iam --no-audit --no-fund --loglevel=error
+	@touch $@
 
 $(ASL_VALIDATOR): tools/asl/package-lock.json
 	@scripts/check_prereqs.sh node

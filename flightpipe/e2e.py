@@ -4,8 +4,9 @@ Brings the local stack up, uploads the airports file and the sample days with a 
 exactly where production uploads land, waits for the executions the uploads start, compares
 the fact table with an independent computation over the same files (DuckDB), and prints, per
 day, the status, rows loaded, unmatched airports, quarantined rows, duration and the
-notification received. Exits non-zero on any mismatch or failed run. Stops the stack and
-PostgreSQL afterwards unless KEEP=1.
+notification received. Exits non-zero on any mismatch or failed run, and, at once, on a call a
+role made that its deployed policy would deny (the local stack's IAM check names principal,
+action and resource). Stops the stack and PostgreSQL afterwards unless KEEP=1.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import psycopg
 
 from flightpipe.backfill import clock_text
 from flightpipe.config import REPO, LocalSettings
-from flightpipe.stack.local import LocalStack
+from flightpipe.stack.local import LocalStack, iam_denials_file
 
 SAMPLE_DIR = REPO / "sample_data"
 if str(REPO / "glue_job") not in sys.path:
@@ -94,6 +95,17 @@ class EndToEnd:
         self.machine = values["STATE_MACHINE_ARN"]
         self.queue = values["ALERTS_QUEUE_URL"]
         self.database_url = values["DATABASE_URL"]
+        # The IAM check's refusals (the Docker-free stack's): those written from now on.
+        self.denials_file = iam_denials_file(settings)
+        self._denials_from = self.denials_file.stat().st_size if self.denials_file.is_file() else 0
+
+    def denials(self) -> list[dict[str, Any]]:
+        """The calls the IAM check refused since this check began."""
+        if not self.denials_file.is_file():
+            return []
+        with self.denials_file.open("rb") as found:
+            found.seek(self._denials_from)
+            return [json.loads(line) for line in found.read().splitlines() if line.strip()]
 
     def upload(self, path: Path, key: str) -> DayResult:
         self.s3.upload_file(str(path), self.bucket, key)
@@ -109,7 +121,7 @@ class EndToEnd:
         # An execution is described for its input once, and again when the listing shows it
         # ended (for its output): the stack may hold hundreds of executions.
         inputs: dict[str, tuple[Any, Any]] = {}
-        while pending and time.monotonic() < deadline:
+        while pending and time.monotonic() < deadline and not self.denials():
             for item in self._executions():
                 arn = item["executionArn"]
                 if arn not in inputs:
@@ -203,7 +215,7 @@ def run(settings: LocalSettings, keep: bool, out: Any = sys.stdout, compose: boo
     print(f"bringing the {name} up ...", file=out, flush=True)
     values = stack.up(settings)
     try:
-        return _check(EndToEnd(settings, values), out, started)
+        return check(settings, values, out, started)
     finally:
         if keep:
             target = "compose-down" if compose else "local-down"
@@ -213,9 +225,18 @@ def run(settings: LocalSettings, keep: bool, out: Any = sys.stdout, compose: boo
             print(f"{name} and PostgreSQL stopped", file=out)
 
 
+def check(
+    settings: LocalSettings, values: dict[str, str], out: Any, started: float | None = None
+) -> int:
+    """The check against a stack that is up (``values``: its ``stack.env``); 0 if it passed."""
+    return _check(EndToEnd(settings, values), out, time.monotonic() if started is None else started)
+
+
 def _check(e2e: EndToEnd, out: Any, started: float) -> int:
     airports = e2e.upload(SAMPLE_DIR / "airports.csv", "dim/airports.csv")
     e2e.wait([airports], out=out)
+    if e2e.denials():
+        return _denied(e2e, out, started)
     day_files = sorted(SAMPLE_DIR.glob("daily_flights/date=*/flights.csv"))
     uploads = [e2e.upload(path, str(path.relative_to(SAMPLE_DIR))) for path in day_files]
     print(
@@ -224,6 +245,8 @@ def _check(e2e: EndToEnd, out: Any, started: float) -> int:
         flush=True,
     )
     e2e.wait(uploads, out=out)
+    if e2e.denials():
+        return _denied(e2e, out, started)
     e2e.attach_reports(uploads)
     e2e.collect_notifications([airports, *uploads], expected=1 + len(uploads))
 
@@ -269,6 +292,18 @@ def _check(e2e: EndToEnd, out: Any, started: float) -> int:
     )
     print(f"total {time.monotonic() - started:.1f}s", file=out)
     return 0 if matches and not failed else 1
+
+
+def _denied(e2e: EndToEnd, out: Any, started: float) -> int:
+    print("\nIAM: the deployed policies would deny these calls:", file=out)
+    for denial in e2e.denials():
+        print(
+            f"  {denial['principal']} may not {denial['action']} on {denial['resource']}"
+            + (f" ({denial['why']})" if denial.get("why") else ""),
+            file=out,
+        )
+    print(f"total {time.monotonic() - started:.1f}s", file=out)
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,9 @@ from typing import Any
 import botocore.session
 from botocore import xform_name
 
+# S3 operations authorized by an action of another name: one table, the local IAM check's.
+from flightpipe_localstack.iam_check import S3_OPERATION_ACTIONS
+
 # Receivers named like a service are clients of it (``s3``, ``self.glue``, a parameter ``sfn``).
 CLIENT_NAMES = {
     "s3": "s3",
@@ -51,21 +54,6 @@ TRANSFER_OPERATIONS = {
     ("s3", "upload_file"): ("PutObject",),
     ("s3", "download_fileobj"): ("HeadObject", "GetObject"),
     ("s3", "download_file"): ("HeadObject", "GetObject"),
-}
-
-# S3 operations authorized by an action of another name. Source: Service Authorization
-# Reference, "Actions, resources, and condition keys for Amazon S3"
-# (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html):
-# ListBucket grants ListObjects and ListObjectsV2, HeadBucket needs ListBucket, HeadObject needs
-# GetObject, the multipart upload operations need PutObject.
-S3_OPERATION_ACTIONS = {
-    "ListObjectsV2": "ListBucket",
-    "ListObjects": "ListBucket",
-    "HeadBucket": "ListBucket",
-    "HeadObject": "GetObject",
-    "CreateMultipartUpload": "PutObject",
-    "UploadPart": "PutObject",
-    "CompleteMultipartUpload": "PutObject",
 }
 
 # awsglue calls with which Glue itself calls AWS, with the job's role.

@@ -78,6 +78,7 @@ class Deployment:
     artifact_bucket: str
     out_dir: Path
     env: Mapping[str, str]
+    template: Path = TEMPLATE  # a test deploys a changed copy
 
     @property
     def prefix(self) -> str:
@@ -109,7 +110,7 @@ def package(deployment: Deployment) -> Path:
             "--stage",
             deployment.stage,
             "--merge-template",
-            str(TEMPLATE),
+            str(deployment.template),
             str(deployment.out_dir),
         ],
         cwd=CHALICE_APP,
@@ -303,10 +304,10 @@ class LocalPackage:
     left alone. Made in the background (``start``), so that it overlaps the stack's start-up;
     removed by ``close``."""
 
-    def __init__(self, env: Mapping[str, str]):
+    def __init__(self, env: Mapping[str, str], template: Path = TEMPLATE):
         self.out_dir = Path(tempfile.mkdtemp(prefix=".dist-local-", dir=REPO))
         self.deployment = Deployment(
-            LOCAL_STAGE, f"{stack_name(LOCAL_STAGE)}-artifacts", self.out_dir, env
+            LOCAL_STAGE, f"{stack_name(LOCAL_STAGE)}-artifacts", self.out_dir, env, template
         )
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None

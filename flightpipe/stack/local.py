@@ -92,7 +92,24 @@ def localstack_environment(settings: LocalSettings, glue_url: str) -> dict[str, 
         "LAMBDA_SUBPROCESS_RUNTIME_DIR": str(LOCALSTACK_VENV / "lambda-runtime"),
         "LAMBDA_SUBPROCESS_PYTHON": str(LOCALSTACK_VENV / "bin" / "python"),
         "LAMBDA_RETRY_BASE_DELAY": lambda_retry_base_delay(model),
+        # Each role's calls checked against its policies (flightpipe_localstack/iam_check.py).
+        **iam_check_environment(settings),
     }
+
+
+IAM_EVALUATOR = REPO / "tools" / "iam" / "evaluate.mjs"
+
+
+def iam_check_environment(settings: LocalSettings) -> dict[str, str]:
+    """The IAM check's settings: the evaluator, and where refused calls are written."""
+    return {
+        "FLIGHTPIPE_IAM_EVALUATOR": str(IAM_EVALUATOR),
+        "FLIGHTPIPE_IAM_DENIALS": str(iam_denials_file(settings)),
+    }
+
+
+def iam_denials_file(settings: LocalSettings) -> Path:
+    return settings.log_dir / "iam-denied.jsonl"
 
 
 def provide_service_catalog(filesystem_root: Path) -> None:

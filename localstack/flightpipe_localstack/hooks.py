@@ -174,6 +174,16 @@ def flightpipe_lambda_log_group() -> None:
         log.info("flightpipe: functions log to the group their LoggingConfig names")
 
 
+# Not a patch: every call made with a role's session checked against the role's policies
+# (iam_check.py), where the launcher names the evaluator (FLIGHTPIPE_IAM_EVALUATOR; unset, off).
+@hooks.on_infra_start(priority=10)
+def flightpipe_iam_check() -> None:
+    from flightpipe_localstack import iam_check
+
+    if iam_check.install():
+        log.info("flightpipe: each role's calls are checked against its policies")
+
+
 # Not a patch: AWS's names resolved to LocalStack where FLIGHTPIPE_AWS_HOSTNAMES names them (the
 # compose stack), after LocalStack's DNS server starts (localstack/dns/plugins.py, priority 20).
 @hooks.on_infra_start(priority=10)

@@ -24,7 +24,7 @@ import pytest
 
 from flightpipe.config import LocalSettings, Pipeline
 from flightpipe.postgres import free_port
-from flightpipe.stack.deploy import deploy_local
+from flightpipe.stack.deploy import TEMPLATE, LocalPackage, deploy_local, local_environment
 from flightpipe.stack.local import LocalStack, stack_env_values, write_stack_env
 from tests.conftest import REPO, Server, created_database
 
@@ -110,10 +110,12 @@ class Stack:
 
 
 @contextlib.contextmanager
-def started_stack(server: Server, **parameters: str) -> Iterator[Stack]:
+def started_stack(
+    server: Server, template: Path | None = None, **parameters: str
+) -> Iterator[Stack]:
     """A stack of its own: LocalStack and the Glue service, the pipeline deployed to them
-    against a new database (with ``parameters`` besides the stage's own); stopped and removed
-    after."""
+    against a new database (from ``template``, a changed copy of infra/pipeline.yaml, when
+    given, and with ``parameters`` besides the stage's own); stopped and removed after."""
     state = REPO / ".local" / "tmp" / f"stack-{uuid.uuid4().hex[:8]}"
     settings = LocalSettings(stack_port=free_port(), postgres_port=free_port(), state_dir=state)
     local = LocalStack(settings)
@@ -126,6 +128,7 @@ def started_stack(server: Server, **parameters: str) -> Iterator[Stack]:
                 database_url,
                 root_certificate=server.ca_cert,
                 overrides=parameters,
+                made=LocalPackage(local_environment(settings), template or TEMPLATE),
             )
             write_stack_env(settings, stack_env_values(settings, database_url, outputs))
             pipeline = Pipeline.from_outputs(outputs)

@@ -167,6 +167,10 @@ def test_an_upload_the_handler_cannot_start_ends_in_the_handler_failures_queue(w
     event = record["requestPayload"]
     assert (event["source"], event["detail-type"]) == ("aws.s3", "Object Created")
     assert event["detail"]["object"]["key"] == key
-    assert record["responsePayload"]["errorType"] == "StateMachineDoesNotExist"
-    assert missing in record["responsePayload"]["errorMessage"]
+    # As on AWS, IAM decides first: the role may start only the stack's state machine
+    # (the local IAM check answers as AWS does; botocore has no shape for the error).
+    assert record["responsePayload"]["errorType"] == "ClientError"
+    message = record["responsePayload"]["errorMessage"]
+    assert "(AccessDeniedException)" in message
+    assert f"not authorized to perform: states:StartExecution on resource: {missing}" in message
     assert executions_for(stack, key) == [], f"nothing of {day} started"

@@ -1,0 +1,77 @@
+"""The local IAM check's reading of a request: its IAM action, the ARNs it acts on and its
+condition keys (flightpipe_localstack/iam_check.py), as the Service Authorization Reference
+names them."""
+
+from __future__ import annotations
+
+import pytest
+from flightpipe_localstack.iam_check import UnnamedResource, operation_action, request_resources
+
+pytestmark = pytest.mark.unit
+
+ACCOUNT, REGION = "111122223333", "us-east-1"
+GLUE = f"arn:aws:glue:{REGION}:{ACCOUNT}"
+
+
+@pytest.mark.parametrize(
+    ("service", "signing", "operation", "action"),
+    [
+        ("s3", "s3", "HeadObject", "s3:GetObject"),
+        ("s3", "s3", "ListObjectsV2", "s3:ListBucket"),
+        ("s3", "s3", "UploadPart", "s3:PutObject"),
+        ("stepfunctions", "states", "StartExecution", "states:StartExecution"),
+        ("glue", "glue", "GetPartition", "glue:GetPartition"),
+    ],
+)
+def test_the_action_is_the_operation_under_the_signing_name(service, signing, operation, action):
+    assert operation_action(signing, service, operation) == action
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "params", "resources", "keys"),
+    [
+        ("s3", "GetObject", {"Bucket": "b", "Key": "a/b c.csv"}, ["arn:aws:s3:::b/a/b c.csv"], {}),
+        (
+            "s3",
+            "ListObjectsV2",
+            {"Bucket": "b", "Prefix": "daily_flights/"},
+            ["arn:aws:s3:::b"],
+            {"s3:prefix": "daily_flights/"},
+        ),
+        ("s3", "ListObjectsV2", {"Bucket": "b"}, ["arn:aws:s3:::b"], {"s3:prefix": ""}),
+        (
+            "glue",
+            "GetPartition",
+            {"DatabaseName": "d", "TableName": "t", "PartitionValues": ["x"]},
+            [f"{GLUE}:catalog", f"{GLUE}:database/d", f"{GLUE}:table/d/t"],
+            {},
+        ),
+        ("glue", "GetJobRuns", {"JobName": "j"}, [f"{GLUE}:job/j"], {}),
+        ("glue", "StartCrawler", {"Name": "c"}, [f"{GLUE}:crawler/c"], {}),
+        (
+            "sqs",
+            "SendMessage",
+            {"QueueUrl": f"http://localhost:4566/{ACCOUNT}/q", "MessageBody": "m"},
+            [f"arn:aws:sqs:{REGION}:{ACCOUNT}:q"],
+            {},
+        ),
+        (
+            "logs",
+            "PutLogEvents",
+            {"logGroupName": "/aws/lambda/f", "logStreamName": "s"},
+            [f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/f:log-stream:s"],
+            {},
+        ),
+        ("sns", "Publish", {"TopicArn": "arn:t"}, ["arn:t"], {}),
+        ("stepfunctions", "DescribeExecution", {"executionArn": "arn:e"}, ["arn:e"], {}),
+    ],
+)
+def test_each_request_names_the_resources_it_acts_on(service, operation, params, resources, keys):
+    assert request_resources(service, operation, params, REGION, ACCOUNT) == (resources, keys)
+
+
+def test_a_request_whose_resource_cannot_be_named_is_refused_not_waved_through():
+    with pytest.raises(UnnamedResource, match="no resource rule for the service kms"):
+        request_resources("kms", "Decrypt", {}, REGION, ACCOUNT)
+    with pytest.raises(UnnamedResource, match=r"glue\.GetJobs names no job"):
+        request_resources("glue", "GetJobs", {}, REGION, ACCOUNT)
