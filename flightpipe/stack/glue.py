@@ -151,12 +151,35 @@ def _create_crawler(original: Callable[..., None]) -> Callable[..., None]:
     return create_crawler
 
 
+def role_session(role_arn: str, session_name: str) -> boto3.session.Session:
+    """A session of ``role_arn``, assumed through the stack's STS, as AWS's Glue runs a crawl
+    with its crawler's role: the stack's IAM check evaluates its calls against that role's
+    policies (localstack/flightpipe_localstack/iam_check.py)."""
+    credentials = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session_name)[
+        "Credentials"
+    ]
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+
+def _role_arn(role: str) -> str:
+    """A crawler's role as an ARN (CreateCrawler takes a role's name or its ARN)."""
+    if role.startswith("arn:"):
+        return role
+    account = boto3.client("sts").get_caller_identity()["Account"]
+    return f"arn:aws:iam::{account}:role/{role}"
+
+
 def _crawl(crawler: Any, run: Crawl, definition: dict[str, Any]) -> None:
     started = time.monotonic()
     try:
+        session = role_session(_role_arn(definition["Role"]), "AWS-Crawler")
         summary = crawl(
-            boto3.client("glue"),
-            boto3.client("s3"),
+            session.client("glue"),
+            session.client("s3"),
             definition,
             getattr(crawler, "crawled_folders", None),
         )

@@ -2,9 +2,10 @@
 
 LocalStack community enforces no IAM, so a permission missing from infra/pipeline.yaml shows
 only on AWS. Here, every request signed with the credentials of a role session (LocalStack's
-Lambda assumes each function's role, its Step Functions the state machine's role, through STS,
-whose sessions moto records by access key) is evaluated against that role's policies as
-LocalStack's IAM holds them (inline, and attached managed ones): the request's IAM action (the
+Lambda assumes each function's role, its Step Functions the state machine's role, the project's
+Glue service the crawler's role for a crawl, through STS, whose sessions moto records by access
+key) is evaluated against that role's policies as LocalStack's IAM holds them (inline, and
+attached managed ones): the request's IAM action (the
 operation name with the service's prefix, S3's exceptions aside), its resource ARNs and condition
 keys go to ``@cloud-copilot/iam-simulate`` (npm, pinned in tools/iam), an evaluator of identity
 policies with AWS's condition operators that also checks the resource ARN against the action's
@@ -15,7 +16,7 @@ which ``make local-e2e`` reports.
 
 A request whose resource this module cannot name is refused too, saying so: the check is never
 weaker than AWS by omission. Requests with other credentials (the person's, the Glue service's)
-are not checked: the Glue jobs and the crawler do not run with their roles' sessions yet.
+are not checked: the Glue jobs do not run with their roles' sessions yet.
 
 Enabled when ``FLIGHTPIPE_IAM_EVALUATOR`` names ``tools/iam/evaluate.mjs`` (the launcher sets it).
 """
@@ -56,6 +57,18 @@ DENIED_ERRORS = {
     "sqs": ("AccessDenied", 403),
 }
 DEFAULT_DENIED_ERROR = ("AccessDeniedException", 400)
+
+
+# Characters the evaluator's wildcards do not match (it matches with JavaScript regular
+# expressions, whose "." stops at line terminators), though AWS's "*" matches any character: an
+# S3 key may hold them. Each is given to the evaluator as U+0001, which "*" and "?" match and
+# no policy names.
+_LINE_TERMINATORS = str.maketrans(dict.fromkeys("\n\r\u2028\u2029", "\u0001"))
+
+
+def as_evaluated(text: str) -> str:
+    """``text`` as the evaluator is given it (see ``_LINE_TERMINATORS``)."""
+    return text.translate(_LINE_TERMINATORS)
 
 
 class UnnamedResource(Exception):
@@ -124,8 +137,14 @@ def _glue(operation: str, params: Mapping[str, Any], region: str, account: str):
     database = params.get("DatabaseName")
     if database:
         found = [f"{base}:catalog", f"{base}:database/{database}"]
-        if params.get("TableName"):
-            found.append(f"{base}:table/{database}/{params['TableName']}")
+        table = (
+            params.get("TableName")
+            or (params.get("TableInput") or {}).get("Name")
+            or (params.get("Name") if operation in ("GetTable", "DeleteTable") else None)
+            or ("*" if operation == "GetTables" else None)
+        )
+        if table:
+            found.append(f"{base}:table/{database}/{table}")
         return found, {}
     if operation == "GetDatabase" and params.get("Name"):
         return [f"{base}:catalog", f"{base}:database/{params['Name']}"], {}
@@ -267,8 +286,11 @@ def install() -> bool:
             _deny(service, principal, action, f"(unnamed: {reason})", "", denials)
             return
         policies = role_policies(role)
+        keys = {name: as_evaluated(value) for name, value in keys.items()}
         for resource in resources:
-            result, errors = evaluator.decide(principal, action, resource, account, keys, policies)
+            result, errors = evaluator.decide(
+                principal, action, as_evaluated(resource), account, keys, policies
+            )
             if result != "Allowed":
                 why = f"the evaluator refused the request: {errors}" if errors else ""
                 _deny(service, principal, action, resource, why, denials)

@@ -87,32 +87,78 @@ def test_a_role_may_make_the_calls_its_policy_allows_and_no_other(stack):
     } in written
 
 
+# The crawler's permission to create the table its first crawl finds (CrawlerRole, Catalog).
+CREATE_TABLE = "                  - glue:CreateTable\n"
+
+
+def stack_without(server: Server, folder: Path, permission: str):
+    """A stack deployed from a copy of the template without ``permission`` (its text)."""
+    text = TEMPLATE.read_text(encoding="utf-8")
+    assert text.count(permission) == 1
+    copy = folder / "pipeline.yaml"
+    copy.write_text(text.replace(permission, ""), encoding="utf-8")
+    return started_stack(server, template=copy)
+
+
 @pytest.fixture(scope="module")
 def stack_without_start_runs(server: Server, tmp_path_factory) -> Iterator[Stack]:
-    """The stack deployed from a copy of the template whose upload handler may not start
-    executions."""
-    text = TEMPLATE.read_text(encoding="utf-8")
-    assert START_RUNS in text
-    copy: Path = tmp_path_factory.mktemp("template") / "pipeline.yaml"
-    copy.write_text(text.replace(START_RUNS, ""), encoding="utf-8")
-    with started_stack(server, template=copy) as started:
+    """The upload handler may not start executions."""
+    with stack_without(server, tmp_path_factory.mktemp("template"), START_RUNS) as started:
         yield started
+
+
+@pytest.fixture(scope="module")
+def stack_without_create_table(server: Server, tmp_path_factory) -> Iterator[Stack]:
+    """The crawler may not create the table of the days."""
+    with stack_without(server, tmp_path_factory.mktemp("template"), CREATE_TABLE) as started:
+        yield started
+
+
+def e2e_report(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``make local-e2e``'s check against ``stack``, which must fail; what it printed."""
+    monkeypatch.setenv("FLIGHTPIPE_STATE_DIR", str(stack.settings.state_dir))
+    out = io.StringIO()
+    assert e2e.check(stack.settings, local_values(stack.settings), out) == 1
+    return out.getvalue()
+
+
+def role_name(stack: Stack, logical: str) -> str:
+    resource = stack.client("cloudformation").describe_stack_resource(
+        StackName="flightpipe-local", LogicalResourceId=logical
+    )
+    return str(resource["StackResourceDetail"]["PhysicalResourceId"])
 
 
 def test_make_local_e2e_fails_naming_the_call_the_deployed_policy_would_deny(
     stack_without_start_runs, monkeypatch
 ):
     stack = stack_without_start_runs
-    monkeypatch.setenv("FLIGHTPIPE_STATE_DIR", str(stack.settings.state_dir))
-    values = local_values(stack.settings)
-    out = io.StringIO()
-
-    assert e2e.check(stack.settings, values, out) == 1
-
-    report = out.getvalue()
+    report = e2e_report(stack, monkeypatch)
     role = outputs(stack)["ObjectCreatedHandlerRoleArn"].rsplit("/", 1)[-1]
     assert "IAM: the deployed policies would deny these calls:" in report
     assert (
         f"  arn:aws:sts::000000000000:assumed-role/{role}/flightpipe-local-on_object_created "
         f"may not states:StartExecution on {stack.pipeline.state_machine_arn}"
     ) in report.splitlines()
+
+
+def test_the_crawler_runs_with_its_roles_session_and_is_held_to_its_policy(
+    stack_without_create_table, monkeypatch
+):
+    """The Glue service runs a crawl with a session of the crawler's role, as AWS's Glue does:
+    without glue:CreateTable the first crawl fails, and the e2e names the call."""
+    stack = stack_without_create_table
+    report = e2e_report(stack, monkeypatch)
+    role = role_name(stack, "CrawlerRole")
+    glue = "arn:aws:glue:us-east-1:000000000000"
+    # CreateTable needs the catalog, the database and the table; the first refused is named.
+    named = {
+        f"  arn:aws:sts::000000000000:assumed-role/{role}/AWS-Crawler may not glue:CreateTable "
+        f"on {resource}"
+        for resource in (
+            f"{glue}:catalog",
+            f"{glue}:database/flightpipe_local",
+            f"{glue}:table/flightpipe_local/daily_flights",
+        )
+    }
+    assert named & set(report.splitlines()), report

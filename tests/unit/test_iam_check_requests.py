@@ -5,7 +5,12 @@ names them."""
 from __future__ import annotations
 
 import pytest
-from flightpipe_localstack.iam_check import UnnamedResource, operation_action, request_resources
+from flightpipe_localstack.iam_check import (
+    UnnamedResource,
+    as_evaluated,
+    operation_action,
+    request_resources,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -46,6 +51,20 @@ def test_the_action_is_the_operation_under_the_signing_name(service, signing, op
             [f"{GLUE}:catalog", f"{GLUE}:database/d", f"{GLUE}:table/d/t"],
             {},
         ),
+        (
+            "glue",
+            "CreateTable",
+            {"DatabaseName": "d", "TableInput": {"Name": "t"}},
+            [f"{GLUE}:catalog", f"{GLUE}:database/d", f"{GLUE}:table/d/t"],
+            {},
+        ),
+        (
+            "glue",
+            "GetTable",
+            {"DatabaseName": "d", "Name": "t"},
+            [f"{GLUE}:catalog", f"{GLUE}:database/d", f"{GLUE}:table/d/t"],
+            {},
+        ),
         ("glue", "GetJobRuns", {"JobName": "j"}, [f"{GLUE}:job/j"], {}),
         ("glue", "StartCrawler", {"Name": "c"}, [f"{GLUE}:crawler/c"], {}),
         (
@@ -75,3 +94,13 @@ def test_a_request_whose_resource_cannot_be_named_is_refused_not_waved_through()
         request_resources("kms", "Decrypt", {}, REGION, ACCOUNT)
     with pytest.raises(UnnamedResource, match=r"glue\.GetJobs names no job"):
         request_resources("glue", "GetJobs", {}, REGION, ACCOUNT)
+
+
+def test_line_terminators_in_a_key_reach_the_evaluator_as_a_character_its_wildcards_match():
+    """AWS's "*" matches any character; the evaluator's stops at line terminators (JavaScript's
+    "."), and an S3 key may hold them."""
+    key = "arn:aws:s3:::b/daily_flights/a\nb\r\u2028\u2029 100%s it's.csv"
+    assert (
+        as_evaluated(key)
+        == "arn:aws:s3:::b/daily_flights/a\u0001b\u0001\u0001\u0001 100%s it's.csv"
+    )
