@@ -20,7 +20,7 @@ STAGE ?= dev
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: $(STAMP) $(ASL_VALIDATOR) $(IAM_EVALUATOR_MODULES) $(AWS_GLUE_REFERENCE)/.installed $(SPARK_JARS)/.installed $(SPARK_JARS)/postgresql.jar $(LOCALSTACK_VENV)/.plugins $(LOCALSTACK_CATALOG)/.built ## Create .venv and install the pinned dependencies (quick when nothing changed)
+install: $(STAMP) $(ASL_VALIDATOR) $(IAM_EVALUATOR_MODULES) $(AWS_GLUE_REFERENCE)/.installed $(SPARK_JARS)/.installed $(SPARK_JARS)/postgresql.jar $(SPARK_JARS)/flightpipe-run-fs.jar $(LOCALSTACK_VENV)/.plugins $(LOCALSTACK_CATALOG)/.built ## Create .venv and install the pinned dependencies (quick when nothing changed)
 
 $(STAMP): pyproject.toml constraints.txt
 	@scripts/check_prereqs.sh python
@@ -83,6 +83,19 @@ PG_JDBC_JAR ?= /usr/share/java/postgresql.jar
 $(SPARK_JARS)/postgresql.jar: $(SPARK_JARS)/.installed
 	@PG_JDBC_JAR=$(PG_JDBC_JAR) scripts/check_prereqs.sh pgjdbc
 	cp $(PG_JDBC_JAR) $@
+
+# Each local job run's own S3 file systems, made with its role's credentials (RunFileSystem.java
+# says why Hadoop needs it; flightpipe/gluelocal/runner.py, run_session), compiled against the
+# Hadoop client PySpark ships.
+RUN_FS_SOURCE := flightpipe/gluelocal/java/flightpipe/hadoop/RunFileSystem.java
+$(SPARK_JARS)/flightpipe-run-fs.jar: $(RUN_FS_SOURCE) $(SPARK_JARS)/.installed
+	@scripts/check_prereqs.sh javac
+	rm -rf $(SPARK_JARS)/classes
+	javac --release 17 -d $(SPARK_JARS)/classes -cp "$$($(BIN)/python -c 'import pathlib, pyspark; \
+	    print(*(pathlib.Path(pyspark.__file__).parent / "jars").glob("hadoop-client-api-*.jar"))')" \
+	    $(RUN_FS_SOURCE)
+	cd $(SPARK_JARS)/classes && $(abspath $(BIN))/python -m zipfile -c ../flightpipe-run-fs.jar flightpipe
+	rm -rf $(SPARK_JARS)/classes
 
 # The IAM evaluator the local stack checks each role's calls with (flightpipe_localstack/iam_check.py).
 $(IAM_EVALUATOR_MODULES): tools/iam/package-lock.json

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Check the prerequisites a make target needs, and say plainly what is missing.
-# Usage: scripts/check_prereqs.sh [python] [java] [postgres] [pgjdbc] [node]
+# Usage: scripts/check_prereqs.sh [python] [java] [javac] [postgres] [pgjdbc] [node]
 set -u
 status=0
 fail() { echo "missing prerequisite: $*" >&2; status=1; }
@@ -25,6 +25,11 @@ for need in "$@"; do
         if [ -z "$major" ] || [ "$major" -lt 17 ]; then
           fail "java is version '${major:-unknown}', Java 17 is required (AWS Glue 5.0 runs Java 17)"
         fi
+      fi
+      ;;
+    javac)
+      if ! command -v javac >/dev/null 2>&1; then
+        fail "javac not found. Install a Java 17 JDK (Debian: apt-get install openjdk-17-jdk-headless); make install compiles the local Spark's per-run S3 file system (flightpipe/gluelocal/java)"
       fi
       ;;
     postgres)

@@ -1,4 +1,10 @@
-"""boto3 clients and per-run scratch space for the local Glue runtime."""
+"""boto3 clients, per-run scratch space and per-run identity for the local Glue runtime.
+
+Many job runs share one process here. On AWS each runs with its own role's credentials, so a run
+may be given them (``run_identity``): its thread's ``boto3.client(...)`` calls are made with
+them, and its GlueContext gets a SparkSession of its own that reads and writes S3 with them
+(``flightpipe.gluelocal.runner.run_session``).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -23,6 +29,51 @@ from botocore.config import Config
 AWS_ENDPOINTS_VARIABLE = "FLIGHTPIPE_AWSGLUE_AWS_ENDPOINTS"
 
 _run_dir: ContextVar[Path | None] = ContextVar("gluelocal_run_dir", default=None)
+_run_session: ContextVar[boto3.session.Session | None] = ContextVar(
+    "gluelocal_run_session", default=None
+)
+_run_spark: ContextVar[Any] = ContextVar("gluelocal_run_spark", default=None)
+
+
+class _RunDefaultSession:
+    """boto3's default session (``boto3.DEFAULT_SESSION``, which ``boto3.client`` uses): the
+    current run's session where one was given, else a session as boto3 makes its default."""
+
+    def __init__(self) -> None:
+        self._default: boto3.session.Session | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        session = _run_session.get()
+        if session is None:
+            if self._default is None:
+                self._default = boto3.session.Session()
+            session = self._default
+        return getattr(session, name)
+
+
+@contextlib.contextmanager
+def run_identity(credentials: Mapping[str, str], spark: Any = None) -> Iterator[None]:
+    """Within it, this thread's ``boto3.client(...)`` calls use ``credentials``
+    (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``), as a Glue job's
+    calls use its role's session, and ``GlueContext`` takes ``spark`` as its session."""
+    if not isinstance(boto3.DEFAULT_SESSION, _RunDefaultSession):
+        boto3.DEFAULT_SESSION = _RunDefaultSession()
+    session = boto3.session.Session(
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=credentials.get("AWS_SESSION_TOKEN"),
+    )
+    tokens = _run_session.set(session), _run_spark.set(spark)
+    try:
+        yield
+    finally:
+        _run_spark.reset(tokens[1])
+        _run_session.reset(tokens[0])
+
+
+def run_spark_session() -> Any:
+    """The current run's own SparkSession (``run_identity``), or None."""
+    return _run_spark.get()
 
 
 def clients() -> tuple[Any, Any]:

@@ -9,18 +9,19 @@ as ``__main__`` with ``sys.argv`` set, as Glue runs it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import runpy
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from flightpipe.gluelocal import SHIM_PATH
-from flightpipe.gluelocal.aws import run_scope
+from flightpipe.gluelocal.aws import run_identity, run_scope
 
 _lock = threading.Lock()
 _loaded: dict[Path, dict[str, Any]] = {}
@@ -61,6 +62,11 @@ S3A_FILESYSTEMS = {
 S3A_JARS_DIR = Path(sys.prefix) / "spark-jars"
 S3A_JARS = ("hadoop-aws-3.3.1.jar", "aws-java-sdk-bundle-1.11.901.jar")
 JDBC_JARS = ("postgresql.jar",)
+# flightpipe/gluelocal/java/flightpipe/hadoop/RunFileSystem.java, compiled by `make install`:
+# each run's S3 file systems, made with its credentials (run_session).
+RUN_FILE_SYSTEM_JARS = ("flightpipe-run-fs.jar",)
+RUN_FILE_SYSTEM = "flightpipe.hadoop.RunFileSystem"
+S3A_FILE_SYSTEM = "org.apache.hadoop.fs.s3a.S3AFileSystem"
 
 
 def local_spark(app_name: str = "flightpipe-glue-local", master: str = "local[*]") -> Any:
@@ -100,7 +106,7 @@ def local_spark(app_name: str = "flightpipe-glue-local", master: str = "local[*]
 def s3a_settings() -> dict[str, str]:
     """Spark settings that make ``s3://`` (and ``s3a://``) Hadoop's S3A filesystem, pointed at
     this process's endpoint (``AWS_ENDPOINT_URL``) with the credentials boto3 resolves."""
-    jars = (*S3A_JARS, *JDBC_JARS)
+    jars = (*S3A_JARS, *JDBC_JARS, *RUN_FILE_SYSTEM_JARS)
     missing = [jar for jar in jars if not (S3A_JARS_DIR / jar).is_file()]
     if missing:
         raise RuntimeError(
@@ -108,8 +114,12 @@ def s3a_settings() -> dict[str, str]:
             "run `make install`"
         )
     settings = {"spark.jars": ",".join(str(S3A_JARS_DIR / jar) for jar in jars), **S3A_FILESYSTEMS}
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    return settings | s3a_endpoint_settings(endpoint, environment_credentials())
+    return settings | s3a_endpoint_settings(s3_endpoint(), environment_credentials())
+
+
+def s3_endpoint() -> str | None:
+    """S3's endpoint in this process's environment, as boto3 reads it."""
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
 
 
 def environment_credentials() -> dict[str, str]:
@@ -158,6 +168,33 @@ def s3a_endpoint_settings(endpoint: str | None, credentials: Mapping[str, str]) 
     return settings
 
 
+def run_file_system_settings(run_id: str, credentials: Mapping[str, str]) -> dict[str, str]:
+    """A run's session settings that make its ``s3://`` and ``s3a://`` file systems its own,
+    made with ``credentials`` (``RunFileSystem``: Hadoop caches one file system per bucket and
+    user, whatever the configuration says, so without these every run would reach S3 through
+    the first run's)."""
+    settings = {"flightpipe.run.id": run_id, "flightpipe.run.fs.impl": S3A_FILE_SYSTEM}
+    for scheme in ("s3", "s3a"):
+        settings[f"fs.{scheme}.impl"] = RUN_FILE_SYSTEM
+        settings[f"fs.{scheme}.impl.disable.cache"] = "true"
+    for key, value in s3a_endpoint_settings(s3_endpoint(), credentials).items():
+        settings[key.removeprefix("spark.hadoop.")] = value
+    return settings
+
+
+@contextlib.contextmanager
+def run_session(spark: Any, run_id: str, credentials: Mapping[str, str]) -> Iterator[Any]:
+    """A SparkSession of the process's Spark for one run, whose S3 reads and writes are made
+    with ``credentials``; its file systems are closed when the run ends."""
+    session = spark.newSession()
+    for key, value in run_file_system_settings(run_id, credentials).items():
+        session.conf.set(key, value)
+    try:
+        yield session
+    finally:
+        session.sparkContext._jvm.flightpipe.hadoop.RunFileSystem.closeRun(run_id)
+
+
 def job_argv(script: Path, arguments: Mapping[str, str] | Sequence[str]) -> list[str]:
     """``sys.argv`` as Glue builds it: the script, then ``--key value`` pairs."""
     if isinstance(arguments, Mapping):
@@ -201,9 +238,12 @@ def run_job(
     arguments: Mapping[str, str] | Sequence[str],
     scratch_parent: Path | None = None,
     libraries: Path | None = None,
+    credentials: Mapping[str, str] | None = None,
 ) -> Any:
     """Run ``script`` with Glue-style ``arguments``; returns what its ``main`` returns. Its
-    modules are imported from ``libraries`` when given, else from the script's folder."""
+    modules are imported from ``libraries`` when given, else from the script's folder. With
+    ``credentials`` (a role's session, as ``AWS_*`` variables) the run calls AWS with them, from
+    boto3 and from Spark, as a Glue job calls AWS with its role's."""
     script = script.resolve()
     with _lock:
         if libraries is not None:
@@ -211,9 +251,14 @@ def run_job(
             _put_on_path(SHIM_PATH)
         else:
             _put_on_path(SHIM_PATH, script.parent)
-    local_spark()
+    spark = local_spark()
     argv = job_argv(script, arguments)
-    with run_scope(scratch_parent):
+    with contextlib.ExitStack() as scope:
+        scope.enter_context(run_scope(scratch_parent))
+        if credentials is not None:
+            run_id = _argument(argv, "--JOB_RUN_ID") or f"gluelocal-{threading.get_ident()}"
+            session = scope.enter_context(run_session(spark, run_id, credentials))
+            scope.enter_context(run_identity(credentials, session))
         with _lock:
             module = _loaded.get(script)
             if module is None:
@@ -229,6 +274,14 @@ def run_job(
         finally:
             sys.argv = saved
         return None
+
+
+def _argument(argv: Sequence[str], name: str) -> str | None:
+    """The value after ``name`` in ``argv``, if any."""
+    for index, item in enumerate(argv[:-1]):
+        if item == name:
+            return argv[index + 1]
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,6 +48,10 @@ from flightpipe.stack.job_code import JobCode
 from flightpipe.stack.job_code import fetch as fetch_job_code
 
 log = logging.getLogger("flightpipe.stack.glue")
+# The session name AWS Glue gives a job's role session: CloudTrail records a job's calls as
+# "assumed-role/<role>/GlueJobRunnerSession" (AWS documents no name; this is the one its
+# records and error messages show). A crawl's session is named "AWS-Crawler".
+JOB_SESSION_NAME = "GlueJobRunnerSession"
 
 
 class _Settings:
@@ -165,8 +169,18 @@ def role_session(role_arn: str, session_name: str) -> boto3.session.Session:
     )
 
 
+def session_credentials(session: boto3.session.Session) -> dict[str, str]:
+    """``session``'s credentials as ``AWS_*`` environment variables."""
+    frozen = session.get_credentials().get_frozen_credentials()
+    return {
+        "AWS_ACCESS_KEY_ID": frozen.access_key,
+        "AWS_SECRET_ACCESS_KEY": frozen.secret_key,
+        "AWS_SESSION_TOKEN": frozen.token or "",
+    }
+
+
 def _role_arn(role: str) -> str:
-    """A crawler's role as an ARN (CreateCrawler takes a role's name or its ARN)."""
+    """A crawler's or job's role as an ARN (both take a role's name or its ARN)."""
     if role.startswith("arn:"):
         return role
     account = boto3.client("sts").get_caller_identity()["Account"]
@@ -420,7 +434,8 @@ class LocalJobRun(glue_models.FakeJobRun):
         model = clock.current()
         started = time.monotonic()
         try:
-            code = self._code()
+            role = role_session(_role_arn(self.job.role), JOB_SESSION_NAME)
+            code = self._code(role.client("s3"))
             model.pad(started, model.job_start_seconds)
             self._set("RUNNING")
             running = time.monotonic()
@@ -430,7 +445,12 @@ class LocalJobRun(glue_models.FakeJobRun):
             if _settings.containers is not None:
                 _settings.containers.run(self.job_run_id, code, self._argv(), log_path)
             else:
-                run_job(code.script, self._argv(), libraries=code.libraries)
+                run_job(
+                    code.script,
+                    self._argv(),
+                    libraries=code.libraries,
+                    credentials=session_credentials(role),
+                )
             model.pad(running, model.job_run_seconds)
             self._set("SUCCEEDED")
             log.info("job %s run %s SUCCEEDED", self.job_name, self.job_run_id)
@@ -452,13 +472,12 @@ class LocalJobRun(glue_models.FakeJobRun):
             logging.getLogger().removeHandler(handler)
             handler.close()
 
-    def _code(self) -> JobCode:
-        """The script and libraries the job's definition names, from S3, as Glue reads them."""
+    def _code(self, s3: Any) -> JobCode:
+        """The script and libraries the job's definition names, read from S3 with the job's
+        role (``s3``), as Glue reads them."""
         location = (self.job.command or {}).get("ScriptLocation", "")
         extra = {**(self.job.default_arguments or {}), **(self.arguments or {})}
-        return fetch_job_code(
-            boto3.client("s3"), _settings.code_dir, location, extra.get("--extra-py-files")
-        )
+        return fetch_job_code(s3, _settings.code_dir, location, extra.get("--extra-py-files"))
 
     def _argv(self) -> list[str]:
         argv: list[str] = []

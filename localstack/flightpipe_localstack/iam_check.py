@@ -3,9 +3,9 @@
 LocalStack community enforces no IAM, so a permission missing from infra/pipeline.yaml shows
 only on AWS. Here, every request signed with the credentials of a role session (LocalStack's
 Lambda assumes each function's role, its Step Functions the state machine's role, the project's
-Glue service the crawler's role for a crawl, through STS, whose sessions moto records by access
-key) is evaluated against that role's policies as LocalStack's IAM holds them (inline, and
-attached managed ones): the request's IAM action (the
+Glue service the crawler's role for a crawl and the job's role for a job run, through STS, whose
+sessions moto records by access key) is evaluated against that role's policies as LocalStack's
+IAM holds them (inline, and attached managed ones): the request's IAM action (the
 operation name with the service's prefix, S3's exceptions aside), its resource ARNs and condition
 keys go to ``@cloud-copilot/iam-simulate`` (npm, pinned in tools/iam), an evaluator of identity
 policies with AWS's condition operators that also checks the resource ARN against the action's
@@ -15,8 +15,8 @@ as one JSON line to ``FLIGHTPIPE_IAM_DENIALS`` (the local stack's ``logs/iam-den
 which ``make local-e2e`` reports.
 
 A request whose resource this module cannot name is refused too, saying so: the check is never
-weaker than AWS by omission. Requests with other credentials (the person's, the Glue service's)
-are not checked: the Glue jobs do not run with their roles' sessions yet.
+weaker than AWS by omission. Requests with other credentials (the person's, the Glue service's
+own) are not checked.
 
 Enabled when ``FLIGHTPIPE_IAM_EVALUATOR`` names ``tools/iam/evaluate.mjs`` (the launcher sets it).
 """
@@ -50,6 +50,9 @@ S3_OPERATION_ACTIONS = {
     "UploadPart": "PutObject",
     "CompleteMultipartUpload": "PutObject",
 }
+# Operations AWS authorizes without any permission (STS API reference, GetCallerIdentity: "No
+# permissions are required to perform this operation").
+UNCHECKED = {("sts", "GetCallerIdentity")}
 # Each service's error for a refused call, as AWS answers it.
 DENIED_ERRORS = {
     "s3": ("AccessDenied", 403),
@@ -91,6 +94,46 @@ def request_resources(
     if rule is None:
         raise UnnamedResource(f"no resource rule for the service {service}")
     return rule(operation, params, region, account)
+
+
+def request_checks(
+    signing_name: str,
+    service: str,
+    operation: str,
+    params: Mapping[str, Any],
+    region: str,
+    account: str,
+) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """Each (action, resource ARN) a request needs allowed, and its condition keys. One action
+    for all the request's resources, but for S3's copies and multi-object deletes (Amazon S3 API
+    reference: CopyObject and UploadPartCopy need ``s3:GetObject`` on the source and
+    ``s3:PutObject`` on the target; DeleteObjects needs ``s3:DeleteObject`` on each key)."""
+    if service == "s3" and operation == "DeleteObjects":
+        bucket = params.get("Bucket")
+        keys = [item.get("Key") for item in (params.get("Delete") or {}).get("Objects") or []]
+        if not bucket or not keys or None in keys:
+            raise UnnamedResource("s3.DeleteObjects names no bucket or no keys")
+        action = f"{signing_name}:DeleteObject"
+        return [(action, f"arn:aws:s3:::{bucket}/{key}") for key in keys], {}
+    action = operation_action(signing_name, service, operation)
+    resources, context = request_resources(service, operation, params, region, account)
+    checks = [(action, resource) for resource in resources]
+    if service == "s3" and operation in ("CopyObject", "UploadPartCopy"):
+        checks = [(f"{signing_name}:PutObject", resource) for resource in resources]
+        checks.append((f"{signing_name}:GetObject", _copy_source(params.get("CopySource"))))
+    return checks, context
+
+
+def _copy_source(source: Any) -> str:
+    """The object ARN of a copy's ``CopySource`` (``bucket/key``, URL-encoded, perhaps with a
+    leading ``/`` and a ``?versionId=``)."""
+    from urllib.parse import unquote
+
+    text = unquote(str(source or "").split("?versionId=", 1)[0]).lstrip("/")
+    bucket, _, key = text.partition("/")
+    if not bucket or not key:
+        raise UnnamedResource(f"the copy source {source!r} names no bucket and key")
+    return f"arn:aws:s3:::{bucket}/{key}"
 
 
 def _s3(operation: str, params: Mapping[str, Any], _r: str, _a: str) -> tuple[list[str], dict]:
@@ -163,6 +206,22 @@ def _logs(operation: str, params: Mapping[str, Any], region: str, account: str):
     return [arn], {}
 
 
+def _secretsmanager(operation: str, params: Mapping[str, Any], region: str, account: str):
+    """A secret's ARN: as given, or the ARN of the secret of that name (its random suffix
+    included, as AWS evaluates it)."""
+    secret = params.get("SecretId")
+    if not secret:
+        raise UnnamedResource(f"secretsmanager.{operation} names no secret")
+    if str(secret).startswith("arn:"):
+        return [str(secret)], {}
+    try:
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        return [secretsmanager_backends[account][region].secrets[secret].arn], {}
+    except Exception:  # no such secret: AWS evaluates the name's ARN, which no policy names
+        return [f"arn:aws:secretsmanager:{region}:{account}:secret:{secret}"], {}
+
+
 RESOURCE_RULES: dict[str, Callable[..., tuple[list[str], dict[str, str]]]] = {
     "s3": _s3,
     "stepfunctions": _states,
@@ -170,6 +229,7 @@ RESOURCE_RULES: dict[str, Callable[..., tuple[list[str], dict[str, str]]]] = {
     "sqs": _sqs,
     "glue": _glue,
     "logs": _logs,
+    "secretsmanager": _secretsmanager,
 }
 
 
@@ -263,6 +323,8 @@ def install() -> bool:
     def check(_chain: Any, context: Any, _response: Any) -> None:
         if context.service is None or context.operation is None:
             return
+        if (context.service.service_name, context.operation.name) in UNCHECKED:
+            return
         key = extract_access_key_id_from_auth_header(context.request.headers)
         if not key or not context.account_id:
             return
@@ -277,17 +339,20 @@ def install() -> bool:
             return
         service = context.service.service_name
         operation = context.operation.name
-        action = operation_action(context.service.signing_name, service, operation)
+        signing_name = context.service.signing_name
         principal = f"arn:aws:sts::{account}:assumed-role/{role_name}/{assumed.session_name}"
         params = context.service_request or {}
         try:
-            resources, keys = request_resources(service, operation, params, context.region, account)
+            checks, keys = request_checks(
+                signing_name, service, operation, params, context.region, account
+            )
         except UnnamedResource as reason:
+            action = operation_action(signing_name, service, operation)
             _deny(service, principal, action, f"(unnamed: {reason})", "", denials)
             return
         policies = role_policies(role)
         keys = {name: as_evaluated(value) for name, value in keys.items()}
-        for resource in resources:
+        for action, resource in checks:
             result, errors = evaluator.decide(
                 principal, action, as_evaluated(resource), account, keys, policies
             )

@@ -9,6 +9,7 @@ from flightpipe_localstack.iam_check import (
     UnnamedResource,
     as_evaluated,
     operation_action,
+    request_checks,
     request_resources,
 )
 
@@ -104,3 +105,47 @@ def test_line_terminators_in_a_key_reach_the_evaluator_as_a_character_its_wildca
         as_evaluated(key)
         == "arn:aws:s3:::b/daily_flights/a\u0001b\u0001\u0001\u0001 100%s it's.csv"
     )
+
+
+@pytest.mark.parametrize(
+    ("operation", "params", "checks"),
+    [
+        # Amazon S3 API reference, CopyObject: s3:GetObject on the source, s3:PutObject on the
+        # target (S3A's rename of a committed task file).
+        (
+            "CopyObject",
+            {"Bucket": "b", "Key": "q/part-0", "CopySource": "b/q/_temporary/0/part%2B0"},
+            [
+                ("s3:PutObject", "arn:aws:s3:::b/q/part-0"),
+                ("s3:GetObject", "arn:aws:s3:::b/q/_temporary/0/part+0"),
+            ],
+        ),
+        (
+            "UploadPartCopy",
+            {"Bucket": "b", "Key": "t", "CopySource": "/src/k?versionId=3", "PartNumber": 1},
+            [("s3:PutObject", "arn:aws:s3:::b/t"), ("s3:GetObject", "arn:aws:s3:::src/k")],
+        ),
+        # DeleteObjects: s3:DeleteObject on each key (S3A deletes a directory's files at once).
+        (
+            "DeleteObjects",
+            {"Bucket": "b", "Delete": {"Objects": [{"Key": "q/a"}, {"Key": "q/"}]}},
+            [("s3:DeleteObject", "arn:aws:s3:::b/q/a"), ("s3:DeleteObject", "arn:aws:s3:::b/q/")],
+        ),
+        ("GetObject", {"Bucket": "b", "Key": "k"}, [("s3:GetObject", "arn:aws:s3:::b/k")]),
+    ],
+)
+def test_copies_and_multi_object_deletes_need_an_action_per_object(operation, params, checks):
+    assert request_checks("s3", "s3", operation, params, REGION, ACCOUNT) == (checks, {})
+
+
+def test_a_copy_without_a_source_is_unnamed():
+    with pytest.raises(UnnamedResource):
+        request_checks("s3", "s3", "CopyObject", {"Bucket": "b", "Key": "k"}, REGION, ACCOUNT)
+
+
+def test_a_secret_is_named_by_its_arn():
+    arn = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:flightpipe-dev-warehouse-AbCdEf"
+    checks, _ = request_checks(
+        "secretsmanager", "secretsmanager", "GetSecretValue", {"SecretId": arn}, REGION, ACCOUNT
+    )
+    assert checks == [("secretsmanager:GetSecretValue", arn)]

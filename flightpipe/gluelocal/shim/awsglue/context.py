@@ -31,11 +31,15 @@ class GlueContext(SQLContext):
     def __init__(self, sparkContext: SparkContext | SparkSession | None = None, **options: Any):
         """``minPartitions``/``targetPartitions`` in ``options`` are checked as AWS hands them
         to the JVM (Scala ``Int``); other options are ignored, as on AWS."""
-        if not sparkContext:
+        # A run given its role's credentials has a session of its own (aws.run_identity).
+        run_session = aws.run_spark_session()
+        if isinstance(sparkContext, SparkSession):
+            spark_session, spark_context = sparkContext, sparkContext.sparkContext
+        elif run_session is not None:
+            spark_session, spark_context = run_session, run_session.sparkContext
+        elif not sparkContext:
             spark_session = SparkSession.builder.getOrCreate()
             spark_context = spark_session.sparkContext
-        elif isinstance(sparkContext, SparkSession):
-            spark_session, spark_context = sparkContext, sparkContext.sparkContext
         else:
             spark_session, spark_context = SparkSession.builder.getOrCreate(), sparkContext
         super().__init__(spark_context, spark_session)
