@@ -85,15 +85,16 @@ $(SPARK_JARS)/postgresql.jar: $(SPARK_JARS)/.installed
 	cp $(PG_JDBC_JAR) $@
 
 # Each local job run's own S3 file systems, made with its role's credentials (RunFileSystem.java
-# says why Hadoop needs it; flightpipe/gluelocal/runner.py, run_session), compiled against the
-# Hadoop client PySpark ships.
-RUN_FS_SOURCE := flightpipe/gluelocal/java/flightpipe/hadoop/RunFileSystem.java
-$(SPARK_JARS)/flightpipe-run-fs.jar: $(RUN_FS_SOURCE) $(SPARK_JARS)/.installed
+# and RunCredentials.java say why; flightpipe/gluelocal/runner.py, run_session), compiled against
+# the Hadoop client PySpark ships and the AWS SDK of the S3A connector.
+RUN_FS_SOURCES := $(wildcard flightpipe/gluelocal/java/flightpipe/hadoop/*.java)
+$(SPARK_JARS)/flightpipe-run-fs.jar: $(RUN_FS_SOURCES) $(SPARK_JARS)/.installed
 	@scripts/check_prereqs.sh javac
 	rm -rf $(SPARK_JARS)/classes
-	javac --release 17 -d $(SPARK_JARS)/classes -cp "$$($(BIN)/python -c 'import pathlib, pyspark; \
-	    print(*(pathlib.Path(pyspark.__file__).parent / "jars").glob("hadoop-client-api-*.jar"))')" \
-	    $(RUN_FS_SOURCE)
+	hadoop="$$($(BIN)/python -c 'import pathlib, pyspark; \
+	    print(*(pathlib.Path(pyspark.__file__).parent / "jars").glob("hadoop-client-api-*.jar"))')" && \
+	    javac --release 17 -d $(SPARK_JARS)/classes \
+	    -cp "$$hadoop:$(SPARK_JARS)/aws-java-sdk-bundle-1.11.901.jar" $(RUN_FS_SOURCES)
 	cd $(SPARK_JARS)/classes && $(abspath $(BIN))/python -m zipfile -c ../flightpipe-run-fs.jar flightpipe
 	rm -rf $(SPARK_JARS)/classes
 

@@ -66,6 +66,7 @@ JDBC_JARS = ("postgresql.jar",)
 # each run's S3 file systems, made with its credentials (run_session).
 RUN_FILE_SYSTEM_JARS = ("flightpipe-run-fs.jar",)
 RUN_FILE_SYSTEM = "flightpipe.hadoop.RunFileSystem"
+RUN_CREDENTIALS = "flightpipe.hadoop.RunCredentials"
 S3A_FILE_SYSTEM = "org.apache.hadoop.fs.s3a.S3AFileSystem"
 
 
@@ -179,6 +180,7 @@ def run_file_system_settings(run_id: str, credentials: Mapping[str, str]) -> dic
         settings[f"fs.{scheme}.impl.disable.cache"] = "true"
     for key, value in s3a_endpoint_settings(s3_endpoint(), credentials).items():
         settings[key.removeprefix("spark.hadoop.")] = value
+    settings["fs.s3a.aws.credentials.provider"] = RUN_CREDENTIALS
     return settings
 
 

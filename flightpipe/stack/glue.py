@@ -159,14 +159,18 @@ def role_session(role_arn: str, session_name: str) -> boto3.session.Session:
     """A session of ``role_arn``, assumed through the stack's STS, as AWS's Glue runs a crawl
     with its crawler's role: the stack's IAM check evaluates its calls against that role's
     policies (localstack/flightpipe_localstack/iam_check.py)."""
-    credentials = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session_name)[
-        "Credentials"
-    ]
+    credentials = _sts().assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
     return boto3.session.Session(
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
     )
+
+
+def _sts() -> Any:
+    """An STS client of a session of its own: crawls and runs start in threads of their own,
+    and botocore's sessions are not safe to make clients from in several threads at once."""
+    return boto3.session.Session().client("sts")
 
 
 def session_credentials(session: boto3.session.Session) -> dict[str, str]:
@@ -183,7 +187,7 @@ def _role_arn(role: str) -> str:
     """A crawler's or job's role as an ARN (both take a role's name or its ARN)."""
     if role.startswith("arn:"):
         return role
-    account = boto3.client("sts").get_caller_identity()["Account"]
+    account = _sts().get_caller_identity()["Account"]
     return f"arn:aws:iam::{account}:role/{role}"
 
 
