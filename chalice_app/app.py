@@ -3,8 +3,9 @@
 import logging
 
 from chalice import Chalice
-from chalicelib.pipeline import alert_if_unnotified, start_run, stored_key
-from chalicelib.settings import AIRPORTS_KEY, FLIGHTS_PREFIX, settings
+from chalicelib.days import check_day_free
+from chalicelib.pipeline import alert_if_unnotified, client, start_run, stored_key
+from chalicelib.settings import AIRPORTS_KEY, FLIGHTS_PREFIX, day_job_name, settings
 from chalicelib.uploads import Ignored, parse_upload
 
 # configure_logs=False: Chalice would give the ``flightpipe`` logger its own stdout handler
@@ -48,3 +49,10 @@ def on_execution_failed(event):
     alert_if_unnotified(
         event.detail, config.state_machine_arn, config.alerts_topic_arn, config.stage
     )
+
+
+@app.lambda_function(name="day_is_free")
+def day_is_free(event, context):
+    """Asked by the state machine before the day job runs: returns when no run of the event's
+    day is active, else raises DayBusy, on which the state machine waits and asks again."""
+    return check_day_free(client("glue"), day_job_name(), event["day"])

@@ -25,7 +25,11 @@ from flightpipe.config import REPO
 
 PROJECT_DIR = REPO / "chalice_app"
 # Chalice's handler names (app.py) and the template's logical ids of their functions.
-HANDLERS = {"on_object_created": "OnObjectCreated", "on_execution_failed": "OnExecutionFailed"}
+HANDLERS = {
+    "on_object_created": "OnObjectCreated",
+    "on_execution_failed": "OnExecutionFailed",
+    "day_is_free": "DayIsFree",
+}
 
 
 class ChaliceConfigError(RuntimeError):

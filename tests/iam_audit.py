@@ -84,6 +84,9 @@ INTEGRATION_ACTIONS = {
     # "IAM policies for calling Amazon SNS"
     # https://docs.aws.amazon.com/step-functions/latest/dg/connect-sns.html
     "sns:publish": {"sns:Publish"},
+    # "IAM policies for calling AWS Lambda" (Invoke, request response)
+    # https://docs.aws.amazon.com/step-functions/latest/dg/connect-lambda.html
+    "lambda:invoke": {"lambda:InvokeFunction"},
 }
 
 # AWS SDK integrations (arn:aws:states:::aws-sdk:<service>:<apiAction>) need the service's IAM

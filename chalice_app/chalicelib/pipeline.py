@@ -34,7 +34,8 @@ SUBJECT_MAX = 99
 
 
 @functools.cache
-def _client(service: str) -> Any:
+def client(service: str) -> Any:
+    """One client per service for the execution environment's life (see above)."""
     return boto3.client(service)
 
 
@@ -53,7 +54,7 @@ def stored_key(detail: dict[str, Any], s3: Any = None) -> dict[str, Any]:
     decoded = unquote_plus(key)
     if decoded == key:
         return detail
-    s3 = s3 or _client("s3")
+    s3 = s3 or client("s3")
     bucket = str(detail.get("bucket", {}).get("name", ""))
     for candidate in (key, decoded):
         try:
@@ -83,7 +84,7 @@ def start_run(
 
     ``name`` overrides the name derived from the object (a replay must not be deduplicated).
     """
-    sfn = sfn or _client("stepfunctions")
+    sfn = sfn or client("stepfunctions")
     name = name or upload.execution_name
     try:
         arn = sfn.start_execution(
@@ -134,7 +135,7 @@ def alert_if_unnotified(
         what = str(detail.get("name") or "execution")
     subject = _subject(f"Flight pipeline {status}: {what}")
     text = json.dumps(message, indent=2)
-    answer = (sns or _client("sns")).publish(TopicArn=topic_arn, Subject=subject, Message=text)
+    answer = (sns or client("sns")).publish(TopicArn=topic_arn, Subject=subject, Message=text)
     # One line per alert, for whoever reads the function's logs (the local dashboard does).
     log.info(
         "alert published: %s",

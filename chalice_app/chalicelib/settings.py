@@ -42,3 +42,9 @@ def settings() -> Settings:
         alerts_topic_arn=_required("ALERTS_TOPIC_ARN"),
         stage=_required("STAGE"),
     )
+
+
+def day_job_name() -> str:
+    """The day job's name: the one setting of the function that asks whether a day is free
+    (``day_is_free``), which the other handlers' settings do not need."""
+    return _required("DAY_JOB_NAME")

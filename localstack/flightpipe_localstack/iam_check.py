@@ -53,6 +53,9 @@ S3_OPERATION_ACTIONS = {
 # Operations AWS authorizes without any permission (STS API reference, GetCallerIdentity: "No
 # permissions are required to perform this operation").
 UNCHECKED = {("sts", "GetCallerIdentity")}
+# Lambda's Invoke is authorized by lambda:InvokeFunction (Service Authorization Reference,
+# "Actions, resources, and condition keys for AWS Lambda").
+LAMBDA_OPERATION_ACTIONS = {"Invoke": "InvokeFunction"}
 # Each service's error for a refused call, as AWS answers it.
 DENIED_ERRORS = {
     "s3": ("AccessDenied", 403),
@@ -79,10 +82,12 @@ class UnnamedResource(Exception):
 
 
 def operation_action(signing_name: str, service: str, operation: str) -> str:
-    """The IAM action authorizing one operation: ``<signing name>:<operation>``, S3's exceptions
-    aside."""
+    """The IAM action authorizing one operation: ``<signing name>:<operation>``, S3's and
+    Lambda's exceptions aside."""
     if service == "s3":
         operation = S3_OPERATION_ACTIONS.get(operation, operation)
+    elif service == "lambda":
+        operation = LAMBDA_OPERATION_ACTIONS.get(operation, operation)
     return f"{signing_name}:{operation}"
 
 
@@ -206,6 +211,25 @@ def _logs(operation: str, params: Mapping[str, Any], region: str, account: str):
     return [arn], {}
 
 
+def _lambda(operation: str, params: Mapping[str, Any], region: str, account: str):
+    """A function's ARN from its name, ARN or partial ARN, with the qualifier the call names
+    (Lambda: a policy on the unqualified ARN does not cover a version or alias)."""
+    given = str(params.get("FunctionName") or "")
+    if not given:
+        raise UnnamedResource(f"lambda.{operation} names no function")
+    parts = given.split(":")
+    if given.startswith("arn:"):
+        region, account, name, qualifier = parts[3], parts[4], parts[6], parts[7:]
+    elif len(parts) >= 3 and parts[1] == "function":  # 123456789012:function:name[:qualifier]
+        account, name, qualifier = parts[0], parts[2], parts[3:]
+    else:  # name[:qualifier]
+        name, qualifier = parts[0], parts[1:]
+    if params.get("Qualifier"):
+        qualifier = [str(params["Qualifier"])]
+    arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
+    return [":".join([arn, *qualifier[:1]])], {}
+
+
 def _secretsmanager(operation: str, params: Mapping[str, Any], region: str, account: str):
     """A secret's ARN: as given, or the ARN of the secret of that name (its random suffix
     included, as AWS evaluates it)."""
@@ -230,6 +254,7 @@ RESOURCE_RULES: dict[str, Callable[..., tuple[list[str], dict[str, str]]]] = {
     "glue": _glue,
     "logs": _logs,
     "secretsmanager": _secretsmanager,
+    "lambda": _lambda,
 }
 
 

@@ -67,8 +67,9 @@ def actions(statement: dict[str, Any]) -> list[str]:
 
 
 def test_the_source_template_passes_cfn_lint():
-    """E3001 (no Type) and W8001 (the Condition on them unseen) only: OnObjectCreated and
-    OnExecutionFailed add to Chalice's functions. The packaged template is linted in full."""
+    """E3001 (no Type) and W8001 (the Condition on them unseen) only: OnObjectCreated,
+    OnExecutionFailed and DayIsFree add to Chalice's functions. The packaged template is linted
+    in full."""
     result = lint("--ignore-checks", "E3001", "W8001", "--", str(SOURCE))
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -204,6 +205,7 @@ def test_each_actor_has_its_own_role(resources):
     for function, role in (
         ("OnObjectCreated", "ObjectCreatedHandlerRole"),
         ("OnExecutionFailed", "ExecutionFailedHandlerRole"),
+        ("DayIsFree", "DayIsFreeRole"),
     ):
         assert resources[function]["Properties"]["Role"] == {"Fn::GetAtt": [role, "Arn"]}
     assert (
@@ -447,10 +449,12 @@ def test_the_handlers_are_named_as_chalice_deploy_names_them_and_left_to_it_on_r
     groups = {
         "OnObjectCreated": "OnObjectCreatedLogGroup",
         "OnExecutionFailed": "OnExecutionFailedLogGroup",
+        "DayIsFree": "DayIsFreeLogGroup",
     }
     for handler, logical in (
         ("on_object_created", "OnObjectCreated"),
         ("on_execution_failed", "OnExecutionFailed"),
+        ("day_is_free", "DayIsFree"),
     ):
         function = resources[logical]
         assert function["Condition"] == "HandlersByStack"

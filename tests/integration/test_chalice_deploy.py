@@ -90,21 +90,24 @@ def test_chalice_deploy_from_the_stacks_outputs_runs_the_pipeline(
             "Stacks"
         ][0]["Outputs"]
     }
-    roles = {
-        "on_object_created": outputs["ObjectCreatedHandlerRoleArn"],
-        "on_execution_failed": outputs["ExecutionFailedHandlerRoleArn"],
+    handlers = {
+        "DATA_BUCKET": stack.pipeline.data_bucket,
+        "STATE_MACHINE_ARN": stack.pipeline.state_machine_arn,
+        "ALERTS_TOPIC_ARN": stack.pipeline.alerts_topic_arn,
+        "STAGE": "local",
     }
-    for handler in HANDLERS:
+    wanted = {
+        "on_object_created": (outputs["ObjectCreatedHandlerRoleArn"], handlers),
+        "on_execution_failed": (outputs["ExecutionFailedHandlerRoleArn"], handlers),
+        "day_is_free": (outputs["DayIsFreeRoleArn"], {"DAY_JOB_NAME": stack.pipeline.job}),
+    }
+    assert set(wanted) == set(HANDLERS)
+    for handler, (role, environment) in wanted.items():
         found = stack.client("lambda").get_function_configuration(
             FunctionName=f"flightpipe-local-{handler}"
         )
-        assert found["Role"] == roles[handler]
-        assert found["Environment"]["Variables"] == {
-            "DATA_BUCKET": stack.pipeline.data_bucket,
-            "STATE_MACHINE_ARN": stack.pipeline.state_machine_arn,
-            "ALERTS_TOPIC_ARN": stack.pipeline.alerts_topic_arn,
-            "STAGE": "local",
-        }
+        assert found["Role"] == role
+        assert found["Environment"]["Variables"] == environment
     config = json.loads((project / ".chalice" / "config.json").read_text())
     assert set(config["stages"]) == {"local"}
 

@@ -601,7 +601,9 @@ def test_the_execution_log_group_keeps_its_days(deployed):
     assert group.get("retentionInDays") == wanted["RetentionInDays"]
 
 
-FUNCTIONS = ["OnObjectCreated", "OnExecutionFailed"]
+FUNCTIONS = ["OnObjectCreated", "OnExecutionFailed", "DayIsFree"]
+# The functions events invoke (DayIsFree is called by the state machine).
+EVENT_HANDLERS = ["OnObjectCreated", "OnExecutionFailed"]
 
 
 @pytest.mark.parametrize("logical", FUNCTIONS)
@@ -645,7 +647,7 @@ def test_functions_run_the_package_with_the_templates_settings(deployed, logical
     assert wanted["Tags"].items() <= tags.items()
 
 
-@pytest.mark.parametrize("logical", FUNCTIONS)
+@pytest.mark.parametrize("logical", EVENT_HANDLERS)
 def test_function_failures_are_retried_then_kept_in_the_failures_queue(deployed, logical):
     wanted = deployed.properties(logical)["EventInvokeConfig"]
     found = deployed.client("lambda").get_function_event_invoke_config(
@@ -667,7 +669,7 @@ def test_function_failures_are_retried_then_kept_in_the_failures_queue(deployed,
     )
 
 
-@pytest.mark.parametrize("logical", FUNCTIONS)
+@pytest.mark.parametrize("logical", EVENT_HANDLERS)
 def test_rules_send_their_events_to_the_function_and_failures_to_the_queue(deployed, logical):
     events, lambda_ = deployed.client("events"), deployed.client("lambda")
     function_arn = deployed.get_att(logical, "Arn")
@@ -709,7 +711,7 @@ def test_the_rules_are_the_ones_the_dead_letter_queue_accepts(deployed):
     (statement,) = deployed.properties("HandlerFailuresPolicy")["PolicyDocument"]["Statement"]
     pattern = statement["Condition"]["ArnLike"]["aws:SourceArn"]
     events = deployed.client("events")
-    for logical in FUNCTIONS:
+    for logical in EVENT_HANDLERS:
         for event in deployed.properties(logical)["Events"]:
             arn = events.describe_rule(Name=deployed.physical(f"{logical}{event}"))["Arn"]
             assert fnmatch.fnmatchcase(arn, pattern), (arn, pattern)
@@ -718,7 +720,7 @@ def test_the_rules_are_the_ones_the_dead_letter_queue_accepts(deployed):
 def test_roles_and_their_policies(deployed):
     iam = deployed.client("iam")
     roles = deployed.of_type("AWS::IAM::Role")
-    assert len(roles) == 6
+    assert len(roles) == 7
     for logical in roles:
         wanted = deployed.properties(logical)
         name = deployed.physical(logical)

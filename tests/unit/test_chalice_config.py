@@ -19,6 +19,8 @@ OUTPUTS = {
     "AlertsTopicArn": "arn:aws:sns:us-east-1:111122223333:flightpipe-dev-alerts",
     "ObjectCreatedHandlerRoleArn": "arn:aws:iam::111122223333:role/created",
     "ExecutionFailedHandlerRoleArn": "arn:aws:iam::111122223333:role/failed",
+    "DayIsFreeRoleArn": "arn:aws:iam::111122223333:role/day",
+    "DelayedFlightsJobName": "flightpipe-dev-delayed-flights",
 }
 
 
@@ -38,6 +40,10 @@ def test_each_handler_gets_its_own_role_and_the_environment_of_its_function():
         "on_execution_failed": {
             "iam_role_arn": OUTPUTS["ExecutionFailedHandlerRoleArn"],
             "environment_variables": environment,
+        },
+        "day_is_free": {
+            "iam_role_arn": OUTPUTS["DayIsFreeRoleArn"],
+            "environment_variables": {"DAY_JOB_NAME": OUTPUTS["DelayedFlightsJobName"]},
         },
     }
     assert section["iam_role_arn"] == OUTPUTS["ObjectCreatedHandlerRoleArn"]

@@ -27,6 +27,7 @@ GLUE = f"arn:aws:glue:{REGION}:{ACCOUNT}"
         ("s3", "s3", "UploadPart", "s3:PutObject"),
         ("stepfunctions", "states", "StartExecution", "states:StartExecution"),
         ("glue", "glue", "GetPartition", "glue:GetPartition"),
+        ("lambda", "lambda", "Invoke", "lambda:InvokeFunction"),
     ],
 )
 def test_the_action_is_the_operation_under_the_signing_name(service, signing, operation, action):
@@ -149,3 +150,24 @@ def test_a_secret_is_named_by_its_arn():
         "secretsmanager", "secretsmanager", "GetSecretValue", {"SecretId": arn}, REGION, ACCOUNT
     )
     assert checks == [("secretsmanager:GetSecretValue", arn)]
+
+
+@pytest.mark.parametrize(
+    ("params", "arn"),
+    [
+        ({"FunctionName": "f"}, f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:f"),
+        ({"FunctionName": "f:live"}, f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:f:live"),
+        (
+            {"FunctionName": f"{ACCOUNT}:function:f"},
+            f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:f",
+        ),
+        (
+            {"FunctionName": f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:f", "Qualifier": "3"},
+            f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:f:3",
+        ),
+    ],
+)
+def test_a_function_is_named_by_its_arn_with_the_qualifier_called(params, arn):
+    """Lambda's Invoke takes a name, an ARN or a partial ARN, and a qualifier either way (Lambda
+    API reference, Invoke: FunctionName); a version or alias has an ARN of its own."""
+    assert request_resources("lambda", "Invoke", params, REGION, ACCOUNT) == ([arn], {})

@@ -21,6 +21,15 @@ pytestmark = pytest.mark.unit
 STATE_MACHINE_FILE = REPO / "stepfunctions" / "pipeline.asl.json"
 
 
+# The values a deployment of the stage local in LocalStack's account gives ``Fn::Sub``'s names.
+PSEUDO = {
+    "AWS::Partition": "aws",
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "000000000000",
+    "Stage": "local",
+}
+
+
 def state_machine_definition() -> str:
     """The definition with every ``${Placeholder}`` filled with the parameters' defaults (as a
     deployment that sets none fills it), and names for the resources (their values are not
@@ -35,6 +44,11 @@ def state_machine_definition() -> str:
         if "Fn::FindInMap" in value:
             mapping, key, field = value["Fn::FindInMap"]
             values[placeholder] = template["Mappings"][mapping][key][field]
+            continue
+        if "Fn::Sub" in value:  # an ARN made of the stage's names
+            values[placeholder] = re.sub(
+                r"\$\{([\w:]+)\}", lambda m: PSEUDO[m.group(1)], value["Fn::Sub"]
+            )
             continue
         name = value["Ref"]
         if name in parameters:
@@ -148,11 +162,12 @@ def caught(state: dict, error: str) -> str:
     return str(catcher["Next"])
 
 
-def test_a_day_whose_partition_is_catalogued_goes_straight_to_its_job():
+def test_a_day_whose_partition_is_catalogued_goes_to_its_job_without_a_crawl():
     machine = states(json.loads(STATE_MACHINE_FILE.read_text()))
     check = machine["CheckPartition"]
     assert check["Resource"] == "arn:aws:states:::aws-sdk:glue:getPartition"
-    assert check["Next"] == "RunJob"
+    assert check["Next"] == "WaitForTheDay"
+    assert machine["WaitForTheDay"]["Next"] == "RunJob"
     assert caught(check, "EntityNotFoundException") == "StartCrawler"
     assert machine["FindCatalog"]["Next"] == "CheckPartition"
 
