@@ -232,7 +232,8 @@ def test_a_job_run_calls_aws_with_the_role_it_is_given_from_boto3_and_from_spark
         "AWS_SESSION_TOKEN": frozen.token,
     }
     bucket = found["DataBucket"]
-    readable, unreadable = "daily_flights/date=2014-02-01/probe.csv", "run-reports/probe.json"
+    # Neither key starts a run: the session's stack serves other modules' days.
+    readable, unreadable = "glue-temp/iam-probe/readable.csv", "run-reports/iam-probe.json"
     for key in (readable, unreadable):
         stack.client("s3").put_object(Bucket=bucket, Key=key, Body=key.encode())
     monkeypatch.setenv("AWS_ENDPOINT_URL", stack.settings.endpoint_url)
