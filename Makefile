@@ -201,10 +201,10 @@ GLUE_LIBRARIES := glue_job/flight_transforms.py glue_job/flight_io.py glue_job/d
 
 # Parameters: PARAMS_FILE (CloudFormation's parameter JSON; any character survives) and PARAMS
 # (plain Key=Value words; no password), merged into one file by `flightpipe parameters`.
-# A password in PARAMS would pass through the shell and stay in its history (README, Deploying).
-NO_PASSWORD_IN_PARAMS = $(if $(findstring WarehousePassword=,$(PARAMS)),$(error WarehousePassword in PARAMS would pass through the shell and stay in its history: put it in PARAMS_FILE, or use WarehouseSecretArn (README, Deploying to AWS)))
+# A password in PARAMS would pass through the shell and stay in its history (docs/operations.md).
+NO_PASSWORD_IN_PARAMS = $(if $(findstring WarehousePassword=,$(PARAMS)),$(error WarehousePassword in PARAMS would pass through the shell and stay in its history: put it in PARAMS_FILE, or use WarehouseSecretArn (docs/operations.md)))
 
-deploy: package ## Deploy to AWS (STAGE=dev|prod ARTIFACT_BUCKET=... PARAMS_FILE=... [PARAMS="Key=Value ..."]); see README
+deploy: package ## Deploy to AWS (STAGE=dev|prod ARTIFACT_BUCKET=... PARAMS_FILE=... [PARAMS="Key=Value ..."]); see docs/operations.md
 	$(NO_PASSWORD_IN_PARAMS)
 	@test -n "$(ARTIFACT_BUCKET)" || { echo "ARTIFACT_BUCKET is required: an S3 bucket for the packaged artifacts" >&2; exit 2; }
 	prefix=flightpipe-$(STAGE) && \
@@ -225,7 +225,7 @@ preflight: install ## Before a deploy: check by API what it needs (make prefligh
 	$(BIN)/flightpipe preflight --stage $(STAGE) $(if $(ARTIFACT_BUCKET),--artifact-bucket "$(ARTIFACT_BUCKET)") \
 	    $(if $(PARAMS_FILE),--file "$(PARAMS_FILE)") $(PARAMS)
 
-chalice-config: install ## Configure `chalice deploy --stage $(STAGE)` from the stage's stack outputs (README)
+chalice-config: install ## Configure `chalice deploy --stage $(STAGE)` from the stage's stack outputs (docs/operations.md)
 	$(BIN)/flightpipe chalice-config --stage $(STAGE)
 
 smoke: install ## After a deploy: one upload through the pipeline, reported (make smoke STAGE=dev|prod|local)

@@ -327,7 +327,7 @@ def _pull_missing(settings: LocalSettings, images: list[str] | None = None) -> N
             except docker.errors.APIError as error:
                 raise ComposeError(
                     f"{image} is not here and cannot be pulled ({error.explanation}): build "
-                    "stand-ins with `make compose-standins` (see the README)"
+                    "stand-ins with `make compose-standins` (docs/containers.md)"
                 ) from error
 
 

@@ -62,7 +62,8 @@ def overrides(
         if key in SECRET_PARAMETERS:
             raise ParameterError(
                 f"{key} on the command line would be split by the shell and kept in its history: "
-                "put it in PARAMS_FILE (README, 'Deploying to AWS') or use WarehouseSecretArn"
+                "put it in PARAMS_FILE (docs/operations.md, 'Deploying to AWS') "
+                "or use WarehouseSecretArn"
             )
         values[key] = value
     return {**values, **(from_file or {})}

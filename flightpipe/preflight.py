@@ -101,7 +101,7 @@ def _parameters(template: Mapping[str, Any], values: Mapping[str, str]) -> Check
             )
             if part
         )
-        return Check("parameters", FAIL, detail, "add them to PARAMS_FILE (README, Deploying)")
+        return Check("parameters", FAIL, detail, "add them to PARAMS_FILE (docs/operations.md)")
     return Check("parameters", OK, f"the {len(required)} parameters without a default are given")
 
 

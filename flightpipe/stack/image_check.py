@@ -7,8 +7,8 @@ prints the image's facts from Docker (entry point, user, working folder), then r
 ``image_probe_job.py`` as a Glue job of the running stack, so in a container of the image
 started exactly as the pipeline's runs are, and prints what that job found (Spark, Python, Java
 and boto3 versions, ``spark-defaults.conf``, ``fs.s3.impl``, the JDBC drivers) and a verdict per
-step, with what to do about a failed one (``FIXES``; the README's "Checking a Glue image" says
-more). The probe's catalog table, job and S3 objects are removed afterwards.
+step, with what to do about a failed one (``FIXES``; docs/containers.md, "Checking a Glue
+image", says more). The probe's catalog table, job and S3 objects are removed afterwards.
 """
 
 from __future__ import annotations
