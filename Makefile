@@ -15,7 +15,7 @@ LOCALSTACK_CATALOG := $(LOCALSTACK_VENV)/static
 PYTEST_ARGS ?=
 STAGE ?= dev
 
-.PHONY: help install test test-unit test-functional test-integration test-docker test-browser lint local-up local-down local-status local-e2e compose-standins compose-up compose-down compose-e2e compose-shell compose-check-image replay backfill package preflight deploy chalice-config smoke clean
+.PHONY: help install test test-fast test-unit test-functional test-integration test-docker test-browser lint local-up local-down local-status local-e2e compose-standins compose-up compose-down compose-e2e compose-shell compose-check-image replay backfill package preflight deploy chalice-config smoke clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -115,6 +115,9 @@ test: install ## Run the whole suite, with a throwaway PostgreSQL unless DATABAS
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || echo "note: no Chromium: the browser tests will be skipped"
 	$(BIN)/flightpipe postgres run -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+test-fast: install ## The unit tests that need no Spark: the quick loop while editing (under a minute)
+	$(BIN)/python -m pytest -m "unit and not spark" $(PYTEST_ARGS)
+
 test-unit: install ## Unit tests only (no servers)
 	@scripts/check_prereqs.sh java
 	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
@@ -151,7 +154,7 @@ local-status: install ## Each day's last run (a table; the dashboard's address),
 
 local-e2e: install ## The whole flow on the sample data, checked; stops the stack unless KEEP=1
 	@scripts/check_prereqs.sh java postgres
-	$(BIN)/python -m flightpipe.e2e
+	$(BIN)/flightpipe e2e
 
 # The container path (docker-compose.yml). A machine that cannot pull the official images builds
 # stand-ins first: make compose-standins [CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt] (the CA of
@@ -166,7 +169,7 @@ compose-down: ## Remove the compose stack: job containers, containers, network, 
 	@test -x $(BIN)/flightpipe && $(BIN)/flightpipe compose down || echo "nothing installed, nothing running"
 
 compose-e2e: install ## make local-e2e against the compose stack; stops it unless KEEP=1
-	$(BIN)/python -m flightpipe.e2e --compose
+	$(BIN)/flightpipe e2e --compose
 
 compose-shell: install ## A shell in the Glue image with a job run's environment (stack up)
 	$(BIN)/flightpipe compose shell
@@ -181,7 +184,7 @@ RUN_STAGE = $(if $(filter file,$(origin STAGE)),local,$(STAGE))
 
 replay: install ## Reprocess a day from the objects already in S3: make replay DATE=YYYY-MM-DD [STAGE=dev|prod]
 	@test -n "$(DATE)" || { echo "usage: make replay DATE=YYYY-MM-DD [STAGE=local|dev|prod]" >&2; exit 2; }
-	$(BIN)/python -m flightpipe.replay --date $(DATE) --stage $(RUN_STAGE)
+	$(BIN)/flightpipe replay --date $(DATE) --stage $(RUN_STAGE)
 
 backfill: install ## Reprocess days from S3: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD [STAGE=dev|prod] [WINDOW=n]
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD [STAGE=local|dev|prod] [WINDOW=n]" >&2; exit 2; }
@@ -229,7 +232,7 @@ chalice-config: install ## Configure `chalice deploy --stage $(STAGE)` from the 
 	$(BIN)/flightpipe chalice-config --stage $(STAGE)
 
 smoke: install ## After a deploy: one upload through the pipeline, reported (make smoke STAGE=dev|prod|local)
-	$(BIN)/python -m flightpipe.smoke --stage $(STAGE) $(if $(AIRPORTS),--airports "$(AIRPORTS)")
+	$(BIN)/flightpipe smoke --stage $(STAGE) $(if $(AIRPORTS),--airports "$(AIRPORTS)")
 
 clean: ## Remove the virtualenv, local state and build output (.venv, .local, dist)
 	rm -rf $(VENV) .local dist

@@ -31,8 +31,8 @@ from local_stack import (
     yardstick_line,
 )
 
-from flightpipe.config import LocalSettings
-from flightpipe.generate import generate_day
+from flightpipe.commands.generate import generate_day
+from flightpipe.settings import LocalSettings
 
 
 def main() -> None:

@@ -29,9 +29,9 @@ import boto3
 from flow import FIRST_DAY, drain, timed_days, unseen_days
 from local_stack import accept_airports, deployed_pipeline, stack_values
 
-from flightpipe import compose
-from flightpipe.config import LocalSettings
-from flightpipe.generate import generate_day
+from flightpipe.commands.generate import generate_day
+from flightpipe.devenv import compose
+from flightpipe.settings import LocalSettings
 from flightpipe.stack.local import read_env_file
 
 

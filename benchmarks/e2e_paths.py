@@ -1,7 +1,7 @@
 """Benchmark: `make local-e2e` against `make compose-e2e`, the whole check on each path.
 
-Runs ``python -m flightpipe.e2e`` (the Docker-free stack: start, the sample days, the check,
-stop) and ``python -m flightpipe.e2e --compose`` (the compose stack, images built beforehand:
+Runs ``flightpipe e2e`` (the Docker-free stack: start, the sample days, the check,
+stop) and ``flightpipe e2e --compose`` (the compose stack, images built beforehand:
 start, the same check, down) ``--runs`` times each, alternating, each in a state folder of its
 own, and prints each wall time, the medians and their ratio (target: compose at most 1.5x).
 Uses the stand-in images when ``make compose-standins`` recorded them in ``.local/``.
@@ -26,8 +26,8 @@ from pathlib import Path
 from compose_stack import use_recorded_standins
 from local_stack import yardstick_line
 
-from flightpipe.config import LocalSettings
-from flightpipe.postgres import free_port
+from flightpipe.devenv.postgres import free_port
+from flightpipe.settings import LocalSettings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,7 +43,7 @@ def timed(compose: bool) -> float:
         "COMPOSE_PROJECT_NAME": f"flightpipe-bench-{state.name[-8:].lower()}",
     }
     env.pop("DATABASE_URL", None)
-    command = [sys.executable, "-m", "flightpipe.e2e", *(["--compose"] if compose else [])]
+    command = [sys.executable, "-m", "flightpipe", "e2e", *(["--compose"] if compose else [])]
     started = time.monotonic()
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     seconds = time.monotonic() - started

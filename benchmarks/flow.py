@@ -58,8 +58,8 @@ from local_stack import (
 )
 from spark_reference import REFERENCE_TABLE
 
-from flightpipe.config import LocalSettings
-from flightpipe.generate import generate_day
+from flightpipe.commands.generate import generate_day
+from flightpipe.settings import LocalSettings
 
 SPARK_REFERENCE = Path(__file__).with_name("spark_reference.py")
 FIRST_DAY = date(2016, 1, 1)

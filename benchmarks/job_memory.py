@@ -22,7 +22,7 @@ sizes, ``VmHWM`` in ``/proc/<pid>/status``:
     .venv/bin/python benchmarks/job_memory.py                       # 1M and 10M rows, 10 files
     .venv/bin/python benchmarks/job_memory.py --rows 1000000 --files 10
 
-The data comes from ``flightpipe.generate`` (one seed per file). Nothing is asserted.
+The data comes from ``flightpipe.commands.generate`` (one seed per file). Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ from typing import Any
 import boto3
 from local_stack import accept_airports, deployed_pipeline, stack_values
 
-from flightpipe.config import REPO, LocalSettings
-from flightpipe.generate import generate_day
+from flightpipe.commands.generate import generate_day
+from flightpipe.paths import REPO
+from flightpipe.settings import LocalSettings
 
 SCRIPT = REPO / "glue_job" / "delayed_flights.py"
 PREFIX = "benchmarks/job-memory/"

@@ -22,8 +22,8 @@ from pathlib import Path
 import boto3
 from local_stack import accept_airports, deployed_pipeline, stack_values, wait_until_warm
 
-from flightpipe.config import LocalSettings
-from flightpipe.generate import generate_day
+from flightpipe.commands.generate import generate_day
+from flightpipe.settings import LocalSettings
 
 
 def wait_crawler(glue, name: str) -> None:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import boto3
 
-from flightpipe.config import REPO, LocalSettings, Pipeline
+from flightpipe.paths import REPO
+from flightpipe.settings import LocalSettings, Pipeline
 from flightpipe.stack.local import LocalStack, read_env_file
 
 AIRPORTS = REPO / "sample_data" / "airports.csv"

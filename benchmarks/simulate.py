@@ -15,7 +15,7 @@ under test. The stack is stopped at the end, and its state folder removed unless
 
 1. **Burst**: ``--burst-days`` new days of ``--rows`` flights are uploaded at once.
 2. **Backfill**: ``--backfill-days`` more days are put into S3 while the upload rule has no
-   target (a bucket that already holds history), then ``flightpipe.backfill`` loads them, at
+   target (a bucket that already holds history), then ``flightpipe backfill`` loads them, at
    most its default window (the job's MaxConcurrentRuns + 1) at a time.
 
 Each part ends when every execution it started has ended. It then checks, from the warehouse,
@@ -60,13 +60,13 @@ import psycopg
 from flightpipe_localstack import clock
 from local_stack import accept_airports
 
-from flightpipe import backfill
-from flightpipe.config import LocalSettings, Pipeline
-from flightpipe.generate import generate_day
-from flightpipe.postgres import free_port
+from flightpipe.commands import backfill
+from flightpipe.commands.generate import generate_day
+from flightpipe.devenv.postgres import free_port
+from flightpipe.infra.stages import Targets
+from flightpipe.settings import LocalSettings, Pipeline
 from flightpipe.stack.deploy import deploy_local
 from flightpipe.stack.local import LocalStack, stack_env_values
-from flightpipe.stage import Targets
 
 WARM_UP_DAY = date(2016, 12, 31)
 BURST_FIRST = date(2017, 1, 1)

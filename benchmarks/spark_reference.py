@@ -34,14 +34,14 @@ from typing import Any
 
 import psycopg
 
-from flightpipe.config import REPO
+from flightpipe.paths import REPO
 
 sys.path.insert(0, str(REPO / "glue_job"))
 from flight_transforms import enrich  # the job's module, beside its script
 
 AIRPORTS = REPO / "sample_data" / "airports.csv"
-# The generated day's columns (flightpipe.generate) and the dimension's, given to the reader:
-# the job knows its columns and infers nothing.
+# The generated day's columns (``flightpipe generate``) and the dimension's, given to the
+# reader: the job knows its columns and infers nothing.
 FLIGHTS_SCHEMA = (
     "Carrier STRING, OriginAirportID BIGINT, DestAirportID BIGINT, DepDelay BIGINT, ArrDelay BIGINT"
 )

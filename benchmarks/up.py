@@ -29,8 +29,8 @@ import threading
 import time
 from pathlib import Path
 
-from flightpipe.config import LocalSettings
-from flightpipe.postgres import free_port
+from flightpipe.devenv.postgres import free_port
+from flightpipe.settings import LocalSettings
 from flightpipe.stack.local import LocalStack
 
 FLIGHTPIPE = Path(sys.executable).parent / "flightpipe"

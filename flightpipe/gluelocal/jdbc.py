@@ -47,7 +47,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from flightpipe.gluelocal.aws import scratch_dir
-from flightpipe.warehouse import CsvSource, Session, Warehouse, identifier, warehouse_from_url
+from flightpipe.warehouse.connections import (
+    CsvSource,
+    Session,
+    Warehouse,
+    identifier,
+    warehouse_from_url,
+)
 
 # The connector's DEFAULT_PARAMETERS.
 DEFAULT_ACTIONS = ";"

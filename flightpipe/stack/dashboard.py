@@ -2,7 +2,7 @@
 
 Neither moto nor LocalStack's free edition shows a local pipeline the way AWS's consoles do;
 the stack serves a small page (``dashboard.html``: plain HTML and JavaScript, no build step) and,
-under ``/_flightpipe/api/``, what ``flightpipe.observe`` reads:
+under ``/_flightpipe/api/``, what ``flightpipe.stack.observe`` reads:
 
 * ``executions`` (newest first) and ``execution?arn=`` (its states, job logs, notifications);
 * ``days`` (each day's last run, reconciled) and ``quarantine?date=`` (its quarantined lines);
@@ -30,7 +30,7 @@ from urllib.parse import parse_qs
 
 from botocore.exceptions import ClientError
 
-from flightpipe.observe import Observer
+from flightpipe.stack.observe import Observer
 
 log = logging.getLogger("flightpipe.stack.dashboard")
 
@@ -51,12 +51,12 @@ class Dashboard:
         if self._observer is None:
             import boto3
 
-            from flightpipe.config import LOCAL_CREDENTIALS, Pipeline
+            from flightpipe.settings import DEFAULT_REGION, LOCAL_CREDENTIALS, Pipeline
 
             session = boto3.session.Session(
                 aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                 aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-                region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                region_name=os.environ.get("AWS_DEFAULT_REGION", DEFAULT_REGION),
             )
             made: dict[str, Any] = {}
 

@@ -37,7 +37,8 @@ from urllib.parse import unquote, urlsplit
 import boto3
 from botocore.exceptions import ClientError
 
-from flightpipe.config import LOCAL_CREDENTIALS, REPO, LocalSettings
+from flightpipe.paths import REPO
+from flightpipe.settings import LOCAL_CREDENTIALS, LocalSettings
 
 TEMPLATE = REPO / "infra" / "pipeline.yaml"
 CHALICE_APP = REPO / "chalice_app"
@@ -382,7 +383,7 @@ def deploy_local(
     deployed when the stack stands and neither the deployed files nor the parameters changed
     since its last deployment. What was deployed is kept in the state folder
     (``dist/packaged.yaml``)."""
-    from flightpipe.warehouse import warehouse_from_url
+    from flightpipe.warehouse.connections import warehouse_from_url
 
     made = made or LocalPackage(local_environment(settings))
     try:

@@ -42,6 +42,7 @@ from moto.glue import models as glue_models
 from moto.glue.exceptions import EntityNotFoundException, InvalidInputException
 from moto.glue.responses import GlueResponse
 
+from flightpipe.settings import LOG_FORMAT
 from flightpipe.stack.crawler import CrawlerPolicyError, check_policies, crawl
 from flightpipe.stack.glue_containers import ContainerJobs, JobRunFailed
 from flightpipe.stack.job_code import JobCode
@@ -527,7 +528,7 @@ def _thread_log_handler(path: Path) -> logging.Handler:
     run: its own lines, its GlueLogger's, its failure's traceback), not those of other runs or of
     py4j's and Spark's threads."""
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     thread = threading.get_ident()
     handler.addFilter(lambda record: record.thread == thread)
     return handler

@@ -73,6 +73,7 @@ from flightpipe.gluelocal.runner import (
     environment_credentials,
     s3a_endpoint_settings,
 )
+from flightpipe.settings import DEFAULT_REGION
 from flightpipe.stack.glue_worker import EXIT_MARK
 from flightpipe.stack.job_code import JobCode
 
@@ -252,7 +253,7 @@ class ContainerJobs:
     def environment(self, image_environment: Mapping[str, str] | None = None) -> dict[str, str]:
         """A job container's environment; ``image_environment`` is the image's own, which the
         JVM options of the trust store extend."""
-        region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+        region = os.environ.get("AWS_DEFAULT_REGION", DEFAULT_REGION)
         environment = {
             "AWS_ENDPOINT_URL": self.placement.endpoint_url,
             "AWS_DEFAULT_REGION": region,

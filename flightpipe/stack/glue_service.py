@@ -29,7 +29,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flightpipe.config import LOCAL_CREDENTIALS, REPO
+from flightpipe.paths import LOCAL_DIR, SAMPLE_DIR
+from flightpipe.settings import DEFAULT_REGION, LOCAL_CREDENTIALS, LOG_FORMAT
 from flightpipe.stack.dashboard import DASHBOARD_PATH, Dashboard
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("flightpipe.stack")
 
 HEALTH_PATH = "/_flightpipe/health"
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # How long a thread may hold the interpreter while another waits for it (Python's default is
 # 5 ms). A job run's driver makes a thousand short calls into Spark's JVM, each giving the
 # interpreter up and waiting to get it back; beside the server's busy threads each wait could
@@ -71,7 +71,7 @@ class SparkWarmer:
         try:
             from flightpipe.stack.warmup import warm_up
 
-            warm_up(REPO / "glue_job", REPO / "sample_data")
+            warm_up(SAMPLE_DIR)
             self.state = "warm"
         except Exception as error:  # the service still serves; job runs will start Spark
             log.exception("Spark warm-up failed")
@@ -220,8 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--aws-endpoint", required=True, help="LocalStack, e.g. http://127.0.0.1:4566"
     )
-    parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("--log-dir", type=Path, default=REPO / ".local" / "logs")
+    parser.add_argument("--region", default=DEFAULT_REGION)
+    parser.add_argument("--log-dir", type=Path, default=LOCAL_DIR / "logs")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--log-file", type=Path, help="also write the service's log here")
     args = parser.parse_args(argv)

@@ -42,6 +42,7 @@ WARM_UP_PASSES = 4
 # A bucket name no stack holds (AWS reserves the ``--ol-s3`` suffix for access point aliases).
 S3A_PROBE = "s3://flightpipe-warmup--ol-s3/none/"
 JVM_CHECK_SECONDS = 2.0
+# flightpipe.settings.LOG_FORMAT: this file runs alone in the Glue image, where flightpipe is not.
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _local = threading.local()
 _main_lock = threading.Lock()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flightpipe.config import LocalSettings, Pipeline
+from flightpipe.settings import LocalSettings, Pipeline
 from flightpipe.stack.local import LocalStack
 
 PROBE_SCRIPT = Path(__file__).resolve().parent / "image_probe_job.py"

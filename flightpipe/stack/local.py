@@ -30,9 +30,10 @@ from typing import Any
 import boto3
 from flightpipe_localstack import clock
 
-from flightpipe import processes
-from flightpipe.config import LOCAL_CREDENTIALS, REPO, LocalSettings
-from flightpipe.postgres import LocalPostgres, free_port
+from flightpipe.devenv import processes
+from flightpipe.devenv.postgres import LocalPostgres, free_port
+from flightpipe.paths import REPO
+from flightpipe.settings import LOCAL_CREDENTIALS, LocalSettings
 from flightpipe.stack.glue_service import HEALTH_PATH
 
 # glibc's allocator for the stack's Python processes, LocalStack and the Glue service (a user's

@@ -13,10 +13,11 @@ exist: that goes through S3A's whole request path against the stack and leaves n
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from datetime import date
 from pathlib import Path
+
+from flightpipe.shipped import reach_job_code
 
 # A bucket name no stack holds (AWS reserves the ``--ol-s3`` suffix for access point aliases,
 # so CreateBucket refuses it there too).
@@ -26,12 +27,11 @@ S3A_PROBE = "s3://flightpipe-warmup--ol-s3/none/"
 PASSES = 6
 
 
-def warm_up(glue_job_dir: Path, sample_dir: Path, passes: int = PASSES) -> None:
+def warm_up(sample_dir: Path, passes: int = PASSES) -> None:
     from flightpipe.gluelocal.runner import local_spark
 
     spark = local_spark()
-    if str(glue_job_dir) not in sys.path:
-        sys.path.insert(0, str(glue_job_dir))
+    reach_job_code()
     import flight_io
     import flight_transforms as T
 

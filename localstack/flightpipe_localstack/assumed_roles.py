@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any
 
-from flightpipe_localstack import _patch
+from flightpipe_localstack import patching
 
 PATCH_ID = "flightpipe.assumed_roles"
 REUSE_SECONDS = 900.0
@@ -70,4 +70,4 @@ def install() -> bool:
             cache[key] = (now, factory, kwargs.get("config"))
         return factory
 
-    return _patch.replace(ClientFactory, "with_assumed_role", with_assumed_role, PATCH_ID, expect)
+    return patching.replace(ClientFactory, "with_assumed_role", with_assumed_role, PATCH_ID, expect)

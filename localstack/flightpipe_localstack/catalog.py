@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import inspect
 
-from flightpipe_localstack._patch import PatchError
+from flightpipe_localstack.patching import PatchError
 
 PATCH_ID = "flightpipe.catalog"
 

@@ -31,7 +31,7 @@ import inspect
 import logging
 from typing import Any
 
-from flightpipe_localstack._patch import expect_digest, replace
+from flightpipe_localstack.patching import expect_digest, replace
 
 LOG = logging.getLogger(__name__)
 

@@ -79,8 +79,8 @@ from dataclasses import dataclass
 from dataclasses import replace as dataclass_replace
 from typing import Any
 
-from flightpipe_localstack import _patch
-from flightpipe_localstack._patch import PatchError
+from flightpipe_localstack import patching
+from flightpipe_localstack.patching import PatchError
 
 PATCH_ID = "flightpipe.clock"
 SCALE_VARIABLE = "FLIGHTPIPE_TIME_SCALE"
@@ -204,16 +204,16 @@ def install(model: TimeModel | None = None) -> TimeModel:
     delay = getattr(callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK", None)
     if delay not in (SYNC_DELAY_DEFAULT, _sync_delay):
         raise PatchError(f"[{PATCH_ID}] _DELAY_SECONDS_SYNC_CONDITION_CHECK is {delay!r}, not 0.5")
-    if not _patch.is_applied(WaitFunction, "_wait_interval", PATCH_ID):
-        problem = _patch.expect_digest(WAIT_INTERVAL_DIGEST)(WaitFunction._wait_interval)
+    if not patching.is_applied(WaitFunction, "_wait_interval", PATCH_ID):
+        problem = patching.expect_digest(WAIT_INTERVAL_DIGEST)(WaitFunction._wait_interval)
         if problem:
             raise PatchError(
                 f"[{PATCH_ID}] WaitFunction._wait_interval: {problem}: review the patch"
             )
 
     _current = model
-    _patch.replace(WaitFunction, "_wait_interval", _wait_interval, PATCH_ID, lambda _: None)
-    _patch.replace(
+    patching.replace(WaitFunction, "_wait_interval", _wait_interval, PATCH_ID, lambda _: None)
+    patching.replace(
         retrier_decl,
         "time",
         _ScaledTime(),

@@ -17,7 +17,7 @@ import functools
 import inspect
 from typing import Any
 
-from flightpipe_localstack import _patch
+from flightpipe_localstack import patching
 
 PATCH_ID = "flightpipe.events_disabled_rules"
 
@@ -40,4 +40,4 @@ def install() -> bool:
             return None
         return original(self, rule, *args, **kwargs)
 
-    return _patch.replace(EventsProvider, "_process_rules", _process_rules, PATCH_ID, expect)
+    return patching.replace(EventsProvider, "_process_rules", _process_rules, PATCH_ID, expect)

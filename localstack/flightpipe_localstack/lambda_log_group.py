@@ -19,7 +19,7 @@ import functools
 import inspect
 from typing import Any
 
-from flightpipe_localstack import _patch
+from flightpipe_localstack import patching
 
 PATCH_ID = "flightpipe.lambda_log_group"
 
@@ -42,6 +42,6 @@ def install() -> bool:
         configured = (self.function_version.config.logging_config or {}).get("LogGroup")
         return str(configured) if configured else original(self)
 
-    return _patch.replace(
+    return patching.replace(
         ExecutionEnvironment, "get_log_group_name", get_log_group_name, PATCH_ID, expect
     )

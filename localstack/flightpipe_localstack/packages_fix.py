@@ -22,7 +22,7 @@ import sys
 import threading
 from pathlib import Path
 
-from flightpipe_localstack._patch import PatchError
+from flightpipe_localstack.patching import PatchError
 
 PATCH_ID = "flightpipe.packages_fix"
 MODULE = "localstack.packages.api"

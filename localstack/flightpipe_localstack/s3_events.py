@@ -24,7 +24,7 @@ import dataclasses
 import inspect
 from urllib.parse import unquote
 
-from flightpipe_localstack import _patch
+from flightpipe_localstack import patching
 
 PATCH_ID = "flightpipe.s3_eventbridge_key"
 QUOTED = "key_name=quote(s3_object.key)"  # in S3EventNotificationContext.from_request_context
@@ -38,13 +38,13 @@ def install() -> bool:
     current = vars(cls).get("_get_event_payload")
     if (
         isinstance(current, staticmethod)
-        and getattr(current.__func__, _patch.MARK, None) == PATCH_ID
+        and getattr(current.__func__, patching.MARK, None) == PATCH_ID
     ):
         return False
     if QUOTED not in inspect.getsource(
         notifications.S3EventNotificationContext.from_request_context
     ):
-        raise _patch.PatchError(
+        raise patching.PatchError(
             f"[{PATCH_ID}] the context no longer has '{QUOTED}': review the patch"
         )
 
@@ -58,8 +58,8 @@ def install() -> bool:
     def _get_event_payload(ctx, config_id=None):
         return original(dataclasses.replace(ctx, key_name=unquote(ctx.key_name)), config_id)
 
-    setattr(_get_event_payload, _patch.MARK, PATCH_ID)
+    setattr(_get_event_payload, patching.MARK, PATCH_ID)
     _get_event_payload.__wrapped__ = original
-    return _patch.replace(
+    return patching.replace(
         cls, "_get_event_payload", staticmethod(_get_event_payload), PATCH_ID, expect
     )

@@ -24,7 +24,7 @@ import inspect
 from typing import Any
 from urllib.parse import quote
 
-from flightpipe_localstack import _patch
+from flightpipe_localstack import patching
 
 PATCH_ID = "flightpipe.s3_listing_encoding"
 COMPARES_ENCODED = "key = urlparse.quote("
@@ -59,7 +59,7 @@ def install() -> bool:
     changed = False
     for name in OPERATIONS:
         original = vars(S3Provider).get(name)
-        if original is None or _patch.is_applied(S3Provider, name, PATCH_ID):
+        if original is None or patching.is_applied(S3Provider, name, PATCH_ID):
             continue
 
         def expect(current: Any) -> str | None:
@@ -78,5 +78,5 @@ def install() -> bool:
             bound.arguments["encoding_type"] = None
             return encode(_original(*bound.args, **bound.kwargs))
 
-        changed |= _patch.replace(S3Provider, name, listing, PATCH_ID, expect)
+        changed |= patching.replace(S3Provider, name, listing, PATCH_ID, expect)
     return changed

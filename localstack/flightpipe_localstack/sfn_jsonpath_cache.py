@@ -19,13 +19,13 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from flightpipe_localstack._patch import replace
+from flightpipe_localstack.patching import replace
 
 PATCH_ID = "flightpipe.sfn_jsonpath_cache"
 MAXSIZE = 4096
 
 
-def _modules() -> dict[Any, Any]:
+def patched_modules() -> dict[Any, Any]:
     """Each patched module with the jsonpath_ng ``parse`` it must hold now."""
     import jsonpath_ng
     import jsonpath_ng.ext
@@ -38,7 +38,7 @@ def _modules() -> dict[Any, Any]:
 def install() -> bool:
     """Memoise ``parse`` where the interpreter calls it; False when already done."""
     changed = False
-    for module, original in _modules().items():
+    for module, original in patched_modules().items():
 
         def expect(current: Any, original: Any = original) -> str | None:
             return None if current is original else f"{current!r} is not jsonpath_ng's parse"

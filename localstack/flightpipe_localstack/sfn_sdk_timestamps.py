@@ -23,7 +23,7 @@ import datetime
 import inspect
 from typing import Any
 
-from flightpipe_localstack._patch import replace
+from flightpipe_localstack.patching import replace
 
 PATCH_ID = "flightpipe.sfn_sdk_timestamps"
 METHOD = "_from_boto_response_value"

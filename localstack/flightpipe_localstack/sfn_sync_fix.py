@@ -23,7 +23,7 @@ import inspect
 import re
 import textwrap
 
-from flightpipe_localstack._patch import PatchError, replace
+from flightpipe_localstack.patching import PatchError, replace
 
 PATCH_ID = "flightpipe.sfn_sync_fix"
 METHOD = "_eval_integration_pattern"

@@ -31,7 +31,7 @@ import logging
 import string
 from typing import Any
 
-from flightpipe_localstack import _patch
+from flightpipe_localstack import patching
 
 log = logging.getLogger("flightpipe.sns")
 
@@ -73,13 +73,15 @@ def install() -> bool:
     changed = False
     for name in PROVIDERS:
         cls = importlib.import_module(name).SnsProvider
-        if _patch.is_applied(cls, "publish", PATCH_ID) and _patch.is_applied(
+        if patching.is_applied(cls, "publish", PATCH_ID) and patching.is_applied(
             cls, "publish_batch", PATCH_ID
         ):
             continue
         publish, batch = vars(cls).get("publish"), vars(cls).get("publish_batch")
         if publish is None or batch is None:
-            raise _patch.PatchError(f"[{PATCH_ID}] {name}.SnsProvider has no publish/publish_batch")
+            raise patching.PatchError(
+                f"[{PATCH_ID}] {name}.SnsProvider has no publish/publish_batch"
+            )
 
         def expect_publish(current: Any) -> str | None:
             if "subject" not in inspect.signature(current).parameters:
@@ -105,6 +107,6 @@ def install() -> bool:
                 _check(entry.get("Subject"), InvalidParameterException)
             return _batch(self, context, *args, **kwargs)
 
-        changed |= _patch.replace(cls, "publish", strict_publish, PATCH_ID, expect_publish)
-        changed |= _patch.replace(cls, "publish_batch", strict_batch, PATCH_ID, expect_batch)
+        changed |= patching.replace(cls, "publish", strict_publish, PATCH_ID, expect_publish)
+        changed |= patching.replace(cls, "publish_batch", strict_batch, PATCH_ID, expect_batch)
     return changed

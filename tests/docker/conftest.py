@@ -15,13 +15,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from flightpipe import compose
-from flightpipe.config import LocalSettings, Pipeline
-from flightpipe.postgres import free_port
+from flightpipe.devenv import compose
+from flightpipe.devenv.postgres import free_port
+from flightpipe.paths import REPO
+from flightpipe.settings import LocalSettings, Pipeline
 from flightpipe.stack.deploy import outputs, stack_name
 from flightpipe.stack.local import LocalStack
-from tests.conftest import REPO
-from tests.integration.conftest import Stack
+from tests.support.stack import Stack
 
 
 @pytest.fixture(scope="session")

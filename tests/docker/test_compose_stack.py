@@ -14,13 +14,11 @@ import re
 from datetime import date, timedelta
 from urllib.request import urlopen
 
-import pytest
-
-from flightpipe import compose
-from flightpipe.e2e import EndToEnd, _check
+from flightpipe.commands.e2e import check
+from flightpipe.commands.status import fetch, status_rows
+from flightpipe.devenv import compose
 from flightpipe.stack.glue_containers import STACK_LABEL
-from flightpipe.status import fetch, status_rows
-from tests.integration.helpers import (
+from tests.support.pipeline import (
     SAMPLE,
     assert_burst_loads_each_day_once,
     fact_rows,
@@ -30,8 +28,6 @@ from tests.integration.helpers import (
     upload,
     warehouse_unreachable,
 )
-
-pytestmark = pytest.mark.docker
 
 
 def _run_logs(stack) -> dict[str, str]:
@@ -52,7 +48,7 @@ def test_the_sample_days_load_with_every_job_run_in_the_warm_container(compose_s
     assert "Glue job runs in containers of" in service_log
     out = io.StringIO()
 
-    assert _check(EndToEnd(stack.settings, env), out, 0.0) == 0, out.getvalue()
+    assert check(stack.settings, env, out, 0.0) == 0, out.getvalue()
 
     report = out.getvalue()
     assert "335 rows loaded, 335 expected" in report and "MATCH" in report

@@ -4,11 +4,7 @@ tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from moto import mock_aws
@@ -26,28 +22,3 @@ def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.setenv(name, value)
     with mock_aws():
         yield
-
-
-def chalice_package(out: Path, stage: str = "dev") -> Path:
-    """``make package``'s merge: Chalice's template with infra/pipeline.yaml; the sam.yaml path."""
-    from tests.conftest import REPO
-
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
-    env.pop("AWS_ENDPOINT_URL", None)
-    subprocess.run(
-        [
-            str(Path(sys.executable).parent / "chalice"),
-            "package",
-            "--stage",
-            stage,
-            "--merge-template",
-            str(REPO / "infra" / "pipeline.yaml"),
-            str(out),
-        ],
-        cwd=REPO / "chalice_app",
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return out / "sam.yaml"

@@ -15,9 +15,7 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 
-from tests.conftest import REPO
-
-pytestmark = pytest.mark.functional
+from flightpipe.paths import REPO
 
 APP_DIR = REPO / "chalice_app"
 # The stage local's names (infra/pipeline.yaml: flightpipe-${Stage}-...); any would do.

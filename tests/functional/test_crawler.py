@@ -11,7 +11,7 @@ import re
 import boto3
 import pytest
 
-from flightpipe.infra import load
+from flightpipe.infra.template import load
 from flightpipe.stack.crawler import (
     CRAWL_EVERYTHING,
     CRAWL_NEW_FOLDERS_ONLY,
@@ -23,8 +23,6 @@ from flightpipe.stack.crawler import (
     crawl,
     excluded,
 )
-
-pytestmark = pytest.mark.functional
 
 BUCKET = "data"
 HEADER = "Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay"
@@ -372,7 +370,7 @@ def test_the_policies_the_template_deploys_are_accepted():
     """The crawler of infra/pipeline.yaml as written (its Targets' path is an ``Fn::Sub``, an S3
     target whatever it resolves to): the Glue service's CreateCrawler would refuse it otherwise,
     and the stack would not deploy."""
-    from flightpipe.infra import load
+    from flightpipe.infra.template import load
 
     crawler = load()["Resources"]["Crawler"]["Properties"]
     assert crawler["RecrawlPolicy"]["RecrawlBehavior"] == CRAWL_NEW_FOLDERS_ONLY

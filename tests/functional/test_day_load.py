@@ -24,17 +24,15 @@ import psycopg
 import pytest
 from flight_transforms import FACT_COLUMNS
 
+from flightpipe.devenv.postgres import throwaway
+from flightpipe.devenv.tls import server_tls
 from flightpipe.gluelocal import SHIM_PATH
-from flightpipe.postgres import throwaway
-from flightpipe.tls import server_tls
-from flightpipe.warehouse import WarehouseError
+from flightpipe.warehouse.connections import WarehouseError
 
 if str(SHIM_PATH) not in sys.path:
     sys.path.insert(0, str(SHIM_PATH))
 
 from awsglue.context import GlueContext
-
-pytestmark = pytest.mark.functional
 
 DAY = date(2013, 1, 1)
 FACT_SCHEMA = (

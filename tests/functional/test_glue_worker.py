@@ -20,11 +20,9 @@ from typing import Any
 
 import pytest
 
-from flightpipe.postgres import free_port
+from flightpipe.devenv.postgres import free_port
 from flightpipe.stack import glue_worker
 from flightpipe.stack.glue_containers import JobRunFailed, send_run
-
-pytestmark = pytest.mark.functional
 
 SPARK_SUBMIT = Path(sys.executable).with_name("spark-submit")
 

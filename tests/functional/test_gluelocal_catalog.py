@@ -14,8 +14,6 @@ if str(SHIM_PATH) not in sys.path:
 
 from awsglue.context import GlueContext
 
-pytestmark = pytest.mark.functional
-
 BUCKET = "catalog-test"
 
 

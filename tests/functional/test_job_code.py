@@ -6,11 +6,8 @@ changed in S3 gets a folder of its own."""
 from __future__ import annotations
 
 import boto3
-import pytest
 
 from flightpipe.stack.job_code import fetch
-
-pytestmark = pytest.mark.functional
 
 
 def test_jobs_naming_the_same_modules_share_their_folder(moto_endpoint, tmp_path):

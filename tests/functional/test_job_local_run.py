@@ -18,11 +18,10 @@ import boto3
 import psycopg
 import pytest
 
-from flightpipe.e2e import expected_fact_rows
+from flightpipe.commands.e2e import expected_fact_rows
 from flightpipe.gluelocal.runner import run_job
-from tests.conftest import REPO, read_json_lines
-
-pytestmark = pytest.mark.functional
+from flightpipe.paths import REPO
+from tests.support.aws import read_json_lines
 
 SAMPLE = REPO / "sample_data"
 SCRIPT = REPO / "glue_job" / "delayed_flights.py"

@@ -29,9 +29,7 @@ from flightpipe.gluelocal.jdbc import (
     staged_csv,
     write_frame,
 )
-from flightpipe.warehouse import PostgresWarehouse
-
-pytestmark = pytest.mark.functional
+from flightpipe.warehouse.connections import PostgresWarehouse
 
 AIRPORTS_SCHEMA = "airport_id BIGINT, city STRING, state STRING, name STRING"
 

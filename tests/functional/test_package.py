@@ -20,10 +20,8 @@ from typing import Any
 import pytest
 from cfnlint.decode import cfn_yaml
 
-from tests.conftest import REPO
-from tests.functional.conftest import chalice_package
-
-pytestmark = pytest.mark.functional
+from flightpipe.paths import REPO
+from tests.support.chalice import chalice_package
 
 BIN = Path(sys.executable).parent
 SOURCE = REPO / "infra" / "pipeline.yaml"
@@ -364,7 +362,7 @@ def test_aws_cloudformation_package_uploads_every_file_the_template_names(packag
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from flightpipe.postgres import free_port
+    from flightpipe.devenv.postgres import free_port
 
     dist = REPO / "dist-test-package"
     port = free_port()

@@ -20,14 +20,12 @@ import pytest
 from awscli.customizations.cloudformation.deploy import DeployCommand
 from awscli.paramfile import LOCAL_PREFIX_MAP, get_paramfile
 
-pytestmark = pytest.mark.functional
-
 HOSTILE = "p$w;rd & (x) | `id` 'q' \"dq\" \\ a=b\nnext line \u00e9"
 
 
 def flightpipe(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "flightpipe.cli", *args],
+        [sys.executable, "-m", "flightpipe", *args],
         capture_output=True,
         text=True,
         check=False,
@@ -91,8 +89,8 @@ def test_a_file_not_in_cloudformations_format_is_refused(tmp_path, content, mess
 
 def test_the_parameters_make_deploy_sets_itself_are_the_ones_preflight_does_not_ask_for():
     """``make preflight`` checks the parameters a person gives; the deploy recipe sets the rest."""
-    from flightpipe.config import REPO
-    from flightpipe.parameters import SET_BY_MAKE_DEPLOY
+    from flightpipe.infra.parameters import SET_BY_MAKE_DEPLOY
+    from flightpipe.paths import REPO
 
     recipe = (REPO / "Makefile").read_text().split("\ndeploy:", 1)[1].split("\n\n", 1)[0]
     call = recipe.split("flightpipe parameters", 1)[1].split("&&", 1)[0]

@@ -7,12 +7,9 @@ from __future__ import annotations
 import json
 
 import boto3
-import pytest
 
-from flightpipe import replay
-from flightpipe.config import Pipeline
-
-pytestmark = pytest.mark.functional
+from flightpipe import cli
+from flightpipe.settings import Pipeline
 
 DAY_KEY = "daily_flights/date=2013-01-01/flights.csv"
 
@@ -58,7 +55,7 @@ def test_a_stage_is_replayed_on_its_own_pipeline_not_the_environments(moto, monk
     monkeypatch.setenv("DATA_BUCKET", local.data_bucket)
     monkeypatch.setenv("STATE_MACHINE_ARN", local.state_machine_arn)
 
-    assert replay.main(["--date", "2013-01-01", "--stage", "dev", "--no-wait"]) == 0
+    assert cli.main(["replay", "--date", "2013-01-01", "--stage", "dev", "--no-wait"]) == 0
 
     sfn = boto3.client("stepfunctions")
     [started] = sfn.list_executions(stateMachineArn=dev.state_machine_arn)["executions"]
@@ -68,5 +65,5 @@ def test_a_stage_is_replayed_on_its_own_pipeline_not_the_environments(moto, monk
 
 
 def test_a_stage_without_its_stack_is_named(moto, capsys):
-    assert replay.main(["--date", "2013-01-01", "--stage", "prod", "--no-wait"]) == 1
+    assert cli.main(["replay", "--date", "2013-01-01", "--stage", "prod", "--no-wait"]) == 1
     assert "flightpipe-prod" in capsys.readouterr().err

@@ -5,9 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from flightpipe.warehouse import PostgresWarehouse, WarehouseError
-
-pytestmark = pytest.mark.functional
+from flightpipe.warehouse.connections import PostgresWarehouse, WarehouseError
 
 
 def query(url: str, sql: str) -> list[tuple]:

@@ -16,9 +16,12 @@ import boto3
 import pytest
 import redshift_connector
 
-from flightpipe.warehouse import CsvSource, RedshiftWarehouse, WarehouseError, warehouse_from_url
-
-pytestmark = pytest.mark.functional
+from flightpipe.warehouse.connections import (
+    CsvSource,
+    RedshiftWarehouse,
+    WarehouseError,
+    warehouse_from_url,
+)
 
 ROLE = "arn:aws:iam::123456789012:role/redshift-copy"
 

@@ -8,13 +8,10 @@ import re
 from datetime import date
 
 import psycopg
-import pytest
 
 from flightpipe import cli
-from flightpipe.generate import generate_day
-from tests.integration.helpers import finished, runs_of, upload
-
-pytestmark = pytest.mark.integration
+from flightpipe.commands.generate import generate_day
+from tests.support.pipeline import finished, runs_of, upload
 
 # A range no other test uploads to.
 FIRST, LAST = date(2017, 6, 1), date(2017, 6, 5)

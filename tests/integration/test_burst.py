@@ -7,11 +7,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import pytest
-
-from tests.integration.helpers import assert_burst_loads_each_day_once
-
-pytestmark = pytest.mark.integration
+from tests.support.pipeline import assert_burst_loads_each_day_once
 
 DAYS = [date(2016, 3, 1) + timedelta(days) for days in range(30)]
 

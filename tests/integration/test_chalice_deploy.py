@@ -16,14 +16,12 @@ from pathlib import Path
 import pytest
 
 from flightpipe import cli
-from flightpipe.chalice_config import HANDLERS
-from flightpipe.config import REPO
-from flightpipe.stage import local_values
-from tests.conftest import Server
-from tests.integration.conftest import Stack, as_local_stage, started_stack
-from tests.integration.helpers import load_airports, loaded_day
-
-pytestmark = pytest.mark.integration
+from flightpipe.infra.chalice_config import HANDLERS
+from flightpipe.infra.stages import local_values
+from flightpipe.paths import REPO
+from tests.support.pipeline import load_airports, loaded_day
+from tests.support.postgres import Server
+from tests.support.stack import Stack, as_local_stage, started_stack
 
 CHALICE = str(Path(sys.executable).parent / "chalice")
 

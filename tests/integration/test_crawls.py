@@ -8,11 +8,7 @@ import contextlib
 from collections.abc import Iterator
 from itertools import pairwise
 
-import pytest
-
-from tests.integration.helpers import fact_rows, finished, loaded_day, start_own_crawl, upload
-
-pytestmark = pytest.mark.integration
+from tests.support.pipeline import fact_rows, finished, loaded_day, start_own_crawl, upload
 
 HEADER = "Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay"
 # The local crawler samples up to 1 MiB of each object: a crawl of this many such objects in a new

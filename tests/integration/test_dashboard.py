@@ -14,11 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from flightpipe import status
+from flightpipe.commands import status
 from flightpipe.stack.dashboard import DASHBOARD_PATH
-from tests.integration.helpers import finished, upload, warehouse_unreachable
-
-pytestmark = pytest.mark.integration
+from tests.support.pipeline import finished, upload, warehouse_unreachable
 
 HEADER = "Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay\n"
 GOOD, BAD, FAILED = "2015-08-01", "2015-08-02", "2015-08-03"

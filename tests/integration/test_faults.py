@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from tests.integration.helpers import (
+from tests.support.pipeline import (
     SAMPLE,
     executions_for,
     fact_rows,
@@ -20,8 +20,6 @@ from tests.integration.helpers import (
     runs_of,
     upload,
 )
-
-pytestmark = pytest.mark.integration
 
 HEADER = "Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay"
 

@@ -17,14 +17,12 @@ from pathlib import Path
 import boto3
 import pytest
 
-from flightpipe import e2e
+from flightpipe.commands import e2e
+from flightpipe.infra.stages import local_values
 from flightpipe.stack.deploy import TEMPLATE
 from flightpipe.stack.local import iam_denials_file
-from flightpipe.stage import local_values
-from tests.conftest import Server
-from tests.integration.conftest import Stack, started_stack
-
-pytestmark = pytest.mark.integration
+from tests.support.postgres import Server
+from tests.support.stack import Stack, started_stack
 
 # The handler's one permission to start executions (infra/pipeline.yaml, ObjectCreatedHandlerRole).
 START_RUNS = """              - Sid: StartRuns

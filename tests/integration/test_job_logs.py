@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
-from tests.integration.helpers import (
+from tests.support.pipeline import (
     function_log,
     function_name,
     handler_logged,
     job_run,
     upload,
 )
-
-pytestmark = pytest.mark.integration
 
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
 # AWS's Python runtime: "[LEVEL]\t<UTC timestamp>\t<request id>\t<message>".

@@ -19,17 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from flightpipe.config import LocalSettings
-from flightpipe.postgres import free_port
+from flightpipe.devenv.postgres import free_port
+from flightpipe.paths import REPO
+from flightpipe.settings import LocalSettings
 from flightpipe.stack.local import (
     LOCALSTACK_CATALOG,
     LOCALSTACK_STATIC_LIBS,
     LocalStack,
     down,
 )
-from tests.conftest import REPO
-
-pytestmark = pytest.mark.integration
 
 LOCALSTACK_VERSION = "4.13.1"
 REQUIRED = {

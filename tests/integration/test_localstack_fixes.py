@@ -2,7 +2,7 @@
 that LocalStack without it still has the defect.
 
 Three LocalStacks of the module's own, started as ``flightpipe local up`` starts one
-(``tests/localstack_process.py``):
+(``tests/support/localstack_process.py``):
 
 * ``patched``: every patch, the clock at ``SCALE`` simulated seconds per real second;
 * ``unpatched``: every patch left out (``FLIGHTPIPE_LOCALSTACK_SKIP``), and no way out to the
@@ -34,11 +34,9 @@ from urllib.parse import quote
 import pytest
 from botocore.exceptions import ClientError
 
-from flightpipe.postgres import free_port
+from flightpipe.devenv.postgres import free_port
 from flightpipe.stack.deploy import DeployError, Deployment, apply_stack
-from tests.localstack_process import PATCHES, OwnLocalStack, running_localstack
-
-pytestmark = pytest.mark.integration
+from tests.support.localstack_process import PATCHES, OwnLocalStack, running_localstack
 
 # Simulated seconds per real second on the patched LocalStack: an hour in one second.
 SCALE = 3600

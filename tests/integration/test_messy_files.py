@@ -7,10 +7,8 @@ import json
 import psycopg
 import pytest
 
-from tests.conftest import read_json_lines
-from tests.integration.helpers import finished, upload
-
-pytestmark = pytest.mark.integration
+from tests.support.aws import read_json_lines
+from tests.support.pipeline import finished, upload
 
 HEADER = "Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay"
 FILES = {

@@ -8,10 +8,8 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import REPO
-from tests.integration.helpers import executions_for, fact_rows, finished, upload
-
-pytestmark = pytest.mark.integration
+from flightpipe.paths import REPO
+from tests.support.pipeline import executions_for, fact_rows, finished, upload
 
 SAMPLE = REPO / "sample_data"
 

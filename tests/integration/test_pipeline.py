@@ -6,10 +6,9 @@ from __future__ import annotations
 from datetime import date
 
 import psycopg
-import pytest
 
-from tests.conftest import REPO
-from tests.integration.helpers import (
+from flightpipe.paths import REPO
+from tests.support.pipeline import (
     executions_for,
     fact_rows,
     finished,
@@ -18,8 +17,6 @@ from tests.integration.helpers import (
     upload,
     warehouse_unreachable,
 )
-
-pytestmark = pytest.mark.integration
 
 SAMPLE = REPO / "sample_data"
 
@@ -96,7 +93,7 @@ def test_the_same_file_uploaded_twice_runs_once_per_object_version(with_airports
 def test_warehouse_unreachable_fails_cleanly_and_replay_reprocesses_the_day(
     with_airports, local_stage
 ):
-    from flightpipe.replay import replay
+    from flightpipe.commands.replay import replay
 
     stack, day = with_airports, "2013-01-04"
     key = f"daily_flights/date={day}/flights.csv"

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from flightpipe.postgres import (
+from flightpipe.devenv.postgres import (
     LocalPostgres,
     PostgresError,
     RunAs,
@@ -18,10 +18,8 @@ from flightpipe.postgres import (
     free_port,
     throwaway,
 )
-from flightpipe.tls import server_tls
-from tests.conftest import REPO
-
-pytestmark = pytest.mark.integration
+from flightpipe.devenv.tls import server_tls
+from flightpipe.paths import REPO
 
 
 @pytest.fixture
@@ -192,7 +190,7 @@ def test_works_when_started_by_a_normal_user(cluster_root):
     script = (
         "import sys, psycopg\n"
         "from pathlib import Path\n"
-        "from flightpipe.postgres import LocalPostgres, free_port\n"
+        "from flightpipe.devenv.postgres import LocalPostgres, free_port\n"
         "cluster = LocalPostgres(Path(sys.argv[1]) / 'pg', port=free_port())\n"
         "try:\n"
         "    with psycopg.connect(cluster.start()) as conn:\n"

@@ -8,12 +8,9 @@ import json
 import uuid
 from dataclasses import dataclass
 
-import pytest
-
-from flightpipe import cli, preflight
-from tests.integration.conftest import Stack
-
-pytestmark = pytest.mark.integration
+from flightpipe import cli
+from flightpipe.infra import preflight
+from tests.support.stack import Stack
 
 REGION = "us-east-1"
 

@@ -10,12 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import psycopg
-import pytest
 
-from flightpipe.e2e import FACT_COLUMNS, expected_fact_rows
-from tests.integration.helpers import SAMPLE, executions_for, finished, runs_of, upload
-
-pytestmark = pytest.mark.integration
+from flightpipe.commands.e2e import FACT_COLUMNS, expected_fact_rows
+from tests.support.pipeline import SAMPLE, executions_for, finished, runs_of, upload
 
 
 def day_rows(stack, day: str) -> list[tuple]:

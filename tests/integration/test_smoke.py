@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from flightpipe import smoke, stage
-from tests.conftest import Server
-from tests.integration.conftest import Stack, as_local_stage, started_stack
-from tests.integration.helpers import fact_rows, runs_of, warehouse_unreachable
-
-pytestmark = pytest.mark.integration
+from flightpipe import cli
+from flightpipe.commands import smoke
+from flightpipe.infra import stages as stage
+from tests.support.pipeline import fact_rows, runs_of, warehouse_unreachable
+from tests.support.postgres import Server
+from tests.support.stack import Stack, as_local_stage, started_stack
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_a_second_smoke_test_finds_the_dimension_accepted(new_stage):
 
 def test_the_smoke_test_keeps_a_loaded_day_as_it_was(with_airports, local_stage):
     """A real day loaded before the smoke test is untouched by its rolled-back load."""
-    from tests.integration.helpers import loaded_day
+    from tests.support.pipeline import loaded_day
 
     day = loaded_day(
         local_stage,
@@ -109,7 +109,7 @@ def test_a_failing_pipeline_fails_the_smoke_test_with_its_cause(with_airports, l
 
 
 def test_make_smoke_stage_local_prints_the_report_and_exits_zero(new_stage, capsys):
-    assert smoke.main(["--stage", "local", "--timeout", "300"]) == 0
+    assert cli.main(["smoke", "--stage", "local", "--timeout", "300"]) == 0
     output = capsys.readouterr().out.splitlines()
     assert f"-> {new_stage.pipeline.state_machine_arn}" in output[0]
     assert output[1].startswith("dimension  accepted: ")

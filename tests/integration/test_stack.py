@@ -10,30 +10,13 @@ import pytest
 from botocore.exceptions import ResponseStreamingError
 
 from flightpipe.stack.crawler import ONLY_LOG_POLICY
-from tests.conftest import REPO
-from tests.integration.helpers import TEST_ROLE, deploy_function, job_run, start_own_crawl
+from tests.support.pipeline import TEST_ROLE, crawl, deploy_function, job_run, upload_day
 
-pytestmark = pytest.mark.integration
-
-SAMPLE = REPO / "sample_data"
 DAY = "2013-01-02"
 
 
-def upload_day(stack, day: str = DAY) -> None:
-    key = f"daily_flights/date={day}/flights.csv"
-    stack.client("s3").upload_file(str(SAMPLE / key), stack.pipeline.data_bucket, key)
-
-
-def crawl(stack) -> dict:
-    """Run a crawl that starts after this call (the pipeline's own crawls may be running)."""
-    glue, name = stack.client("glue"), stack.pipeline.crawler
-    start_own_crawl(stack)
-    stack.wait_for(lambda: glue.get_crawler(Name=name)["Crawler"]["State"] == "READY", what="crawl")
-    return glue.get_crawler(Name=name)["Crawler"]
-
-
 def test_crawl_creates_the_table_and_partitions(stack):
-    upload_day(stack)
+    upload_day(stack, DAY)
     crawler = crawl(stack)
     assert crawler["LastCrawl"]["Status"] == "SUCCEEDED"
     glue = stack.client("glue")
@@ -110,7 +93,7 @@ def test_failed_crawl_reports_its_error(stack):
 
 def test_job_run_loads_the_day_and_logs_to_a_file_named_by_run_id(with_airports):
     stack = with_airports
-    upload_day(stack)
+    upload_day(stack, DAY)
     crawl(stack)
     run = job_run(stack, {"--flight_date": DAY})
     assert run["JobRunState"] == "SUCCEEDED", run.get("ErrorMessage")

@@ -8,10 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-pytestmark = pytest.mark.integration
-
 
 def test_aws_cli_sees_the_provisioned_pipeline(stack):
     aws = Path(sys.executable).parent / "aws"

@@ -20,15 +20,13 @@ import uuid
 import pytest
 
 from flightpipe.stack.local import LAMBDA_RETRY_BASE_SECONDS
-from tests.integration.helpers import (
+from tests.support.pipeline import (
     deploy_function,
     executions_for,
     function_name,
     queue,
     received,
 )
-
-pytestmark = pytest.mark.integration
 
 # Long enough for three attempts however the stack's clock is scaled (unscaled: 1 + 2 minutes),
 # and for an event held back by a configuration change (HANDOVER_SECONDS).

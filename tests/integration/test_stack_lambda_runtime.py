@@ -18,9 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.helpers import deploy_function
-
-pytestmark = pytest.mark.integration
+from tests.support.pipeline import deploy_function
 
 
 @pytest.fixture

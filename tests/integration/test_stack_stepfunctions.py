@@ -9,8 +9,6 @@ import re
 
 import pytest
 
-pytestmark = pytest.mark.integration
-
 AWS_TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 # The stack's account: Step Functions calls the services as the execution's role, in its account.
 ROLE = "arn:aws:iam::000000000000:role/states"
@@ -103,7 +101,7 @@ def test_glue_sync_waits_for_the_run_and_succeeds(with_airports):
     stack = with_airports
     s3 = stack.client("s3")
     day = "2013-01-03"
-    from tests.integration.test_stack import crawl, upload_day
+    from tests.support.pipeline import crawl, upload_day
 
     upload_day(stack, day)
     crawl(stack)

@@ -35,11 +35,9 @@ from typing import Any
 
 import pytest
 
-from flightpipe.infra import TEMPLATE, load
+from flightpipe.infra.template import TEMPLATE, load
+from flightpipe.paths import REPO
 from flightpipe.stack.deploy import deploy_local, stack_name
-from tests.conftest import REPO
-
-pytestmark = pytest.mark.integration
 
 STAGE = "local"
 NO_VALUE = object()  # what !Ref AWS::NoValue evaluates to

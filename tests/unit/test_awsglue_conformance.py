@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from flightpipe.gluelocal import SHIM_PATH
-from tests.conftest import REPO
+from flightpipe.paths import REPO
 from tests.reference import awsglue_surface
 
 if str(SHIM_PATH) not in sys.path:
@@ -30,8 +30,6 @@ if str(SHIM_PATH) not in sys.path:
 
 import awsglue
 from awsglue import _jvm
-
-pytestmark = pytest.mark.unit
 
 PIN_FILE = REPO / "tests" / "reference" / "aws-glue.txt"
 REFERENCE = Path(sys.prefix) / "reference" / "aws-glue"

@@ -30,8 +30,6 @@ from pyspark.sql import SQLContext
 
 from flightpipe.gluelocal import aws, catalog, jdbc
 
-pytestmark = pytest.mark.unit
-
 NOT_A_STRING = r"\(\[class java\.lang\.Integer\]\) does not exist"
 NO_OBJECT_ID = "'PosixPath' object has no attribute '_get_object_id'"
 
@@ -119,9 +117,17 @@ def test_job_takes_a_glue_context_or_a_spark_session(spark, glue):
 
 
 def test_job_takes_what_get_resolved_options_returns(glue):
-    args = getResolvedOptions(["script.py", "--JOB_NAME", "j", "--day", "2013-01-01"], ["day"])
+    """The job script's sequence: the options as str values, ``Job.init`` with them, and only
+    then ``commit``."""
+    argv = ["script.py", "--JOB_NAME", "j", "--day", "2013-01-01"]
+    args = getResolvedOptions(argv, ["JOB_NAME", "day"])
+    assert (args["JOB_NAME"], args["day"]) == ("j", "2013-01-01")
     job = Job(glue)
-    job.init("j", args)
+    assert not job.isInitialized()
+    with pytest.raises(RuntimeError, match=r"commit\(\) called before Job.init\(\)"):
+        job.commit()
+    job.init(args["JOB_NAME"], args)
+    assert job.isInitialized()
     job.commit()
 
 
@@ -294,11 +300,12 @@ def test_a_frame_named_with_no_str_is_refused_before_writing(glue, spark, writes
 
 def test_from_df_names_the_frame_as_aws_does(spark, glue):
     """Source: AWSGlueDataplanePython 5.0.0, awsglue/dynamicframe.py, DynamicFrame.fromDF:
-    ``name`` defaults to ""; the frame is bound to a GlueContext."""
+    ``name`` defaults to ""; the frame is bound to a GlueContext: its ``__init__`` reads
+    ``glue_ctx._ssql_ctx``, which a SparkSession does not have."""
     df = spark.createDataFrame([("a",), ("b",)], "x string")
     frame = DynamicFrame.fromDF(df, glue)
     assert (frame.name, frame.count(), frame.toDF().collect()) == ("", 2, df.collect())
-    with pytest.raises(TypeError, match="glue_ctx must be a GlueContext"):
+    with pytest.raises(AttributeError, match="_ssql_ctx"):
         DynamicFrame.fromDF(df, spark)
     with pytest.raises(NotImplementedError, match="ResolveOption"):
         frame.toDF(["x"])

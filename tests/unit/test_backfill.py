@@ -11,11 +11,9 @@ from typing import Any
 
 import pytest
 
-from flightpipe import backfill
-from flightpipe.backfill import Counts, DayRun, Progress, Summary, clock_text, spans
-from flightpipe.stage import Targets
-
-pytestmark = pytest.mark.unit
+from flightpipe.commands import backfill
+from flightpipe.commands.backfill import Counts, DayRun, Progress, Summary, clock_text, spans
+from flightpipe.infra.stages import Targets
 
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:flightpipe-local-pipeline"
 TARGETS = Targets("data", MACHINE)

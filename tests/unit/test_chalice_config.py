@@ -8,10 +8,8 @@ import re
 
 import pytest
 
-from flightpipe import infra
-from flightpipe.chalice_config import ChaliceConfigError, stage_section, write
-
-pytestmark = pytest.mark.unit
+from flightpipe.infra import template as infra
+from flightpipe.infra.chalice_config import ChaliceConfigError, stage_section, write
 
 OUTPUTS = {
     "DataBucket": "flightpipe-dev-databucket-1",

@@ -14,10 +14,8 @@ import time
 import pytest
 from flightpipe_localstack import clock
 
-from flightpipe.config import LocalSettings
+from flightpipe.settings import LocalSettings
 from flightpipe.stack.local import LAMBDA_RETRY_BASE_SECONDS, localstack_environment
-
-pytestmark = pytest.mark.unit
 
 
 def test_the_model_and_scale_come_from_the_environment():

@@ -13,9 +13,11 @@ import subprocess
 import pytest
 import yaml
 
-from flightpipe import compose
-from flightpipe.config import LocalSettings
+from flightpipe.devenv import compose
+from flightpipe.devenv.tls import server_tls
 from flightpipe.gluelocal import aws
+from flightpipe.paths import REPO
+from flightpipe.settings import LocalSettings
 from flightpipe.stack.glue_containers import (
     JDBC_DRIVER,
     ContainerJobs,
@@ -24,10 +26,6 @@ from flightpipe.stack.glue_containers import (
     job_error,
 )
 from flightpipe.stack.job_code import JobCode
-from flightpipe.tls import server_tls
-from tests.conftest import REPO
-
-pytestmark = pytest.mark.unit
 
 
 def test_a_job_container_runs_spark_submit_as_aws_documents_for_its_glue_5_image(tmp_path):
@@ -176,7 +174,8 @@ def test_a_failed_containers_error_is_its_tracebacks_last_line_named_as_in_proce
     output = [
         "Traceback (most recent call last):",
         '  File "/home/hadoop/workspace/glue_job/delayed_flights.py", line 9, in <module>',
-        "flightpipe.warehouse.WarehouseError: PostgreSQL: connection failed: Connection refused",
+        "flightpipe.warehouse.connections.WarehouseError: PostgreSQL: connection failed: "
+        "Connection refused",
         "26/12/02 15:06:54 INFO ShutdownHookManager: Shutdown hook called",
     ]
     assert (

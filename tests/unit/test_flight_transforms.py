@@ -8,8 +8,6 @@ import flight_io
 import flight_transforms as T
 import pytest
 
-pytestmark = pytest.mark.unit
-
 HEADER = "Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay"
 SOURCE = "s3://bucket/daily_flights/date=2013-01-01/flights.csv"
 

@@ -1,4 +1,4 @@
-"""Unit tests for flightpipe.generate and the shipped sample_data files.
+"""Unit tests for flightpipe.commands.generate and the shipped sample_data files.
 
 The generator is the benchmark data source and the sample files are its only
 input, so both the output contract (header, row count, determinism, real
@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from flightpipe.generate import DEFAULT_SAMPLE_DIR, HEADER, generate_day, main
-
-pytestmark = pytest.mark.unit
+from flightpipe import cli
+from flightpipe.commands.generate import DEFAULT_SAMPLE_DIR, HEADER, generate_day
 
 DAY = date(2013, 2, 1)
 SAMPLE_DAYS = sorted(DEFAULT_SAMPLE_DIR.glob("daily_flights/date=*/flights.csv"))
@@ -117,7 +116,12 @@ def test_rejects_airport_missing_from_dimension(tmp_path: Path) -> None:
 
 def test_cli_writes_file(tmp_path: Path) -> None:
     out = tmp_path / "cli.csv"
-    assert main(["--date", "2013-02-01", "--rows", "100", "--out", str(out), "--seed", "2"]) == 0
+    assert (
+        cli.main(
+            ["generate", "--date", "2013-02-01", "--rows", "100", "--out", str(out), "--seed", "2"]
+        )
+        == 0
+    )
     _, data = read_rows(out)
     assert len(data) == 100
 

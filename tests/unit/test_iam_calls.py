@@ -6,7 +6,7 @@ for the job, state machine Tasks (checked against the definition the template de
 AWS does on its own with the role, each naming its AWS page. Sources of the call-to-action
 mappings: botocore's service models (operation and signing names), the Service Authorization
 Reference for S3's exceptions, and the Step Functions integration pages, named in
-tests/iam_audit.py beside each table.
+tests/support/iam_audit.py beside each table.
 """
 
 from __future__ import annotations
@@ -21,10 +21,8 @@ import pytest
 import yaml
 from cfnlint.decode import cfn_yaml
 
-from tests import iam_audit
-from tests.iam_audit import CodeCall
-
-pytestmark = pytest.mark.unit
+from tests.support import iam_audit
+from tests.support.iam_audit import CodeCall
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "infra" / "pipeline.yaml"

@@ -13,8 +13,6 @@ from flightpipe_localstack.iam_check import (
     request_resources,
 )
 
-pytestmark = pytest.mark.unit
-
 ACCOUNT, REGION = "111122223333", "us-east-1"
 GLUE = f"arn:aws:glue:{REGION}:{ACCOUNT}"
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from flightpipe.stack.image_check import FIXES, STEPS, Report, parse_probe_output
-
-pytestmark = pytest.mark.unit
 
 OUTPUT = """\
 26/12/05 15:00:01 WARN NativeCodeLoader: Unable to load native-hadoop library

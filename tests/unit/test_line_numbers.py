@@ -19,8 +19,6 @@ import flight_transforms as T
 import pytest
 from pyspark.sql import functions as F
 
-pytestmark = pytest.mark.unit
-
 HEADER = "Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay"
 ENDINGS = ("\n", "\r\n", "\r")
 SPLIT_BYTES = 64

@@ -3,7 +3,7 @@
 Each patch checks, before it changes anything, that LocalStack is what it was written for (a
 source digest, a statement it rewrites, a check it makes stricter), and refuses otherwise, which
 stops LocalStack's start-up. Run in LocalStack's own virtualenv, without starting it
-(``tests/localstack_patch_probe.py``): every patch applies through the hook LocalStack loads
+(``tests/support/localstack_patch_probe.py``): every patch applies through the hook LocalStack loads
 from its entry point, applying it again changes nothing, ``FLIGHTPIPE_LOCALSTACK_SKIP`` leaves
 each out, and each refuses a LocalStack changed where it patches, so that an upgrade fails
 loudly instead of running without a fix. What each patch fixes is shown on a running LocalStack
@@ -21,15 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flightpipe_localstack import _patch, s3_listing
+from flightpipe_localstack import patching, s3_listing
 
+from flightpipe.paths import REPO
 from flightpipe.stack.local import LOCALSTACK_VENV
-from tests.conftest import REPO
-from tests.localstack_process import PATCHES
+from tests.support.localstack_process import PATCHES
 
-pytestmark = pytest.mark.unit
-
-PROBE = REPO / "tests" / "localstack_patch_probe.py"
+PROBE = REPO / "tests" / "support" / "localstack_patch_probe.py"
 PLUGINS = REPO / "localstack" / "pyproject.toml"
 REQUIREMENTS = REPO / "localstack" / "requirements.txt"
 # The patches the probe knows where to look for (its MARKS).
@@ -158,30 +156,32 @@ def test_replace_puts_the_new_value_in_place_once_and_marks_it():
     def new(self: Any) -> str:
         return "patched"
 
-    assert _patch.replace(owner, "method", new, "tests.patch", lambda current: None)
-    assert owner().method() == "patched" and _patch.is_applied(owner, "method", "tests.patch")
-    assert not _patch.replace(owner, "method", lambda self: "again", "tests.patch", lambda c: None)
+    assert patching.replace(owner, "method", new, "tests.patch", lambda current: None)
+    assert owner().method() == "patched" and patching.is_applied(owner, "method", "tests.patch")
+    assert not patching.replace(
+        owner, "method", lambda self: "again", "tests.patch", lambda c: None
+    )
     assert owner().method() == "patched"
 
 
 def test_replace_refuses_what_it_was_not_written_for():
     owner = type("Owner", (Owner,), {"method": Owner.method})
-    with pytest.raises(_patch.PatchError, match=r"\[tests.patch\] .*method: changed upstream"):
-        _patch.replace(
+    with pytest.raises(patching.PatchError, match=r"\[tests.patch\] .*method: changed upstream"):
+        patching.replace(
             owner, "method", lambda self: "x", "tests.patch", lambda c: "changed upstream"
         )
-    with pytest.raises(_patch.PatchError, match="does not exist"):
-        _patch.replace(owner, "other", lambda self: "x", "tests.patch", lambda c: None)
+    with pytest.raises(patching.PatchError, match="does not exist"):
+        patching.replace(owner, "other", lambda self: "x", "tests.patch", lambda c: None)
     subclass = type("Subclass", (owner,), {})  # an inherited attribute is not the class's own
-    with pytest.raises(_patch.PatchError, match="does not exist"):
-        _patch.replace(subclass, "method", lambda self: "x", "tests.patch", lambda c: None)
+    with pytest.raises(patching.PatchError, match="does not exist"):
+        patching.replace(subclass, "method", lambda self: "x", "tests.patch", lambda c: None)
     assert owner().method() == "LocalStack's"
 
 
 def test_a_digest_pins_a_functions_source():
-    expected = _patch.source_digest(Owner.method)
-    assert _patch.expect_digest(expected)(Owner.method) is None
-    assert _patch.expect_digest("000000000000")(Owner.method) == (
+    expected = patching.source_digest(Owner.method)
+    assert patching.expect_digest(expected)(Owner.method) is None
+    assert patching.expect_digest("000000000000")(Owner.method) == (
         f"source digest {expected}, expected 000000000000"
     )
 

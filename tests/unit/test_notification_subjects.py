@@ -14,9 +14,7 @@ import re
 import pytest
 from flightpipe_localstack.sns import SUBJECT_LIMIT, subject_problem
 
-from tests.conftest import REPO
-
-pytestmark = pytest.mark.unit
+from flightpipe.paths import REPO
 
 STATE_MACHINE_FILE = REPO / "stepfunctions" / "pipeline.asl.json"
 
@@ -73,13 +71,13 @@ def test_subjects_sns_refuses(subject, problem):
     ],
 )
 def test_the_handler_subject_is_always_one_sns_accepts(pipeline, text):
-    subject = pipeline._subject(text)
+    subject = pipeline.notification_subject(text)
     assert subject_problem(subject) is None, subject
     assert len(subject) < SUBJECT_LIMIT
 
 
 def test_a_long_subject_keeps_its_start_and_says_it_was_cut(pipeline):
-    subject = pipeline._subject("Flight pipeline FAILED: " + "k" * 200)
+    subject = pipeline.notification_subject("Flight pipeline FAILED: " + "k" * 200)
     assert subject.startswith("Flight pipeline FAILED: kkk") and subject.endswith("...")
     assert len(subject) == 99
 

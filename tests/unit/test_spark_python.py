@@ -13,11 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import REPO
-
-pytestmark = pytest.mark.unit
+from flightpipe.paths import REPO
 
 NEEDS_PYTHON_WORKERS = """
 from pyspark.sql import functions as F

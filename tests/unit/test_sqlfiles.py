@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flightpipe.sqlfiles import SqlTranslationError, sql_files, to_postgres
-
-pytestmark = pytest.mark.unit
+from flightpipe.warehouse.sqlfiles import SqlTranslationError, sql_files, to_postgres
 
 
 def test_files_are_numbered_one_object_each():

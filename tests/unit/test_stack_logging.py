@@ -14,11 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import REPO
-
-pytestmark = pytest.mark.unit
+from flightpipe.paths import REPO
 
 # "2026-12-05 03:20:40,145 INFO name: message": LOG_FORMAT's asctime, level, logger and message.
 LINE = re.compile(

@@ -9,14 +9,11 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
 from flightpipe_localstack import clock
 
-from flightpipe.infra import TEMPLATE, load
+from flightpipe.infra.template import TEMPLATE, load
+from flightpipe.paths import REPO
 from flightpipe.stack.deploy import LOCAL_CRAWLER_POLLING
-from tests.conftest import REPO
-
-pytestmark = pytest.mark.unit
 
 STATE_MACHINE_FILE = REPO / "stepfunctions" / "pipeline.asl.json"
 
@@ -154,34 +151,8 @@ def transitions(state: dict) -> set[str]:
     return found | {c["Next"] for c in state.get("Catch", []) + state.get("Choices", [])}
 
 
-def caught(state: dict, error: str) -> str:
-    """Where ``error`` leads, under both spellings (AWS's ``Glue.``, the local ``glue.``)."""
-    (catcher,) = [
-        c for c in state["Catch"] if {f"Glue.{error}", f"glue.{error}"} <= set(c["ErrorEquals"])
-    ]
-    return str(catcher["Next"])
-
-
-def test_a_day_whose_partition_is_catalogued_goes_to_its_job_without_a_crawl():
-    machine = states(json.loads(STATE_MACHINE_FILE.read_text()))
-    check = machine["CheckPartition"]
-    assert check["Resource"] == "arn:aws:states:::aws-sdk:glue:getPartition"
-    assert check["Next"] == "WaitForTheDay"
-    assert machine["WaitForTheDay"]["Next"] == "RunJob"
-    assert caught(check, "EntityNotFoundException") == "StartCrawler"
-    assert machine["FindCatalog"]["Next"] == "CheckPartition"
-
-
-def test_a_running_crawl_is_awaited_not_queued_behind_and_then_the_partition_rechecked():
-    machine = states(json.loads(STATE_MACHINE_FILE.read_text()))
-    start = machine["StartCrawler"]
-    assert not any("CrawlerRunningException" in e for r in start["Retry"] for e in r["ErrorEquals"])
-    assert caught(start, "CrawlerRunningException") == "CrawlerBusy"
-    assert machine["CrawlerBusy"]["Result"] == {"own": False}
-    assert machine["CrawlerBusy"]["Next"] == "WaitForCrawler"
-    finished = {c["Next"] for c in machine["CrawlerFinished"]["Choices"]}
-    # A crawl of our own is judged by its outcome; someone else's sends us back to the catalog.
-    assert {"CrawlSucceeded", "CheckPartition", "CrawlerTimedOut"} == finished
+# What a day does when its partition is catalogued, or when a crawl is running, is asserted on
+# LocalStack's Step Functions running this file: tests/integration/test_crawls.py.
 
 
 def test_every_crawler_poll_counts_towards_one_bound():

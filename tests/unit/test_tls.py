@@ -1,4 +1,5 @@
-"""The local CA (``flightpipe.tls``): a server certificate PostgreSQL and verifying clients accept.
+"""The local CA (``flightpipe.devenv.tls``): a server certificate PostgreSQL and verifying
+clients accept.
 
 What PostgreSQL requires of the key ("Secure TCP/IP Connections with SSL": the key file must not
 be readable by group or others when owned by the server's user) and what verify-full clients
@@ -13,12 +14,9 @@ import ssl
 import stat
 import threading
 
-import pytest
 from cryptography import x509
 
-from flightpipe.tls import key_and_certificate, server_tls
-
-pytestmark = pytest.mark.unit
+from flightpipe.devenv.tls import key_and_certificate, server_tls
 
 
 def names(path) -> set[str]:

@@ -21,15 +21,13 @@ if typing.TYPE_CHECKING:
 
 class DynamicFrame:
     def __init__(self, jdf: DataFrame, glue_ctx: Any, name: str = ""):
-        from awsglue.context import GlueContext
-
         if not isinstance(jdf, DataFrame):
             raise TypeError(f"local DynamicFrame wraps a pyspark DataFrame, got {type(jdf)}")
-        if not isinstance(glue_ctx, GlueContext):
-            raise TypeError(f"glue_ctx must be a GlueContext, got {type(glue_ctx)}")
         self._df = jdf
         self._pending_types: Callable[[], DataFrame] | None = None
         self.glue_ctx = glue_ctx
+        # As AWS's: anything but a GlueContext (an SQLContext) fails here, on _ssql_ctx.
+        self._ssql_ctx = glue_ctx._ssql_ctx
         self._sc = glue_ctx._sc
         self.name = name
 

@@ -1,0 +1,1 @@
+"""The commands of ``flightpipe <command>``, one module each (see ``flightpipe.cli``)."""

@@ -1,0 +1,1 @@
+"""The local development environment: PostgreSQL, TLS for it, the compose path, processes."""
