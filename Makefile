@@ -48,9 +48,10 @@ $(LOCALSTACK_VENV)/.plugins: localstack/pyproject.toml $(LOCALSTACK_VENV)/.insta
 
 # LocalStack's index of the AWS service specifications, built once at install with the step its
 # official image is built with (`python -m localstack.aws.spec`, into its static libraries;
-# localstack/localstack pull request 12314): without it,
-# the first start in a state folder builds it, which takes about 4 s and leaves LocalStack's
-# process larger by about 350 MiB for its whole life. `flightpipe local up` copies it into the state folder (flightpipe/stack/local.py).
+# localstack/localstack pull request 12314): without it, the first start in a state folder
+# builds it, which makes that start slower and LocalStack's process larger for its whole life
+# (docs/performance.md). `flightpipe local up` copies it into the state folder
+# (flightpipe/stack/local.py).
 $(LOCALSTACK_CATALOG)/.built: $(LOCALSTACK_VENV)/.installed
 	rm -rf $(LOCALSTACK_CATALOG) && mkdir -p $(LOCALSTACK_CATALOG)/usr/lib/localstack
 	OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT=$(LOCALSTACK_CATALOG) $(LOCALSTACK_VENV)/bin/python -m localstack.aws.spec

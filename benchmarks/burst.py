@@ -1,4 +1,4 @@
-"""Benchmark: thirty days uploaded at once, until every one is loaded (issue: bursts).
+"""Benchmark: thirty days uploaded at once, until every one is loaded.
 
 Needs a running stack (``make local-up``; reads its ``stack.env``, in ``FLIGHTPIPE_STATE_DIR``
 when set) and waits until its Spark is warm. Generates ``--days`` days of ``--rows`` flights,

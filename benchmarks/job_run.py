@@ -4,7 +4,7 @@ Needs a running stack (``make local-up``; reads its ``stack.env``, in ``FLIGHTPI
 when set) and waits until its Spark is warm. Uploads a generated day of ``--rows`` flights,
 waits until the execution the upload started has ended (so that no run of the pipeline's own
 shares the machine), crawls, then runs the job ``--runs`` times and prints each time and the
-median of the runs after the first (the issue's figure: a warm run over 20,000 rows).
+median of the runs after the first (a warm run over 20,000 rows).
 
     .venv/bin/python benchmarks/job_run.py --rows 20000 --runs 5
 """
@@ -12,17 +12,18 @@ median of the runs after the first (the issue's figure: a warm run over 20,000 r
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
 import boto3
 from local_stack import accept_airports, deployed_pipeline, stack_values, wait_until_warm
 
 from flightpipe.commands.generate import generate_day
+from flightpipe.infra import executions
+from flightpipe.infra.executions import upload_execution_arn
 from flightpipe.settings import LocalSettings
 
 
@@ -41,27 +42,6 @@ def crawl(glue, name: str) -> None:
         except glue.exceptions.CrawlerRunningException:
             continue
     wait_crawler(glue, name)
-
-
-def wait_for_execution(
-    sfn, machine: str, key: str, since: datetime, timeout: float = 600.0
-) -> None:
-    """Until the execution that an upload of ``key`` started after ``since`` has ended."""
-    inputs: dict[str, dict[str, str]] = {}
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for item in sfn.list_executions(stateMachineArn=machine, maxResults=1000)["executions"]:
-            arn = item["executionArn"]
-            if arn not in inputs:
-                inputs[arn] = json.loads(sfn.describe_execution(executionArn=arn)["input"])
-            if (
-                inputs[arn].get("key") == key
-                and item["startDate"] >= since
-                and item["status"] != "RUNNING"
-            ):
-                return
-        time.sleep(0.5)
-    raise SystemExit(f"no execution for {key} ended within {timeout:.0f}s")
 
 
 def run_once(glue, job: str, day: str) -> float:
@@ -94,10 +74,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "flights.csv"
         generate_day(path, date.fromisoformat(args.day), args.rows)
-        # Less a second: an execution's startDate may be given in whole seconds.
-        since = datetime.now(UTC) - timedelta(seconds=1)
         s3.upload_file(str(path), bucket, key)
-    wait_for_execution(sfn, pipeline.state_machine_arn, key, since)
+    stored = s3.head_object(Bucket=bucket, Key=key)
+    machine = pipeline.state_machine_arn
+    arn = upload_execution_arn(machine, bucket, key, stored, date.fromisoformat(args.day))
+    if arn not in executions.wait(sfn, [arn], timeout=600.0, poll_seconds=0.5):
+        raise SystemExit(f"no execution for {key} ended within 600s")
     crawl(glue, pipeline.crawler)
     times = [run_once(glue, pipeline.job, args.day) for _ in range(args.runs)]
     for index, seconds in enumerate(times, start=1):

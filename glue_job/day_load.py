@@ -1,40 +1,17 @@
 """How the Glue jobs load the warehouse: stage through the Glue connection, then swap on the driver.
 
-One path for Redshift and for PostgreSQL, depending on no writer-specific behaviour:
+One path for Redshift and for PostgreSQL: the run's staging table is created on the job's own
+JDBC connection; ``write_dynamic_frame.from_jdbc_conf`` writes the rows into it with ``dbtable``
+and ``database`` only (no ``preactions``/``postactions``, which Glue runs on Redshift only); then,
+in one transaction on the job's connection, the tables the load writes are locked, the day (or
+the dimension) is replaced, the run recorded and the staging table dropped. Any failure rolls
+back: the warehouse keeps what it had. Every value is a parameter of a prepared statement,
+never SQL text. The connection is opened on the Spark driver's JVM with the driver Glue puts on
+the job's class path, and verifies TLS when the Glue connection enforces SSL
+(``JDBC_ENFORCE_SSL``).
 
-1. **Stage**: on a JDBC connection of its own, the job creates the run's staging table
-   (``CREATE TABLE <stage> (LIKE <target>)``) and commits.
-2. **Write**: ``write_dynamic_frame.from_jdbc_conf`` writes the rows into the staging table, with
-   ``dbtable`` and ``database`` only. Glue's Redshift writer (the spark-redshift connector) COPYs
-   them from ``TempDir``; on any other connection Glue's JDBC writer inserts them. Neither is
-   given ``preactions`` or ``postactions``: AWS documents those for Redshift only, and on a
-   PostgreSQL connection they would be skipped without a word.
-3. **Swap**: on the job's own connection again, in one transaction, the job locks the tables the
-   load writes, replaces the day (or the dimension) with the staged rows, records the run, drops
-   the staging table and commits. Any failure rolls the transaction back, and the staging table
-   is dropped on a connection of its own: the warehouse keeps what it had.
-
-Guarantees:
-
-* **Atomic**: the day (or the dimension) and the run record change in one commit, or not at all;
-  a re-run replaces the day rather than adding to it.
-* **Serialised**: the swap's first statement locks the tables it writes, so two loads never
-  interleave (on Redshift, concurrent writers of one table otherwise abort each other with a
-  serializable isolation violation, error 1023; AWS's advice is to lock first). Readers of those
-  tables wait for the commit. Each run stages into a table of its own, named from its run id.
-  Runs of the same day are also serialised end to end, listing included (``flight_io``).
-* **Text safe**: every value (an S3 key can hold ``;``, ``%``, quotes, line breaks) is a JDBC
-  parameter of a prepared statement, never SQL text.
-
-The job's connection is made on the Spark driver's JVM with the JDBC driver Glue puts on the
-job's classpath (AWS Glue 5.0: PostgreSQL 42.7.3 and Amazon Redshift 2.1), at the URL and with
-the credentials of the Glue connection as ``GlueContext.extract_jdbc_conf`` returns them
-(``fullUrl``: the URL as entered in the connection; the database replaced by the job's
-``--warehouse_database``). When the connection enforces SSL (``JDBC_ENFORCE_SSL``, "SSL with
-hostname matching" in AWS Glue's Connection API), so does this connection: ``sslmode``
-``verify-full``, trusting the connection's ``CUSTOM_JDBC_CERT`` (read from S3 through Spark's
-file system, as the job reads its inputs) or else the JVM's trust store, which holds the public
-CAs that issue Redshift's certificates.
+Why this shape: docs/decisions/one-load-path.md; step by step: docs/architecture.md ("How a job
+loads", "The job's connection").
 """
 
 from __future__ import annotations

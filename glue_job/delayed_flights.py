@@ -16,24 +16,13 @@ optional:
   --flights_prefix     where the days are when the catalog has no partition (daily_flights/)
   --warehouse_copy_role, --lock_wait_seconds, --rehearsal   how the load runs (``day_load``)
 
-Serialised: a run of a day waits until every run of the same day that Glue started before it
-has ended, then lists the day's objects (``flight_io.wait_for_earlier_runs``): the last run to
-commit is the last to have listed, so concurrent uploads of one day all end up loaded.
-
-The airports dimension joined is the last one the airports job accepted
-(``--accepted_airports_key``), never an upload that has not been checked: a rejected dimension
-leaves the days after it loading against the previous one.
-
-Reading: the catalog is asked once, with GetPartition, where the crawler registered the day
-(``catalog_check`` in the run report says what it found); the objects at that location are listed on
-the driver (names only) and read with Spark's text reader, split across executors, every line
-keeping its exact number in its file (see ``flight_transforms``). The lines are read once and
-cached, then the parsed rows replace them in the cache; every count comes from one aggregation.
-Writing: quarantined lines go, written by Spark as JSON lines, under ``quarantine/date=.../run=<run
-id>/``; the day replaces its previous rows in one transaction (rows staged through the Glue
-connection, then swapped in with the run recorded in the run table, on the driver: ``day_load``),
-and a JSON report with the counts goes to ``run-reports/date=.../<run id>.json`` for the state
-machine's notification.
+A run waits for the earlier runs of its day before it lists the day's objects
+(``flight_io.wait_for_earlier_runs``), joins the last accepted airports dimension, reads the day
+once as text lines, quarantines what it cannot parse (JSON lines under
+``quarantine/date=.../run=<run id>/``), replaces the day in one transaction (``day_load``) and
+writes a run report (``run-reports/date=.../<run id>.json``) for the state machine's
+notification. Step by step, with the reasons: docs/architecture.md ("The Glue job"),
+docs/decisions/same-day-runs.md, docs/decisions/catalog-check.md.
 """
 
 from __future__ import annotations

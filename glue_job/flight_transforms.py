@@ -4,23 +4,13 @@ No ``awsglue`` import and no I/O: the job script reads and writes, these functio
 run on any SparkSession, the same on AWS Glue 5.0 and locally, and are tested on tiny inline
 frames.
 
-The input is text lines, not a CSV reader's guess at them. A reader (Spark's or Glue's
-DynamicFrame) fills a short row with nulls, merges or splits fields on a stray quote, and loses
-the line number and raw text; a cancelled flight (empty delay) and a truncated line would look
-the same. Parsing lines here keeps every row accountable: each data line ends up loaded, below
+The input is text lines, not a CSV reader's rows, so that every data line ends up loaded, below
 the threshold, missing its delay, or quarantined with its line number, reason and raw text.
-
-Line numbers, with the lines read in parallel: Spark's text reader splits each file into byte
-ranges and Hadoop's line reader gives every line to exactly one split (the split in which it
-starts), whatever its ending (LF, CRLF or CR). ``text_lines`` tags each line, as it leaves the
-reader, with its file, its split's first byte and ``monotonically_increasing_id``, whose value
-counts the rows of a partition in order; the rows of one split are consecutive in its partition.
-``file_summaries`` then counts the lines of each split (one row per split, a handful per file)
-and adds up the counts of a file's earlier splits: a line's number is its split's offset plus
-its place in the split. The same small table finds each file's header line (its first non-blank
-line) and its first line that is not UTF-8, one row per file for the driver; ``number_lines``
-joins the offsets back. ``numbered_lines``, the same numbering over a whole text in Python,
-serves the airports dimension (parsed on the driver) and checks the parallel numbering in tests.
+Line numbers stay exact with the lines read in parallel: ``text_lines`` tags each line with its
+file, its split's first byte and ``monotonically_increasing_id``; ``file_summaries`` counts the
+lines of each split and finds each file's header and first non-UTF-8 line; ``number_lines`` adds
+the split offsets back. ``numbered_lines`` is the same numbering in plain Python. Why, and how
+the numbering holds: docs/decisions/parse-lines.md.
 
 Policy:
 * columns are found by header name (case, surrounding blanks, quotes and a byte-order mark
@@ -324,8 +314,8 @@ def _tokens(text: Column, width: int) -> Column:
 
     Only a line with a quote or a backslash needs the CSV parser; any other line is its fields
     between commas, which ``split`` finds many times faster (``from_csv`` costs microseconds a
-    line: it was most of a day's parsing time). ``test_flight_transforms`` compares the two on
-    lines without quotes.
+    line, most of a day's parsing if every line went through it). ``test_flight_transforms``
+    compares the two on lines without quotes.
     """
     schema = ", ".join(f"f{i} STRING" for i in range(width))
     parsed = F.from_csv(text, schema, {"mode": "PERMISSIVE"})
@@ -611,10 +601,10 @@ def rows_frame(
     one JSON literal, in a single partition.
 
     ``spark.createDataFrame`` on a list sends the rows through a Python worker (PySpark
-    re-serialises a parallelised list in a Python task) each time the frame is computed: with
-    the airports dimension broadcast four times, that was a fifth of a small day's run. A JSON
-    literal parsed by ``from_json`` keeps every value exactly (JSON carries any Unicode text,
-    and whole numbers up to BIGINT's range), and the plan holds the rows themselves.
+    re-serialises a parallelised list in a Python task) each time the frame is computed, and
+    the airports dimension is broadcast several times a run. A JSON literal parsed by
+    ``from_json`` keeps every value exactly (JSON carries any Unicode text, and whole numbers up
+    to BIGINT's range), and the plan holds the rows themselves.
     """
     names = [name for name, _ in fields]
     text = json.dumps([dict(zip(names, row, strict=True)) for row in rows])

@@ -7,15 +7,10 @@ upload handler's input for the day's newest object, under a new name:
 ``flightpipe.commands.replay.start_day``). One per day is enough: the job loads every object
 of its day, whichever one started it. Days without objects are skipped and listed, not failed.
 
-At most ``window`` executions are in flight. The day job runs at most ``MaxConcurrentRuns``
-(2) at a time; an execution beyond that waits in the state machine's retries of
-``ConcurrentRunsExceededException``, which are bounded (minutes of backoff). Days already
-catalogued skip the crawler; the others wait for a running crawl and then look again
-(``CrawlerBusy``). On AWS, where a job in a VPC takes minutes, 365 executions started together
-would spend those retries and fail for want of a slot, not because of their data. The default
-window is the job's ``MaxConcurrentRuns`` in ``infra/pipeline.yaml`` plus one: both job slots
-stay busy while the next day crawls or starts, and no execution queues behind more than one
-job run. ``--window`` changes it.
+At most ``window`` executions are in flight: by default the day job's ``MaxConcurrentRuns`` in
+infra/pipeline.yaml plus one, so both job slots stay busy and no execution spends the state
+machine's bounded job-slot retries (docs/decisions/job-slot-retries.md). ``--window`` changes
+it.
 
 Progress: on a terminal, one line rewritten in place (days done of total, running, failed,
 elapsed), with each failure printed above it as it happens; elsewhere (CI logs, a pipe), one

@@ -1,27 +1,15 @@
-"""``make smoke STAGE=...``: one real upload through a deployed (or the local) pipeline, reported.
+"""``flightpipe smoke --stage STAGE`` (``make smoke``): one real upload through a deployed (or the
+local) pipeline, reported.
 
-For the first deployment, and after every one. A new stack has no airports dimension, without
-which no day loads: when none is accepted yet (``accepted/airports.csv``), the smoke test first
-uploads one (``--airports``, by default the shipped BTS table) to ``dim/airports.csv`` and waits
-for its run. Then it uploads a one-row day (a flight 61 minutes late) to
-``daily_flights/date=<smoke day>/smoke.csv`` exactly where production uploads land, waits for
-the execution, and reports what a person would check by hand: the execution's status (or its
-error and cause), the job's run report (one row read, one loaded, rolled back), the
-notification's subject, and whether the handler-failures queue holds anything. Exits non-zero if
-any of it is wrong.
-
-The smoke day (the template's ``SmokeTest`` mapping) is kept out of production data by the
-pipeline itself: the state machine runs its job as a rehearsal (the whole load, swap included,
-then rolled back: no fact row, no run record), labels its notifications ``SMOKE TEST:``, and the
-crawler excludes its folder, so the catalog's schema never comes from a smoke file.
-
-Against AWS it needs credentials that may put objects in the data bucket, read
-``accepted/airports.csv``, the stack, the executions and their history, and the run reports; it
-finds the pipeline from the stack's outputs (``flightpipe-<stage>``), and a notification is one
-its SNS task published (the email is for a person to read). ``STAGE=local`` reads the outputs of
-the stack ``make local-up`` deployed to LocalStack (``.local/stack.env`` says where), and a
-notification is one that reached the local alerts inbox, the queue subscribed to the alerts
-topic.
+Uploads the airports dimension when none is accepted yet, then a one-row day where production
+uploads land; waits for the execution and reports its status or error, the run report, the
+notification's subject and the handler-failures queue; exits non-zero if any of it is wrong. The
+smoke day is a rehearsal, kept out of production data by the pipeline itself. Against AWS it
+needs credentials that may put objects in the data bucket and read ``accepted/airports.csv``,
+the stack, the executions and their history, and the run reports. It finds the pipeline from
+the stack's outputs and a notification from the execution's SNS task, or, on ``local``, from
+``.local/stack.env`` and the local alerts inbox. See docs/operations.md ("The smoke test"),
+docs/decisions/smoke-test-rehearsal.md.
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
 """A throwaway PostgreSQL cluster standing in for Redshift on one machine.
 
-Why our own: the test and local-stack flows need a real PostgreSQL server without Docker or a
-system service, started and stopped by the process that owns it. Libraries that do this
-(testing.postgresql, pytest-postgresql) neither run the server under an unprivileged user when
-called as root, which ``initdb`` requires, nor leave a cluster running for ``make local-up``.
+Why our own rather than testing.postgresql or pytest-postgresql: docs/decisions/own-code.md.
 
 The cluster lives under one directory (data, Unix socket, log, pid), listens on 127.0.0.1 only, on
 Redshift's port 5439 unless told otherwise, and trusts local connections: it is for development and

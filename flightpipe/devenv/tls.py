@@ -6,9 +6,7 @@ stands in for Redshift presents a server certificate issued by a CA made here, a
 connection names that CA's certificate in S3 (``CUSTOM_JDBC_CERT``), so the same setting is
 checked by the same drivers. Development only: the CA's key sits beside its certificate.
 
-Why our own: ``cryptography`` makes the keys and certificates; what is left (which names a
-certificate covers, when to issue it again) is a few lines, and no maintained library does it
-without a network or a daemon.
+Why our own: docs/decisions/own-code.md.
 """
 
 from __future__ import annotations

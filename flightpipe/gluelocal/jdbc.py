@@ -31,6 +31,8 @@ here, this is stricter:
 
 The connector also retries the whole transaction (``copyretrycount``, default 2, 30 s apart);
 locally a failure fails at once.
+
+Why PostgreSQL, and how closely: docs/decisions/postgresql-for-redshift.md.
 """
 
 from __future__ import annotations

@@ -41,9 +41,9 @@ GLUE_SESSION_SETTINGS = {
 
 # The in-process Spark's JVM (local mode: driver and executor in one JVM, which the launcher
 # starts with these), sized for a machine that also runs LocalStack: a heap of 640 MiB, at most
-# (Spark's default is 1 GiB; a 1,000,000-row day needs about 400 MiB, its cached frames 60),
-# UTC, and G1's periodic collection, which gives an idle heap back to the system after a burst
-# of work (JEP 346). The heap is most of what the stack holds right after a burst.
+# (Spark's default is 1 GiB; the memory a large day needs is in docs/performance.md), UTC, and
+# G1's periodic collection, which gives an idle heap back to the system after a burst of work
+# (JEP 346). The heap is most of what the stack holds right after a burst.
 LOCAL_JVM_SETTINGS = {
     "spark.driver.memory": "640m",
     "spark.driver.extraJavaOptions": "-Duser.timezone=UTC -XX:G1PeriodicGCInterval=10000",

@@ -1,27 +1,14 @@
-"""``make preflight STAGE=... ARTIFACT_BUCKET=... PARAMS_FILE=...``: what can be checked by API
-before a deployment, each check with a verdict and, when it fails, the fix.
+"""``flightpipe preflight`` (``make preflight STAGE=... ARTIFACT_BUCKET=... PARAMS_FILE=...``):
+what can be checked by API before a deployment, each check with a verdict and, when it fails,
+the fix.
 
-A first ``make deploy`` that fails rolls the whole stack back after minutes; most causes are
-facts of the account a few read-only calls can establish first, with the same parameters the
-deployment will take (``flightpipe.infra.parameters``):
-
-* every template parameter without a default is given;
-* the artifact bucket exists in the deployment's region;
-* the subnet is in the VPC and in ``GlueAvailabilityZone``; the security group is in the VPC and
-  has Glue's self-referencing all-TCP inbound rule exactly when the stack will not add it
-  (``CreateSecurityGroupSelfRule``: adding an existing rule fails with
-  ``InvalidPermission.Duplicate``, as it does for a second stage sharing the group);
-* each service the jobs call from the subnet (S3, Glue, Secrets Manager, CloudWatch Logs, STS)
-  is reachable: through a NAT route of the subnet, an endpoint the VPC has, or one the stack
-  creates; an endpoint the stack would create must not exist already (AWS allows one interface
-  endpoint with private DNS per service and VPC), and interface endpoints need the VPC's
-  ``enableDnsSupport`` and ``enableDnsHostnames``;
-* a gateway endpoint's route tables exist in the VPC and include the subnet's;
-* the warehouse credentials: ``WarehouseSecretArn`` names a secret with ``username`` and
-  ``password``, or ``WarehouseUser`` and ``WarehousePassword`` are both given.
-
-Against the stage ``local`` the same checks run against LocalStack (tests do so); there the
-template leaves the network out, so only a deployed stage needs them.
+A first ``make deploy`` that fails rolls the whole stack back after minutes; most causes are facts
+of the account a few read-only calls establish first, with the parameters the deployment will
+take (``flightpipe.infra.parameters``): the parameters, the artifact bucket, the network (subnet,
+security group, each service's route from the subnet, endpoints: AWS allows one interface
+endpoint with private DNS per service and VPC) and the warehouse credentials. The checks one by
+one: docs/operations.md ("Checking before the first deployment"). Against the stage ``local``
+they run on LocalStack, where the template leaves the network out.
 """
 
 from __future__ import annotations

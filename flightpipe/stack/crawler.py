@@ -17,18 +17,12 @@ built-in CSV classifier does for the layouts this project uses, through the Glue
 
 ``RecrawlPolicy`` is honoured as AWS documents it ("Scheduling incremental crawls for adding new
 partitions", https://docs.aws.amazon.com/glue/latest/dg/incremental-crawls.html):
-
-* ``CRAWL_EVERYTHING`` (the default): every crawl reads every object, as above;
-* ``CRAWL_NEW_FOLDERS_ONLY``: the first crawl is a full one; later crawls still list the target
-  (a new folder is only known by listing) but read only the objects of folders that the last
-  successful crawl did not list, so a crawl's reads grow with the new folders, not with history.
-  A new file in a known folder is not crawled; no table is created or changed (AWS forces the
-  schema change policy to LOG, and CreateCrawler refuses any other, see ``check_policies``); a
-  new folder becomes a partition with its own columns when it is compatible with the table
-  (here: it has every column of the table, so a new column is recorded on the partition, not on
-  the table) and is otherwise skipped with the reason in the crawl's log;
-* ``CRAWL_EVENT_MODE`` needs S3 event notifications in an SQS queue, which the local stack does
-  not feed to crawlers: refused.
+``CRAWL_EVERYTHING`` (the default) reads every object; ``CRAWL_NEW_FOLDERS_ONLY`` reads only the
+folders the last successful crawl did not list (a new file in a known folder is not crawled),
+creates or changes no table, and adds a new folder as a partition only when it has every column
+of the table; ``CRAWL_EVENT_MODE`` is refused (the local stack feeds crawlers no events).
+``check_policies`` refuses what CreateCrawler refuses. What the pipeline relies on:
+docs/behaviour.md ("Crawls"), docs/decisions/crawl-new-folders-only.md.
 """
 
 from __future__ import annotations

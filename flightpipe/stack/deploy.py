@@ -57,9 +57,9 @@ LOCAL_NETWORK = {
 }
 # The local crawler ends within a second of real time, where AWS's takes a minute or more: it is
 # polled every 15 simulated seconds (0.375 s at the default clock scale) rather than the
-# template's 30, for the same bound on the whole wait (80 polls, 20 minutes). Every 10 s, the
-# polls of 29 executions waiting on one crawl in a burst kept LocalStack busy enough to slow the
-# crawl itself: 30 days settled in 74 to 78 s, against 58 s at 15 s or 30 s.
+# template's 30, for the same bound on the whole wait (80 polls, 20 minutes). Polling more often
+# slows the crawl itself in a burst, the waiting executions' polls keeping LocalStack busy
+# (docs/performance.md).
 LOCAL_CRAWLER_POLLING = {"CrawlerPollSeconds": "15", "CrawlerMaxPolls": "80"}
 
 

@@ -1,51 +1,20 @@
 """Glue job runs in containers of the Glue image, started by the Glue service through Docker's SDK.
 
-The compose stack (docker-compose.yml) sets ``FLIGHTPIPE_GLUE_RUNNER=containers``: job runs go to
-containers of ``FLIGHTPIPE_GLUE_IMAGE`` (AWS's ``public.ecr.aws/glue/aws-glue-libs:5`` by
-default, or the stand-in ``make compose-standins`` builds), with Spark settings as ``--conf``
-(the session settings of the local runtime, and ``s3://`` served by S3A pointed at LocalStack,
-which the real image needs on its command line: its own ``s3://`` is EMRFS; never JVM options or
-class path, which would replace the image's; the PostgreSQL JDBC driver with ``--jars``, added to
-the image's class path for an image without one), LocalStack's endpoint and credentials in the
-environment, and the job's code as the Glue service read it from S3
-(``flightpipe.stack.job_code``), mounted read-only from the host folder the service's own code
-cache comes from, on the service's network. A run's output is appended to its log as it is
-written; its exit code decides the run: 0 is SUCCEEDED, anything else FAILED with the job's
-exception (the last line of its traceback, and for a Java exception raised through py4j, the
-Java exception and its causes) as ``ErrorMessage``.
+The compose stack sets ``FLIGHTPIPE_GLUE_RUNNER=containers``. ``FLIGHTPIPE_GLUE_CONTAINERS``
+says how: ``warm`` (the default), one long-lived container that takes every run
+(``WarmContainer``, running ``glue_worker.py``); ``per-run``, a container per StartJobRun,
+started as AWS documents running a job in the image (``spark-submit`` of the script, with the
+run's arguments as Glue passes them). A run's Spark settings go on the ``spark-submit`` command
+line (``s3://`` served by S3A: the image's own is EMRFS), never JVM options or class path (they
+would replace the image's); its exit code decides SUCCEEDED or FAILED. AWS's GlueContext calls
+Glue and Secrets Manager at AWS's own endpoint names, whatever ``AWS_ENDPOINT_URL`` says, so job
+containers resolve those names to LocalStack (``FLIGHTPIPE_JOB_DNS``) and trust the stack's CA
+(``FLIGHTPIPE_JOB_CA_BUNDLE``). Containers carry the labels ``flightpipe.glue-run`` and
+``flightpipe.stack`` and are removed when they or the service end.
 
-``FLIGHTPIPE_GLUE_CONTAINERS`` says how:
-
-* ``warm`` (docker-compose.yml's default): one long-lived container, started with the service,
-  runs every job run, as a Glue interactive session runs cells: ``spark-submit`` of
-  ``glue_worker.py`` (PySpark and the standard library only), which takes runs over HTTP on the
-  service's network and streams each run's output back (``WarmContainer``). A run costs what
-  the job does, not a JVM's start. Modules of a new deployment (another ``--extra-py-files``
-  location under a name the warm driver already has) get a new warm container once the runs in
-  the old one end.
-* ``per-run``: each StartJobRun starts a container of its own, the way AWS documents running a
-  job in the image::
-
-    spark-submit [--py-files <the job's modules>] /home/hadoop/workspace/code/.../<script>.py \
-        --JOB_NAME ... --<argument> <value> ...
-
-  with the run's arguments as Glue passes them (the job's default arguments merged with the
-  run's, then ``--JOB_RUN_ID`` and ``--JOB_NAME``).
-
-AWS's GlueContext calls Glue and Secrets Manager itself, through AWS's Java client, at AWS's own
-endpoints (it does not follow ``AWS_ENDPOINT_URL``). So that these calls reach the stack by a
-mechanism AWS's image honours, on the compose network job containers ask LocalStack's DNS server
-(``FLIGHTPIPE_JOB_DNS``), which resolves those services' names (``aws_hostnames``) to LocalStack
-(the project's LocalStack plugin, ``aws_names``), and LocalStack answers them on port 443 with a
-certificate for those names from the stack's CA; the container trusts that CA
-(``FLIGHTPIPE_JOB_CA_BUNDLE``): Python through ``AWS_CA_BUNDLE``, the JVM through a trust store
-that ``keytool`` makes at the container's start, named in ``JAVA_TOOL_OPTIONS`` after the image's
-own value.
-
-Containers carry the label ``flightpipe.glue-run`` (the run id, or ``warm`` for the warm one) and
-``flightpipe.stack`` (the service container's id), are removed when they end, and are killed and
-removed when the service stops; ``flightpipe compose down`` removes any that a killed service
-left.
+Why one warm container, and how job containers reach the stack at AWS's endpoint names:
+docs/decisions/warm-glue-container.md, docs/decisions/aws-endpoints-in-job-containers.md; the
+path as a whole: docs/containers.md.
 """
 
 from __future__ import annotations

@@ -45,14 +45,13 @@ HEALTH_PATH = "/_flightpipe/health"
 # last the whole interval.
 SWITCH_INTERVAL_SECONDS = 0.0005
 # Job runs at once: in this process they share one warm Spark; in containers they share the
-# warm container's (or each starts a JVM of its own), so no more than the cores (with a
-# container per run, `make compose-e2e` on 2 cores took longer with 4 at once than with 2).
-# Others wait in STARTING.
+# warm container's (or each starts a JVM of its own), so no more than the cores (more at once
+# than the cores made `make compose-e2e` slower, docs/performance.md). Others wait in STARTING.
 IN_PROCESS_RUNS = 4
 CONTAINER_RUNS = max(2, os.cpu_count() or 2)
 # glibc's allocator settings the launcher gives this process (``flightpipe.stack.local``).
-# The Spark JVM started from here does not inherit them: with them its 1M-row runs were
-# slower (10.0 s against 6.5 s), and the JVM manages its own memory.
+# The Spark JVM started from here does not inherit them: with them its large runs are slower
+# (docs/performance.md), and the JVM manages its own memory.
 MALLOC_VARIABLES = ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")
 
 

@@ -6,9 +6,9 @@ ones; running the same transforms a few times at stack start-up (``PASSES``) mov
 out of the first real runs. The stack serves meanwhile; its health says when Spark is warm.
 
 The job reads ``s3://`` through Hadoop's S3A connector, whose first use loads the connector and
-the AWS SDK and builds its client (about 1.5 s here, paid by the first run of a burst while
-thirty executions start). The warm-up ends by asking S3A for a path in a bucket that does not
-exist: that goes through S3A's whole request path against the stack and leaves nothing behind.
+the AWS SDK and builds its client (paid otherwise by the first run of a burst, while its
+executions start). The warm-up ends by asking S3A for a path in a bucket that does not exist:
+that goes through S3A's whole request path against the stack and leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from flightpipe.shipped import reach_job_code
 # A bucket name no stack holds (AWS reserves the ``--ol-s3`` suffix for access point aliases,
 # so CreateBucket refuses it there too).
 S3A_PROBE = "s3://flightpipe-warmup--ol-s3/none/"
-# Passes over the sample days: the JVM compiles Spark's hot paths over several runs, not one (a
-# first 30-day burst took 73 s after one pass, later ones 48 to 56 s).
+# Passes over the sample days: the JVM compiles Spark's hot paths over several runs, not one
+# (docs/performance.md has the burst times with one pass and with more).
 PASSES = 6
 
 

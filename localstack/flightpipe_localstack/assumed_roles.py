@@ -5,8 +5,9 @@ For every Task state, LocalStack's Step Functions makes the task's client afresh
 the state machine's role through the gateway (``aws/connect.py``,
 ``ClientFactory.with_assumed_role``, a new session name each time), then a boto3 client for the
 new credentials, which no cache can hold. Building a client costs about as much as the call it
-makes, and in a burst the executions retry StartJobRun for a job slot and poll their runs many
-times a second, on the cores the job runs need. AWS keeps a role session for its hour.
+makes (its share of LocalStack's CPU in a burst: docs/performance.md), and in a burst the
+executions retry StartJobRun for a job slot and poll their runs many times a second, on the
+cores the job runs need. AWS keeps a role session for its hour.
 
 ``install`` keeps the client factory of an assumed role, for one role, principal, region,
 endpoint and configuration object, for ``REUSE_SECONDS`` (well within the hour the credentials

@@ -1,51 +1,17 @@
 """The local stack's clock: how the state machine's timers and AWS's durations map to real time.
 
-Why our own: Step Functions waits in real seconds (Wait states, Retry intervals, the ``.sync``
-poll), so the deployed definition's timers (a crawler polled every 30 s, a job slot retried for
-minutes) would make a local burst take as long as on AWS, and a local crawl or job run ends in a
-second where AWS's take minutes, so a test would never see the retry budgets a burst spends on
-AWS. Neither LocalStack nor moto offers a scaled clock.
-
-The clock has a **scale**, simulated seconds per real second (``FLIGHTPIPE_TIME_SCALE``,
-default 40: a simulated hour in 90 seconds). Every timer of the state machine runs at that
-scale: a ``Wait`` of 30 s waits 0.75 s, a retry interval of 10 s waits 0.25 s. Nothing else is
-scaled: execution and task timeouts (``TimeoutSeconds``, ``HeartbeatSeconds``) stay real
-seconds. LocalStack's waits between a Lambda function's asynchronous attempts (1 then 2
-minutes, as on AWS) run on the same clock (``LAMBDA_RETRY_BASE_DELAY``, set by the launchers).
-
-Why 40, and 10 on the compose path with a container per run: the scale also shrinks the retry
-budgets in real time, while local job runs do not speed up. The job-slot budget
-(ConcurrentRunsExceeded, about 1.5 simulated hours on average) is 135 real seconds at 40x. A run in
-the Glue service's warm Spark takes 1.5 to 8 s, which at 40x is 1 to 5 simulated minutes, no more
-than a Glue run takes, so the budgets are spent locally no faster than on AWS; at 60x a burst whose
-runs were slower once ran out of slot retries, a failure AWS would not have. The compose path's warm
-Glue container runs jobs as fast, so it keeps 40x; a run in a container of its own starts a JVM and
-takes about 20 s, and 10x keeps that to the same few simulated minutes (docker-compose.yml).
-
-And a **model** of how long AWS's own work takes (``FLIGHTPIPE_TIME_MODEL``):
-
-* ``local`` (default): crawls and job runs take the time they really take here; ``.sync``
-  checks the job run every 200 ms;
-* ``aws``: each crawl stays RUNNING at least ``crawl_seconds``, each job run is STARTING for
-  ``job_start_seconds`` and then RUNNING at least ``job_run_seconds`` (the Glue service pads
-  them, ``flightpipe/stack/glue.py``), and ``.sync`` polls every ``sync_poll_seconds`` (all
-  simulated). The figures and their sources:
-
-  - crawl 60 s: an AWS maintainer's figure for an average small crawl ("average crawler runs
-    about 60 s", aws-solutions-library-samples/cloud-intelligence-dashboards-framework #1024);
-    AWS documents no minimum;
-  - job start 60 s and run 120 s: AWS documents no start-up time in seconds for Glue 4.0/5.0
-    ("reduced startup latency") nor the time to attach the ENIs of a VPC connection, and a run
-    is billed for at least a minute; the start is an assumption, and the run is two minutes so
-    that local runs of a small day fit in it at the simulation's scale (20,
-    ``benchmarks/simulate.py``) and the simulated run is the model's, not the machine's;
-  - ``.sync`` poll 60 s: Step Functions polls a Glue job "once per minute for the first 10
-    minutes, and every 5 minutes thereafter" (AWS re:Post answer; the developer guide gives no
-    interval); the model keeps one minute throughout, since a modelled run ends well within ten.
+A **scale** (``FLIGHTPIPE_TIME_SCALE``, simulated seconds per real second, default 40) for every
+timer of the state machine and for Lambda's waits between asynchronous attempts
+(``LAMBDA_RETRY_BASE_DELAY``, set by the launchers); timeouts (``TimeoutSeconds``,
+``HeartbeatSeconds``) stay real seconds. A **model** (``FLIGHTPIPE_TIME_MODEL``) of how long
+AWS's own work takes: ``local`` (the default: crawls and runs take what they take, ``.sync``
+checks every 200 ms) or ``aws`` (``crawl_seconds``, ``job_start_seconds``, ``job_run_seconds``,
+``sync_poll_seconds``, all simulated; the Glue service pads crawls and runs to them,
+``flightpipe/stack/glue.py``). Why a clock of our own, and why 40 (10 with a container per run):
+docs/decisions/local-clock.md; the sources of the model's figures: the comment above ``MODELS``.
 
 This module is the model, shared by the LocalStack plugin (``install``, run by ``hooks.py``) and
-the Glue service (``use``: it pads crawls and job runs, and runs no Step Functions); it imports
-LocalStack only in ``install``.
+the Glue service (``use``); it imports LocalStack only in ``install``.
 
 The three waits of the interpreter, and what replaces them:
 
@@ -119,6 +85,18 @@ class TimeModel:
             time.sleep(remaining)
 
 
+# The ``aws`` model's figures (simulated seconds) and their sources:
+# - crawl 60: an AWS maintainer's figure for an average small crawl ("average crawler runs about
+#   60 s", aws-solutions-library-samples/cloud-intelligence-dashboards-framework #1024); AWS
+#   documents no minimum;
+# - job start 60 and run 120: AWS documents no start-up time in seconds for Glue 4.0/5.0
+#   ("reduced startup latency") nor the time to attach the ENIs of a VPC connection, and bills a
+#   run for at least a minute; the start is an assumption, and the run is two minutes so that
+#   local runs of a small day fit in it at the simulation's scale (benchmarks/simulate.py) and
+#   the simulated run is the model's, not the machine's;
+# - .sync poll 60: Step Functions polls a Glue job "once per minute for the first 10 minutes,
+#   and every 5 minutes thereafter" (AWS re:Post answer; the developer guide gives no interval);
+#   the model keeps one minute throughout, since a modelled run ends well within ten.
 MODELS = {
     "local": TimeModel("local"),
     "aws": TimeModel(

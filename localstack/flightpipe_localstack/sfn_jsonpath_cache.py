@@ -1,6 +1,6 @@
 """Speed: LocalStack 4.13.1's Step Functions interpreter parses a JSONPath each time a state
-evaluates it, and each parse costs about a millisecond of CPU (jsonpath_ng builds a PLY lexer
-and parser per call). ``json_path.extract_json`` (every ``.$`` parameter, Choice variable,
+evaluates it, and each parse builds a PLY lexer and parser (jsonpath_ng; the cost is in
+docs/performance.md). ``json_path.extract_json`` (every ``.$`` parameter, Choice variable,
 InputPath, OutputPath and intrinsic argument) and ``ResultPath._eval_body`` both call
 jsonpath_ng's ``parse`` with the path text of the definition. One poll of the crawler
 (``WaitForCrawler`` -> ``GetCrawler`` -> ``CountPoll`` -> ``CrawlerFinished``) evaluates about a
