@@ -49,7 +49,7 @@ RUN if [ -f /build/build-ca.crt ]; then export PIP_CERT=/build/build-ca.crt; fi 
 FROM python
 COPY --from=dependencies /opt/flightpipe /opt/flightpipe
 # Debian's PostgreSQL JDBC driver beside the S3A jars, where `make install` puts it too: the jobs
-# open their own JDBC connection on the Spark driver (glue_job/day_load.py).
+# open their own JDBC connection on the Spark driver (glue_job/flightjob/warehouse.py).
 RUN ln -s /usr/share/java/postgresql.jar /opt/flightpipe/spark-jars/postgresql.jar
 WORKDIR /app
 COPY pyproject.toml README.md ./

@@ -77,9 +77,9 @@ $(SPARK_JARS)/.installed: flightpipe/gluelocal/s3a-jars.txt | $(STAMP)
 	@touch $@
 
 # The PostgreSQL JDBC driver for the local Spark: the jobs open their own JDBC connection on the
-# driver (glue_job/day_load.py), with the driver AWS Glue puts on a job's class path. Maven is not
-# reachable from here, so it is taken from the system (Debian: libpostgresql-jdbc-java), or from
-# PG_JDBC_JAR.
+# driver (glue_job/flightjob/warehouse.py), with the driver AWS Glue puts on a job's class path.
+# Maven is not reachable from here, so it is taken from the system (Debian:
+# libpostgresql-jdbc-java), or from PG_JDBC_JAR.
 PG_JDBC_JAR ?= /usr/share/java/postgresql.jar
 $(SPARK_JARS)/postgresql.jar: $(SPARK_JARS)/.installed
 	@PG_JDBC_JAR=$(PG_JDBC_JAR) scripts/check_prereqs.sh pgjdbc
@@ -200,8 +200,9 @@ package: install ## Write dist/: the Chalice package merged with infra/pipeline.
 	    --stage $(STAGE) --merge-template ../infra/pipeline.yaml ../dist
 	$(BIN)/cfn-lint dist/sam.yaml
 
-# The Glue jobs' library modules, uploaded under a prefix named by their content (GlueLibraryPrefix).
-GLUE_LIBRARIES := glue_job/flight_transforms.py glue_job/flight_io.py glue_job/day_load.py
+# The Glue jobs' package, one archive (flightpipe/infra/job_archive.py), uploaded under a prefix
+# named by its content (GlueLibraryPrefix).
+JOB_ARCHIVE := dist/glue-lib/flightjob.zip
 
 # Parameters: PARAMS_FILE (CloudFormation's parameter JSON; any character survives) and PARAMS
 # (plain Key=Value words; no password), merged into one file by `flightpipe parameters`.
@@ -212,12 +213,13 @@ deploy: package ## Deploy to AWS (STAGE=dev|prod ARTIFACT_BUCKET=... PARAMS_FILE
 	$(NO_PASSWORD_IN_PARAMS)
 	@test -n "$(ARTIFACT_BUCKET)" || { echo "ARTIFACT_BUCKET is required: an S3 bucket for the packaged artifacts" >&2; exit 2; }
 	prefix=flightpipe-$(STAGE) && \
-	library=s3://$(ARTIFACT_BUCKET)/$$prefix/glue-lib/$$(cat $(GLUE_LIBRARIES) | sha256sum | cut -c1-16)/ && \
+	$(BIN)/flightpipe job-archive --out $(dir $(JOB_ARCHIVE)) && \
+	library=s3://$(ARTIFACT_BUCKET)/$$prefix/glue-lib/$$(sha256sum $(JOB_ARCHIVE) | cut -c1-16)/ && \
 	overrides=$$(mktemp) && trap 'rm -f "$$overrides"' EXIT && \
 	$(BIN)/flightpipe parameters --out "$$overrides" $(if $(PARAMS_FILE),--file "$(PARAMS_FILE)") \
 	    Stage=$(STAGE) ArtifactBucket=$(ARTIFACT_BUCKET) ArtifactPrefix=$$prefix \
 	    GlueLibraryPrefix=$$library $(PARAMS) && \
-	for module in $(GLUE_LIBRARIES); do $(BIN)/aws s3 cp --only-show-errors $$module $$library; done && \
+	$(BIN)/aws s3 cp --only-show-errors $(JOB_ARCHIVE) $$library && \
 	$(BIN)/aws cloudformation package --template-file dist/sam.yaml --s3-bucket $(ARTIFACT_BUCKET) \
 	    --s3-prefix $$prefix --output-template-file dist/packaged.yaml && \
 	$(BIN)/aws cloudformation deploy --template-file dist/packaged.yaml --stack-name flightpipe-$(STAGE) \

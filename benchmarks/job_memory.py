@@ -1,7 +1,7 @@
 """Benchmark: the day job's driver memory as the day grows (1M and 10M rows, in 10 files each).
 
 The job reads a day with Spark's text reader and keeps one small row per file on the driver
-(``flight_io.read_lines``), so its driver's memory should not grow with the day. Each size runs
+(``aws_io.read_lines``), so its driver's memory should not grow with the day. Each size runs
 in a fresh process: ``glue_job/delayed_flights.py`` through the local Glue runtime
 (``flightpipe.gluelocal.runner.run_job``) with the deployed day job's arguments, against a
 running stack (``make local-up``; its ``stack.env``, in ``FLIGHTPIPE_STATE_DIR`` when set): the

@@ -2,7 +2,7 @@
 
 What the day job does at its core, and nothing else: Spark's CSV reader over the day file, the
 flights with DepDelay >= 60 kept, two broadcast left joins with the airports dimension
-(departure, arrival) to the fact's columns (``glue_job/flight_transforms.py``, FACT_COLUMNS),
+(departure, arrival) to the fact's columns (``glue_job/flightjob/flights.py``, FACT_COLUMNS),
 and the rows COPYed into a PostgreSQL table. No line numbers, quarantine, counts, catalog,
 run record or report. The session is the one the job runtime builds
 (``flightpipe.gluelocal.runner.local_spark``: ``local[*]``, GLUE_SESSION_SETTINGS), in this
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from datetime import date
@@ -35,9 +34,10 @@ from typing import Any
 import psycopg
 
 from flightpipe.paths import REPO
+from flightpipe.shipped import reach_job_code
 
-sys.path.insert(0, str(REPO / "glue_job"))
-from flight_transforms import enrich  # the job's module, beside its script
+reach_job_code()
+from flightjob.flights import enrich  # noqa: E402  (the job's own join)
 
 AIRPORTS = REPO / "sample_data" / "airports.csv"
 # The generated day's columns (``flightpipe generate``) and the dimension's, given to the
@@ -54,7 +54,7 @@ REFERENCE_TABLE = "CREATE TEMP TABLE reference_fact (LIKE airlines.daily_flights
 
 def fact(spark: Any, path: Path, day: date) -> Any:
     """The day's delayed flights joined twice to the airports (broadcast left joins), as the
-    fact's columns: the job's own join (``flight_transforms.enrich``) over Spark's CSV reader,
+    fact's columns: the job's own join (``flights.enrich``) over Spark's CSV reader,
     without the job's line numbering, parsing checks, quarantine and counts."""
     from pyspark.sql import functions as F
 

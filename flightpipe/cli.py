@@ -33,6 +33,7 @@ COMMANDS = {
     "parameters": "deploy",
     "preflight": "deploy",
     "chalice-config": "deploy",
+    "job-archive": "deploy",
     "generate": "generate",
 }
 

@@ -22,5 +22,5 @@ def reach_handler_code() -> None:
 
 
 def reach_job_code() -> None:
-    """Make the Glue job's modules (``flight_transforms``, ``flight_io``, ...) importable."""
+    """Make the Glue job's modules (the ``flightjob`` package) importable."""
     _reach(GLUE_JOB_DIR)

@@ -14,12 +14,12 @@ optional:
   --min_dep_delay      minutes; flights departing at least this late are loaded (default 60)
   --input_key          the object whose upload started this run, for the run record
   --flights_prefix     where the days are when the catalog has no partition (daily_flights/)
-  --warehouse_copy_role, --lock_wait_seconds, --rehearsal   how the load runs (``day_load``)
+  --warehouse_copy_role, --lock_wait_seconds, --rehearsal   how the load runs (``warehouse``)
 
 A run waits for the earlier runs of its day before it lists the day's objects
-(``flight_io.wait_for_earlier_runs``), joins the last accepted airports dimension, reads the day
+(``aws_io.wait_for_earlier_runs``), joins the last accepted airports dimension, reads the day
 once as text lines, quarantines what it cannot parse (JSON lines under
-``quarantine/date=.../run=<run id>/``), replaces the day in one transaction (``day_load``) and
+``quarantine/date=.../run=<run id>/``), replaces the day in one transaction (``warehouse``) and
 writes a run report (``run-reports/date=.../<run id>.json``) for the state machine's
 notification. Step by step, with the reasons: docs/architecture.md ("The Glue job"),
 docs/decisions/same-day-runs.md, docs/decisions/catalog-check.md.
@@ -38,13 +38,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import boto3
-import day_load
-import flight_io
-import flight_transforms as T
 from awsglue.context import GlueContext
 from awsglue.job import Job
 from pyspark.context import SparkContext
 from pyspark.sql import DataFrame
+
+from flightjob import airports, aws_io, flights, lines, warehouse
 
 REQUIRED = (
     "JOB_NAME",
@@ -57,10 +56,10 @@ REQUIRED = (
     "accepted_airports_key",
 )
 OPTIONAL = {
-    "min_dep_delay": str(T.DEFAULT_MIN_DEP_DELAY),
+    "min_dep_delay": str(flights.DEFAULT_MIN_DEP_DELAY),
     "flights_prefix": "daily_flights/",
     "input_key": "",
-    **day_load.OPTIONAL,
+    **warehouse.OPTIONAL,
 }
 PARTITION_KEY = "date"
 
@@ -82,7 +81,7 @@ class DayArgs:
 
 def resolve_args(argv: Sequence[str]) -> DayArgs:
     """Required and optional job arguments (getResolvedOptions knows only required ones)."""
-    resolved = flight_io.resolved_options(argv, REQUIRED, OPTIONAL)
+    resolved = aws_io.resolved_options(argv, REQUIRED, OPTIONAL)
     try:
         flight_date = date.fromisoformat(resolved["flight_date"])
     except ValueError as error:
@@ -111,121 +110,158 @@ def catalog_check(database: str, table: str, day: date, location: str | None) ->
     return f"GetPartition {partition}: registered by the crawler at {location}, listed and read"
 
 
+@dataclass(frozen=True)
+class DayFiles:
+    """Where the day's files are, and which of them the run reads."""
+
+    location: str
+    catalog_check: str
+    objects: list[aws_io.S3Object]
+    ignored: list[aws_io.S3Object]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What the load did: the day's counts, where its quarantine went, the run's record."""
+
+    counts: dict[str, Any]
+    quarantine: str | None
+    record: warehouse.RunRecord
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     started = datetime.now(UTC)
     clock = time.monotonic()
     args = resolve_args(sys.argv if argv is None else argv)
-    day = args.flight_date
-    bucket: str = args["data_bucket"]
+    glue_context, job = start(args)
+    logger = glue_context.get_logger()
+    s3, glue = boto3.client("s3"), boto3.client("glue")
+    day = args.flight_date.isoformat()
+    aws_io.wait_for_earlier_runs(
+        glue, args["JOB_NAME"], args.run_id, "--flight_date", day, logger.info
+    )
+    files = find_files(glue, s3, args, logger)
+    loaded = load(glue_context, s3, args, files, started)
+    report = run_report(args, files, loaded, time.monotonic() - clock)
+    report_key = f"run-reports/date={day}/{args.run_id}.json"
+    aws_io.put_json(s3, aws_io.S3Object(args["data_bucket"], report_key), report)
+    logger.info("run report " + json.dumps(report, sort_keys=True))
+    job.commit()
+    return report
 
+
+def start(args: DayArgs) -> tuple[GlueContext, Job]:
+    """The run's GlueContext and its initialised Job."""
     glue_context = GlueContext(SparkContext.getOrCreate())
-    spark = glue_context.spark_session
     # The parsing projection compiles to one method larger than the JVM compiles to machine code
     # (8,000 bytes of bytecode; HotSpot's DontCompileHugeMethods): it would run interpreted,
     # about twice as slow as Spark's own per-expression evaluation. At this limit Spark falls
     # back to that for such a stage, as Spark's SQL configuration documents for the setting.
-    spark.conf.set("spark.sql.codegen.hugeMethodLimit", "8000")
+    glue_context.spark_session.conf.set("spark.sql.codegen.hugeMethodLimit", "8000")
     job = Job(glue_context)
     job.init(args["JOB_NAME"], args.resolved)
-    logger = glue_context.get_logger()
-    s3, glue = boto3.client("s3"), boto3.client("glue")
-    flight_io.wait_for_earlier_runs(
-        glue, args["JOB_NAME"], args.run_id, "--flight_date", day.isoformat(), logger.info
-    )
+    return glue_context, job
 
-    location = flight_io.partition_location(
+
+def find_files(glue: Any, s3: Any, args: DayArgs, logger: Any) -> DayFiles:
+    """The day's .csv objects where the crawler registered its partition, else under its
+    prefix; InputFileError when there are none."""
+    day = args.flight_date
+    location = aws_io.partition_location(
         glue, args["catalog_database"], args["flights_table"], [day.isoformat()]
     )
     checked = catalog_check(args["catalog_database"], args["flights_table"], day, location)
     if location is None:
         # The crawler adds no partition for a day whose only file is empty (or not yet crawled):
         # read the day's prefix directly, so that the error names the file itself.
-        location = f"s3://{bucket}/{args['flights_prefix']}{PARTITION_KEY}={day.isoformat()}/"
+        prefix = f"{args['flights_prefix']}{PARTITION_KEY}={day.isoformat()}/"
+        location = f"s3://{args['data_bucket']}/{prefix}"
         logger.warn(f"no catalog partition for {day}; reading {location}")
-    objects, ignored = flight_io.day_objects(s3, location)
+    objects, ignored = aws_io.day_objects(s3, location)
     for other in ignored:
         logger.warn(f"ignoring {other.uri}: not a .csv object")
     if not objects:
-        raise T.InputFileError(f"no .csv object under {location}")
+        raise lines.InputFileError(f"no .csv object under {location}")
+    return DayFiles(location, checked, list(objects), list(ignored))
 
+
+def load(
+    glue_context: GlueContext, s3: Any, args: DayArgs, files: DayFiles, started: datetime
+) -> Loaded:
+    """Read the day's lines, parse them, quarantine what cannot be loaded, and replace the day
+    in the fact table with its delayed flights joined to the airports."""
+    spark = glue_context.spark_session
+    bucket, day = args["data_bucket"], args.flight_date
     # Every cached frame is released when the run ends, whichever way: the local runtime runs
     # many jobs in one Spark.
     with contextlib.ExitStack() as cached:
         # Not cached: its four broadcasts (two joins counting, two enriching) each parse the
-        # rows from the plan's literal, which is faster than filling a cache (T.rows_frame).
-        airports = T.airports_frame(
+        # rows from the plan's literal, which is faster than filling a cache (lines.rows_frame).
+        dimension = airports.airports_frame(
             spark,
-            flight_io.accepted_airports(
-                s3, flight_io.S3Object(bucket, args["accepted_airports_key"])
-            ),
+            aws_io.accepted_airports(s3, aws_io.S3Object(bucket, args["accepted_airports_key"])),
         )
-        day_lines = flight_io.read_lines(spark, [obj.uri for obj in objects])
+        day_lines = aws_io.read_lines(spark, [obj.uri for obj in files.objects])
         cached.callback(day_lines.lines.unpersist)
         layouts = day_lines.layouts
         # Cached: every use of the parsed rows would parse again, and a filter on them
         # (quarantine, delayed) would repeat the parsing expressions it is pushed through.
-        parsed = T.parse_flights(T.data_lines(day_lines.numbered, layouts), layouts).cache()
+        parsed = flights.parse_flights(lines.data_lines(day_lines.numbered, layouts), layouts)
+        parsed = parsed.cache()
         cached.callback(parsed.unpersist)
-        counts = T.day_counts(parsed, airports, args.min_dep_delay).collect()[0].asDict()
+        counts = flights.day_counts(parsed, dimension, args.min_dep_delay).collect()[0].asDict()
         day_lines.lines.unpersist()  # parsed is cached now: the lines are not read again
         quarantine = None
         if counts["rows_quarantined"]:
             quarantine = f"s3://{bucket}/quarantine/date={day.isoformat()}/run={args.run_id}/"
-            flight_io.write_json_lines(
-                T.quarantined(parsed).sortWithinPartitions("source", "line_number"), quarantine
+            aws_io.write_json_lines(
+                flights.quarantined(parsed).sortWithinPartitions("source", "line_number"),
+                quarantine,
             )
         input_object = args["input_key"] and f"s3://{bucket}/{args['input_key']}"
-        record = day_load.RunRecord(
+        record = warehouse.RunRecord(
             run_id=args.run_id,
             flight_date=day,
-            input_object=input_object or location,
+            input_object=input_object or files.location,
             counts=counts,
             min_dep_delay=args.min_dep_delay,
             started_at=started,
             finished_at=datetime.now(UTC),
         )
-        load_day(
-            glue_context,
-            args,
-            T.enrich(T.delayed(parsed, args.min_dep_delay), airports, day),
-            record,
-        )
+        fact = flights.enrich(flights.delayed(parsed, args.min_dep_delay), dimension, day)
+        load_day(glue_context, args, fact, record)
+    return Loaded(counts, quarantine, record)
 
-    report = {
+
+def run_report(args: DayArgs, files: DayFiles, loaded: Loaded, seconds: float) -> dict[str, Any]:
+    """The run report the state machine's notification is made from."""
+    return {
         "status": "SUCCEEDED",
         "run_id": args.run_id,
-        "flight_date": day.isoformat(),
-        "input_object": record.input_object,
-        "sources": [o.uri for o in objects],
-        "ignored_objects": [o.uri for o in ignored],
+        "flight_date": args.flight_date.isoformat(),
+        "input_object": loaded.record.input_object,
+        "sources": [o.uri for o in files.objects],
+        "ignored_objects": [o.uri for o in files.ignored],
         "min_dep_delay": args.min_dep_delay,
-        **{name: counts[name] for name in day_load.COUNT_COLUMNS},
-        "catalog_check": checked,
-        "rehearsal": day_load.LoadSettings.from_args(args.resolved).rehearsal,
-        "quarantine_prefix": quarantine,
-        "duration_seconds": round(time.monotonic() - clock, 3),
+        **{name: loaded.counts[name] for name in warehouse.COUNT_COLUMNS},
+        "catalog_check": files.catalog_check,
+        "rehearsal": warehouse.LoadSettings.from_args(args.resolved).rehearsal,
+        "quarantine_prefix": loaded.quarantine,
+        "duration_seconds": round(seconds, 3),
     }
-    flight_io.put_json(
-        s3,
-        flight_io.S3Object(bucket, f"run-reports/date={day.isoformat()}/{args.run_id}.json"),
-        report,
-    )
-    logger.info("run report " + json.dumps(report, sort_keys=True))
-    job.commit()
-    return report
 
 
 def load_day(
-    glue_context: GlueContext, args: DayArgs, fact: DataFrame, record: day_load.RunRecord
+    glue_context: GlueContext, args: DayArgs, fact: DataFrame, record: warehouse.RunRecord
 ) -> None:
     """Replace the day in the fact table with ``fact`` and record the run, in one transaction
-    (staged through the Glue connection, swapped on the driver: ``day_load``)."""
-    day_load.load_frame(
+    (staged through the Glue connection, swapped on the driver: ``warehouse``)."""
+    warehouse.load_frame(
         glue_context,
         fact,
-        day_load.FACT_TABLE,
+        warehouse.FACT_TABLE,
         args.run_id,
-        lambda stage, settings: day_load.day_swap(stage, T.FACT_COLUMNS, record, settings),
+        lambda stage, settings: warehouse.day_swap(stage, flights.FACT_COLUMNS, record, settings),
         args.resolved,
     )
 

@@ -4,8 +4,9 @@ The state machine asks before it starts the day job (``WaitForTheDay``) and, whi
 same day is active, waits and asks again, so that runs of one day follow one another without a
 job run sitting in a billed slot while it waits. It is a courtesy, not the guarantee: two
 executions that ask at the same moment are both told the day is free, and the job's own wait
-(``glue_job/flight_io.py``, ``wait_for_earlier_runs``) orders their runs. That module cannot be
-imported here (the Glue job and the functions are packaged apart), so the listing is repeated.
+(``glue_job/flightjob/aws_io.py``, ``wait_for_earlier_runs``) orders their runs. That module
+cannot be imported here (the Glue job and the functions are packaged apart), so the listing is
+repeated.
 
 Why two waits rather than a lock or Glue's job queue: docs/decisions/same-day-runs.md.
 """

@@ -5,7 +5,7 @@ date; any name S3 allows that is not hidden, i.e. not starting with ``_`` or ``.
 Hive and Glue skip, as the day job does) and the airports dimension key. Anything else is
 ignored with a log line naming it. Key text never becomes an execution name (that is a digest)
 nor a notification subject; it reaches SQL only as a JDBC parameter of the jobs' prepared
-statements (``glue_job/day_load.py``), never as SQL text.
+statements (``glue_job/flightjob/warehouse.py``), never as SQL text.
 
 The idempotency key is the object version: the data bucket is versioned, and S3 puts the
 version id in the event (``detail.object["version-id"]``), so every upload, identical bytes

@@ -22,7 +22,6 @@ command that reruns each), days skipped, rows loaded (from each run's report in
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from collections import deque
@@ -35,8 +34,9 @@ import botocore.exceptions
 
 from flightpipe.commands.replay import REPLAY_COMMAND, Upload, day_uploads, run_stamp, start_day
 from flightpipe.infra import executions
-from flightpipe.infra.executions import ENDED_BADLY, TERMINAL, json_object
+from flightpipe.infra.executions import ENDED_BADLY, TERMINAL, failure_of, readable_cause
 from flightpipe.infra.stages import STAGES, Targets, run_report
+from flightpipe.progress import Counts, Progress, clock_text, one_line
 
 LOCAL_RERUN = REPLAY_COMMAND.replace("{stage}", "local")
 
@@ -72,28 +72,6 @@ class DayRun:
         return f"{self.day}  {self.status:<9}  {outcome}{took}"
 
 
-@dataclass(frozen=True)
-class Counts:
-    done: int
-    total: int
-    running: int
-    failed: int
-    elapsed: float
-
-    def text(self) -> str:
-        return (
-            f"{self.done}/{self.total} days done, {self.running} running, {self.failed} failed, "
-            f"{clock_text(self.elapsed)} elapsed"
-        )
-
-
-def clock_text(seconds: float) -> str:
-    """``M:SS``, or ``H:MM:SS`` from an hour on."""
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
 def spans(days: Sequence[date]) -> str:
     """Days as runs of consecutive days: ``2013-01-01..2013-01-03, 2013-01-05``."""
     parts: list[str] = []
@@ -105,64 +83,6 @@ def spans(days: Sequence[date]) -> str:
             parts.append(str(first) if first == last else f"{first}..{last}")
             start = index
     return ", ".join(parts)
-
-
-def readable_cause(cause: str) -> str:
-    """A cause as a person wants it: a failed Glue job run's cause (``startJobRun.sync`` gives the
-    whole JobRun as JSON) is the run's id, state and ``ErrorMessage``; any other as it is."""
-    run = json_object(cause)
-    if "ErrorMessage" not in run:
-        return cause
-    return f"job run {run.get('Id')} {run.get('JobRunState')}: {run['ErrorMessage']}"
-
-
-def one_line(text: str, limit: int = 400) -> str:
-    """``text`` with its whitespace runs as single spaces, cut at ``limit`` characters."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
-
-class Progress:
-    """Progress of the days being run, on ``out``.
-
-    A terminal gets one line rewritten in place (a bar and the counts), and failures above it as
-    they happen; anything else (a CI log, a pipe, a file) gets one line per day as it ends, so
-    that it reads the same in order and carries no carriage returns.
-    """
-
-    BAR = 24
-
-    def __init__(self, out: TextIO, tty: bool | None = None):
-        self.out = out
-        self.tty = out.isatty() if tty is None else tty
-        self.shown = 0  # characters of the line on screen
-
-    def update(self, counts: Counts) -> None:
-        if not self.tty:
-            return
-        filled = self.BAR * counts.done // counts.total if counts.total else self.BAR
-        text = f"[{'#' * filled}{'-' * (self.BAR - filled)}] {counts.text()}"
-        width = shutil.get_terminal_size().columns - 1  # a full line would wrap
-        text = text[:width]
-        self.out.write("\r" + text.ljust(self.shown))
-        self.out.flush()
-        self.shown = len(text)
-
-    def ended(self, run: DayRun, counts: Counts) -> None:
-        if not self.tty:
-            self.out.write(f"{run.line()}  [{counts.text()}]\n")
-            self.out.flush()
-            return
-        if run.status != "SUCCEEDED":
-            self.out.write("\r" + run.line().ljust(self.shown) + "\n")
-            self.shown = 0
-        self.update(counts)
-
-    def close(self) -> None:
-        if self.tty and self.shown:
-            self.out.write("\n")
-            self.out.flush()
-            self.shown = 0
 
 
 @dataclass
@@ -326,26 +246,6 @@ def _record(entry: DayRun, execution: dict[str, Any], s3: Any, sfn: Any, bucket:
     except botocore.exceptions.ClientError:  # the report is gone: the day's rows are unknown
         report = {}
     entry.rows_loaded = report.get("rows_loaded")
-
-
-def failure_of(sfn: Any, execution: dict[str, Any]) -> tuple[str, str]:
-    """The error and cause of an execution that ended badly.
-
-    An execution whose failure the state machine caught ends with a generic error
-    (``PipelineFailed``: the notification holds the details); the caught one, ``$.failure``
-    (``Error`` and ``Cause``), is in the input of the states that followed the catch, which the
-    execution's history records. Otherwise (timed out, aborted) the execution's own.
-    """
-    pages = sfn.get_paginator("get_execution_history").paginate(
-        executionArn=execution["executionArn"]
-    )
-    for page in pages:
-        for event in page["events"]:
-            entered = event.get("stateEnteredEventDetails") or {}
-            failure = json_object(entered.get("input") or "").get("failure")
-            if isinstance(failure, dict) and failure.get("Error"):
-                return str(failure["Error"]), str(failure.get("Cause") or "")
-    return str(execution.get("error") or execution["status"]), str(execution.get("cause") or "")
 
 
 def rerun_command(stage: str) -> str:

@@ -1,5 +1,5 @@
 """The commands around ``make deploy`` and ``chalice deploy``: ``flightpipe parameters``,
-``flightpipe preflight`` and ``flightpipe chalice-config``."""
+``flightpipe preflight``, ``flightpipe chalice-config`` and ``flightpipe job-archive``."""
 
 from __future__ import annotations
 
@@ -54,6 +54,13 @@ def chalice_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def job_archive(args: argparse.Namespace) -> int:
+    from flightpipe.infra import job_archive
+
+    print(job_archive.build(args.out))
+    return 0
+
+
 def register(commands: Any) -> None:
     overrides = commands.add_parser(
         "parameters",
@@ -82,3 +89,9 @@ def register(commands: Any) -> None:
     handlers.add_argument("--stage", required=True, help="dev, prod, or local")
     handlers.add_argument("--project-dir", type=Path, default=CHALICE_DIR)
     handlers.set_defaults(handler=chalice_config)
+
+    archive = commands.add_parser(
+        "job-archive", help="build the Glue jobs' package, flightjob.zip, for make deploy"
+    )
+    archive.add_argument("--out", type=Path, required=True, help="the folder to write it in")
+    archive.set_defaults(handler=job_archive)

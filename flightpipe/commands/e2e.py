@@ -22,16 +22,16 @@ from typing import Any
 
 import psycopg
 
-from flightpipe.commands.backfill import clock_text
 from flightpipe.infra import executions
 from flightpipe.infra.executions import json_object, upload_execution_arn
 from flightpipe.paths import SAMPLE_DIR
+from flightpipe.progress import clock_text
 from flightpipe.settings import LocalSettings
 from flightpipe.shipped import reach_job_code
 from flightpipe.stack.local import LocalStack, iam_denials_file
 
 reach_job_code()
-from flight_transforms import FACT_COLUMNS  # noqa: E402  (the job's own column list)
+from flightjob.flights import FACT_COLUMNS  # noqa: E402  (the job's own column list)
 
 ROW = "{:<12}{:<11}{:>8}{:>11}{:>13}{:>9}  {}"
 

@@ -104,6 +104,16 @@ def run_scope(parent: Path | None = None) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def s3_location(uri: str) -> tuple[str, str]:
+    """The bucket and key (or prefix, perhaps empty) of ``s3://bucket/key``; ValueError for
+    anything else. Split at the first slash, not parsed as a URL: a key may hold ``#`` and
+    ``?``."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not uri.startswith("s3://") or not bucket:
+        raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
+    return bucket, key
+
+
 def scratch_dir(prefix: str) -> Path:
     """A new directory in the current run's scratch space (or a process-wide one)."""
     root = _run_dir.get()

@@ -19,7 +19,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from flightpipe.gluelocal.aws import scratch_dir
+from flightpipe.gluelocal.aws import s3_location, scratch_dir
 
 _LONG = r"^\s*[+-]?[0-9]{1,18}\s*$"
 _DOUBLE = r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$"
@@ -140,7 +140,7 @@ def _csv_options(definition: dict[str, Any]) -> dict[str, Any]:
 
 
 def _download(s3: Any, location: str) -> list[Path]:
-    bucket, _, prefix = location.removeprefix("s3://").partition("/")
+    bucket, prefix = s3_location(location)
     prefix = prefix.rstrip("/") + "/" if prefix else ""
     target = scratch_dir("catalog-")
     files: list[Path] = []

@@ -15,8 +15,9 @@ import os
 import runpy
 import sys
 import threading
+import zipfile
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -217,22 +218,42 @@ def _put_on_path(*paths: Path) -> None:
 _libraries: list[Path] = []
 
 
+def _library_entries(folder: Path) -> list[str]:
+    """``sys.path`` entries for the files of Glue's ``--extra-py-files`` in ``folder``: the
+    folder for ``.py`` modules, and each ``.zip`` archive (of packages) itself."""
+    return [str(folder), *(str(archive) for archive in sorted(folder.glob("*.zip")))]
+
+
+def _top_level_names(folder: Path) -> set[str]:
+    """The modules and packages ``folder``'s files provide, by their top-level names."""
+    names = {path.stem for path in folder.glob("*.py")}
+    for archive in folder.glob("*.zip"):
+        with zipfile.ZipFile(archive) as opened:
+            names |= {
+                PurePosixPath(entry).parts[0].removesuffix(".py") for entry in opened.namelist()
+            }
+    return names
+
+
 def _use_libraries(folder: Path) -> None:
-    """Make ``folder``'s modules the ones the job imports (Glue's ``--extra-py-files``): a
-    redeployed job's libraries sit in a new folder, and the previous folder's modules, already
-    imported by earlier runs of this process, are forgotten so that the new ones load."""
+    """Make ``folder``'s modules the ones the job imports (Glue's ``--extra-py-files``). A module
+    of the same name this process imported from elsewhere (an earlier deployment's folder, or
+    the working tree, which the warm-up reads) is forgotten, so that the job's own loads."""
     folder = folder.resolve()
     if _libraries and _libraries[-1] == folder:
         return
     for old in _libraries:
-        if str(old) in sys.path:
-            sys.path.remove(str(old))
-        for name, module in list(sys.modules.items()):
-            origin = getattr(module, "__file__", None)
-            if origin and Path(origin).parent == old:
-                del sys.modules[name]
+        for entry in _library_entries(old):
+            if entry in sys.path:
+                sys.path.remove(entry)
+    provided = _top_level_names(folder)
+    for name, module in list(sys.modules.items()):
+        origin = getattr(module, "__file__", None)
+        if name.split(".")[0] in provided and origin and not Path(origin).is_relative_to(folder):
+            del sys.modules[name]
     _libraries[:] = [folder]
-    sys.path.insert(0, str(folder))
+    for entry in reversed(_library_entries(folder)):
+        sys.path.insert(0, entry)
 
 
 def run_job(

@@ -108,3 +108,32 @@ def json_object(text: Any) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def failure_of(sfn: Any, execution: dict[str, Any]) -> tuple[str, str]:
+    """The error and cause of an execution that ended badly.
+
+    An execution whose failure the state machine caught ends with a generic error
+    (``PipelineFailed``: the notification holds the details); the caught one, ``$.failure``
+    (``Error`` and ``Cause``), is in the input of the states that followed the catch, which the
+    execution's history records. Otherwise (timed out, aborted) the execution's own.
+    """
+    pages = sfn.get_paginator("get_execution_history").paginate(
+        executionArn=execution["executionArn"]
+    )
+    for page in pages:
+        for event in page["events"]:
+            entered = event.get("stateEnteredEventDetails") or {}
+            failure = json_object(entered.get("input") or "").get("failure")
+            if isinstance(failure, dict) and failure.get("Error"):
+                return str(failure["Error"]), str(failure.get("Cause") or "")
+    return str(execution.get("error") or execution["status"]), str(execution.get("cause") or "")
+
+
+def readable_cause(cause: str) -> str:
+    """A cause as a person wants it: a failed Glue job run's cause (``startJobRun.sync`` gives the
+    whole JobRun as JSON) is the run's id, state and ``ErrorMessage``; any other as it is."""
+    run = json_object(cause)
+    if "ErrorMessage" not in run:
+        return cause
+    return f"job run {run.get('Id')} {run.get('JobRunState')}: {run['ErrorMessage']}"

@@ -34,6 +34,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from flightpipe.gluelocal.aws import s3_location
+
 SAMPLE_BYTES = 1 << 20
 _INTEGER = re.compile(r"^\s*[+-]?[0-9]{1,18}\s*$")
 _NUMBER = re.compile(r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$")
@@ -159,10 +161,10 @@ def crawl(
 
 
 def _split(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise CrawlError(f"S3 target {uri!r} is not an s3:// path")
-    bucket, _, key = uri[5:].partition("/")
-    return bucket, key
+    try:
+        return s3_location(uri)
+    except ValueError:
+        raise CrawlError(f"S3 target {uri!r} is not an s3:// path") from None
 
 
 def _objects(s3: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:

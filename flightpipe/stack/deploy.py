@@ -37,13 +37,12 @@ from urllib.parse import unquote, urlsplit
 import boto3
 from botocore.exceptions import ClientError
 
+from flightpipe.infra import job_archive
 from flightpipe.paths import REPO
 from flightpipe.settings import LOCAL_CREDENTIALS, LocalSettings
 
 TEMPLATE = REPO / "infra" / "pipeline.yaml"
 CHALICE_APP = REPO / "chalice_app"
-# The job scripts' library modules (the jobs' --extra-py-files).
-GLUE_LIBRARIES = ("flight_transforms.py", "flight_io.py", "day_load.py")
 LOCAL_STAGE = "local"
 # Glue, Step Functions and the functions reach the data and the stack's name from these.
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
@@ -120,20 +119,17 @@ def package(deployment: Deployment) -> Path:
 
 
 def library_prefix(deployment: Deployment) -> str:
-    digest = hashlib.sha256()
-    for name in GLUE_LIBRARIES:
-        digest.update((REPO / "glue_job" / name).read_bytes())
-    return (
-        f"s3://{deployment.artifact_bucket}/{deployment.prefix}/glue-lib/{digest.hexdigest()[:16]}/"
-    )
+    """Where the jobs' archive goes (``GlueLibraryPrefix``): a prefix named by its content."""
+    archive = job_archive.build(deployment.out_dir / job_archive.FOLDER)
+    return f"s3://{deployment.artifact_bucket}/{deployment.prefix}/glue-lib/{job_archive.digest(archive)}/"
 
 
 def upload_libraries(deployment: Deployment, s3: Any) -> str:
-    """The library modules under their content's prefix; returns it (``GlueLibraryPrefix``)."""
+    """The jobs' archive under its content's prefix; returns it (``GlueLibraryPrefix``)."""
     prefix = library_prefix(deployment)
-    key_prefix = urlsplit(prefix).path.lstrip("/")
-    for name in GLUE_LIBRARIES:
-        s3.upload_file(str(REPO / "glue_job" / name), deployment.artifact_bucket, key_prefix + name)
+    key = urlsplit(prefix).path.lstrip("/") + job_archive.ARCHIVE
+    archive = deployment.out_dir / job_archive.FOLDER / job_archive.ARCHIVE
+    s3.upload_file(str(archive), deployment.artifact_bucket, key)
     return prefix
 
 
@@ -285,6 +281,7 @@ DEPLOYED_FILES = (
     "chalice_app/.chalice/config.json",
     "chalice_app/chalicelib/*.py",
     "glue_job/*.py",
+    "glue_job/flightjob/*.py",
 )
 
 

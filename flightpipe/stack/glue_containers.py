@@ -209,7 +209,8 @@ class ContainerJobs:
 
     def modules(self, code: JobCode) -> list[str]:
         """The run's modules (Glue's ``--extra-py-files``) as the job container sees them."""
-        found = sorted(code.libraries.glob("*.py")) if code.libraries else []
+        found = sorted(code.libraries.iterdir()) if code.libraries else []
+        found = [path for path in found if path.suffix in (".py", ".zip")]
         return [self.in_job(module) for module in found]
 
     def command(self, code: JobCode, argv: Sequence[str]) -> list[str]:

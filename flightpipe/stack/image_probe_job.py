@@ -6,7 +6,7 @@ It prints one line per fact (``FACT <name>: <value>``) and per step
 the pipeline's jobs use, by the same calls: Glue's own endpoint from the JVM (where AWS's Java
 client sends GlueContext's calls), the Data Catalog through ``from_catalog``, the Glue
 connection through ``extract_jdbc_conf``, ``s3://`` through Spark, and the warehouse through
-``from_jdbc_conf`` and the job's own JDBC connection (``day_load``, from ``--extra-py-files``).
+``from_jdbc_conf`` and the job's own JDBC connection (``warehouse``, from ``--extra-py-files``).
 No secret is printed.
 """
 
@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import day_load
 from awsglue.context import GlueContext
 from awsglue.dynamicframe import DynamicFrame
 from awsglue.utils import getResolvedOptions
 from pyspark.context import SparkContext
+
+from flightjob import warehouse
 
 ARGUMENTS = (
     "JOB_NAME",
@@ -47,7 +48,7 @@ def probe(name: str, check: Callable[[], tuple[bool, str]]) -> bool:
     try:
         passed, detail = check()
     except Exception as error:
-        passed, detail = False, f"{type(error).__name__}: {day_load.java_message(error)}"
+        passed, detail = False, f"{type(error).__name__}: {warehouse.java_message(error)}"
     verdict = "PASS" if passed else "FAIL"
     print(f"PROBE {name} {verdict}: {' '.join(detail.split())[:2000]}", flush=True)
     return passed
@@ -78,7 +79,7 @@ def image_facts(glue_context: GlueContext) -> None:
     fact("fs.s3.impl (as the job runs)", hadoop.get("fs.s3.impl"))
     fact("spark.driver.extraJavaOptions", sc.getConf().get("spark.driver.extraJavaOptions", ""))
     loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
-    for vendor, name in day_load.DRIVER_CLASSES.items():
+    for vendor, name in warehouse.DRIVER_CLASSES.items():
         try:
             jvm.java.lang.Class.forName(name, False, loader)
             found = "on the class path"
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         return rows == expected, f"{rows} rows read from the catalog table, {expected} expected"
 
     def connection() -> tuple[bool, str]:
-        target = day_load.job_target(
+        target = warehouse.job_target(
             glue_context, args["connection_name"], args["warehouse_database"]
         )
         tls = ", ".join(f"{k}={v}" for k, v in target.properties.items()) or "no TLS settings"
@@ -134,12 +135,12 @@ def main(argv: list[str] | None = None) -> None:
         )
 
     def jdbc() -> tuple[bool, str]:
-        target = day_load.job_target(
+        target = warehouse.job_target(
             glue_context, args["connection_name"], args["warehouse_database"]
         )
         table = f"airlines.image_probe_{uuid.uuid4().hex[:8]}"
         jvm: Any = spark.sparkContext._jvm
-        with day_load.transaction(jvm, target) as session:
+        with warehouse.transaction(jvm, target) as session:
             session.execute((f"CREATE TABLE {table} (id BIGINT)", ()))
         try:
             glue_context.write_dynamic_frame.from_jdbc_conf(
@@ -154,13 +155,13 @@ def main(argv: list[str] | None = None) -> None:
                 .option("dbtable", table)
                 .option("user", target.user)
                 .option("password", target.password)
-                .option("driver", day_load.DRIVER_CLASSES[target.vendor])
+                .option("driver", warehouse.DRIVER_CLASSES[target.vendor])
                 .options(**target.properties)
                 .load()
                 .count()
             )
         finally:
-            with day_load.transaction(jvm, target) as session:
+            with warehouse.transaction(jvm, target) as session:
                 session.execute((f"DROP TABLE IF EXISTS {table}", ()))
         return rows == expected, f"{rows} rows written through the connection and read back"
 

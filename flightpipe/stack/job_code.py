@@ -16,7 +16,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
+
+from flightpipe.gluelocal.aws import s3_location
 
 _lock = threading.Lock()
 # Where modules are cached, beside the scripts' folders.
@@ -34,10 +35,13 @@ class JobCode:
 
 
 def _split(uri: str) -> tuple[str, str]:
-    parts = urlsplit(uri)
-    if parts.scheme != "s3" or not parts.netloc or not parts.path.strip("/"):
+    try:
+        bucket, key = s3_location(uri)
+    except ValueError:
+        bucket, key = "", ""
+    if not key.strip("/"):
         raise JobCodeError(f"{uri!r} is not an s3://bucket/key URI")
-    return parts.netloc, parts.path.lstrip("/")
+    return bucket, key
 
 
 def _etag(s3: Any, uri: str) -> str:

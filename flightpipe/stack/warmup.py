@@ -32,24 +32,27 @@ def warm_up(sample_dir: Path, passes: int = PASSES) -> None:
 
     spark = local_spark()
     reach_job_code()
-    import flight_io
-    import flight_transforms as T
+    from flightjob import airports, aws_io, flights, lines
 
     days = sorted(sample_dir.glob("daily_flights/date=*/flights.csv"))
-    rows = T.parse_airports("airports", (sample_dir / "airports.csv").read_text(encoding="utf-8"))
+    rows = airports.parse_airports(
+        "airports", (sample_dir / "airports.csv").read_text(encoding="utf-8")
+    )
     with tempfile.TemporaryDirectory(prefix="flightpipe-warmup-") as scratch:
         for number in range(passes):
             day = days[number % len(days)]
-            day_lines = flight_io.read_lines(spark, [f"file://{day.resolve()}"])
+            day_lines = aws_io.read_lines(spark, [f"file://{day.resolve()}"])
             try:
                 layouts = day_lines.layouts
-                parsed = T.parse_flights(T.data_lines(day_lines.numbered, layouts), layouts)
+                parsed = flights.parse_flights(
+                    lines.data_lines(day_lines.numbered, layouts), layouts
+                )
                 parsed = parsed.cache()
-                airports = T.airports_frame(spark, rows)
-                T.day_counts(parsed, airports).collect()
-                T.quarantined(parsed).sortWithinPartitions("source", "line_number").collect()
+                dimension = airports.airports_frame(spark, rows)
+                flights.day_counts(parsed, dimension).collect()
+                flights.quarantined(parsed).sortWithinPartitions("source", "line_number").collect()
                 # The load writes the fact rows as CSV (the Redshift writer's staging files).
-                fact = T.enrich(T.delayed(parsed), airports, date(2013, 1, 1))
+                fact = flights.enrich(flights.delayed(parsed), dimension, date(2013, 1, 1))
                 fact.write.csv(f"file://{scratch}/pass-{number}")
                 parsed.unpersist()
             finally:

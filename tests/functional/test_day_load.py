@@ -1,6 +1,6 @@
-"""The jobs' load path (``glue_job/day_load.py``): the staging table created on the job's own JDBC
-connection, the rows written through the Glue connection without pre/postactions, then the swap
-in one transaction on the Spark driver's JVM.
+"""The jobs' load path (``glue_job/flightjob/warehouse.py``): the staging table created on the
+job's own JDBC connection, the rows written through the Glue connection without
+pre/postactions, then the swap in one transaction on the Spark driver's JVM.
 
 The JDBC connection is the real one: the local Spark's JVM with the PostgreSQL JDBC driver, as
 AWS Glue 5.0 has it on a job's class path (AWS Glue's "JDBC connections" page: PostgreSQL
@@ -19,11 +19,11 @@ from datetime import date, datetime
 from urllib.parse import urlsplit
 
 import boto3
-import day_load
 import psycopg
 import pytest
-from flight_transforms import FACT_COLUMNS
 
+from flightjob import warehouse
+from flightjob.flights import FACT_COLUMNS
 from flightpipe.devenv.postgres import throwaway
 from flightpipe.devenv.tls import server_tls
 from flightpipe.gluelocal import SHIM_PATH
@@ -110,31 +110,34 @@ def fact_row(carrier: str, dep_delay: int, day: date = DAY) -> tuple:
 
 def record(
     run_id: str, loaded: int, day: date = DAY, key: str = "flights.csv"
-) -> day_load.RunRecord:
-    counts = dict.fromkeys(day_load.COUNT_COLUMNS, 0) | {"rows_read": loaded, "rows_loaded": loaded}
+) -> warehouse.RunRecord:
+    counts = dict.fromkeys(warehouse.COUNT_COLUMNS, 0) | {
+        "rows_read": loaded,
+        "rows_loaded": loaded,
+    }
     now = datetime(2026, 1, 1, 12, 0, 0)
     uri = f"s3://b/daily_flights/date={day}/{key}"
-    return day_load.RunRecord(run_id, day, uri, counts, 60, now, now)
+    return warehouse.RunRecord(run_id, day, uri, counts, 60, now, now)
 
 
 def load_day(
     job: Job,
     rows: list[tuple],
-    run: day_load.RunRecord,
+    run: warehouse.RunRecord,
     before_swap=(),
     connection: str = "warehouse",
     **options: str,
 ) -> None:
     """What ``delayed_flights.load_day`` does, with ``before_swap`` statements first in the swap
     and ``options`` among the job's arguments."""
-    day_load.load_frame(
+    warehouse.load_frame(
         job.context,
         job.context.spark_session.createDataFrame(rows, FACT_SCHEMA),
-        day_load.FACT_TABLE,
+        warehouse.FACT_TABLE,
         run.run_id,
         lambda stage, settings: [
             *before_swap,
-            *day_load.day_swap(stage, FACT_COLUMNS, run, settings),
+            *warehouse.day_swap(stage, FACT_COLUMNS, run, settings),
         ],
         {"connection_name": connection, "warehouse_database": database(job.url), **options},
     )
@@ -177,7 +180,7 @@ def test_a_failed_write_leaves_the_day_unchanged_and_names_the_step(job, warehou
     load_day(job, [fact_row("AA", 61)], record("jr_good", 1))
     before = query(warehouse_url, "SELECT * FROM airlines.daily_flights_fact")
     too_long = fact_row("A-CARRIER-NAME-LONGER-THAN-TEN", 70)
-    with pytest.raises(day_load.LoadError, match=r"failed writing the rows into .*value too long"):
+    with pytest.raises(warehouse.LoadError, match=r"failed writing the rows into .*value too long"):
         load_day(job, [fact_row("UA", 70), too_long], record("jr_bad", 2))
     assert query(warehouse_url, "SELECT * FROM airlines.daily_flights_fact") == before
     assert query(warehouse_url, "SELECT run_id FROM airlines.pipeline_runs") == [("jr_good",)]
@@ -187,14 +190,14 @@ def test_a_failed_write_leaves_the_day_unchanged_and_names_the_step(job, warehou
 def test_a_failed_swap_rolls_back_and_says_what_java_said(job, warehouse_url):
     load_day(job, [fact_row("AA", 61)], record("jr_good", 1))
     with pytest.raises(
-        day_load.LoadError, match=r"failed swapping .*PSQLException.*division by zero"
+        warehouse.LoadError, match=r"failed swapping .*PSQLException.*division by zero"
     ):
         load_day(
             job,
             [fact_row("UA", 70)],
             record("jr_bad", 1),
             before_swap=[
-                (f"DELETE FROM {day_load.FACT_TABLE}", ()),
+                (f"DELETE FROM {warehouse.FACT_TABLE}", ()),
                 ("SELECT 1/0", ()),
             ],
         )
@@ -209,17 +212,17 @@ def test_a_load_waits_for_its_lock_only_as_long_as_it_is_told(job, warehouse_url
     load_day(job, [fact_row("AA", 61)], record("jr_good", 1))
     reader = psycopg.connect(warehouse_url)
     try:
-        reader.execute(f"SELECT count(*) FROM {day_load.FACT_TABLE}")  # the transaction stays open
+        reader.execute(f"SELECT count(*) FROM {warehouse.FACT_TABLE}")  # the transaction stays open
         started = time.monotonic()
-        with pytest.raises(day_load.LoadError) as failed:
+        with pytest.raises(warehouse.LoadError) as failed:
             load_day(job, [fact_row("UA", 70)], record("jr_blocked", 1), lock_wait_seconds="2")
         waited = time.monotonic() - started
     finally:
         reader.close()
     message = str(failed.value)
     assert message.startswith(
-        f"load into {day_load.FACT_TABLE} failed waiting for the lock on "
-        f"{day_load.FACT_TABLE}, {day_load.RUNS_TABLE} (--lock_wait_seconds): another session"
+        f"load into {warehouse.FACT_TABLE} failed waiting for the lock on "
+        f"{warehouse.FACT_TABLE}, {warehouse.RUNS_TABLE} (--lock_wait_seconds): another session"
     )
     assert "nothing was changed" in message and "statement timeout" in message
     assert 2 <= waited < 60
@@ -247,7 +250,7 @@ def test_a_rehearsal_runs_the_whole_load_and_keeps_nothing(job, warehouse_url):
 
 
 def test_a_rehearsal_fails_where_the_load_would(job, warehouse_url):
-    with pytest.raises(day_load.LoadError, match="division by zero"):
+    with pytest.raises(warehouse.LoadError, match="division by zero"):
         load_day(
             job,
             [fact_row("UA", 70)],
@@ -300,7 +303,7 @@ def test_loads_wait_for_each_other_on_the_lock(job, warehouse_url):
                 [fact_row("AA", 61)],
                 record("jr_slow", 1),
                 before_swap=[
-                    (f"LOCK {day_load.FACT_TABLE}, {day_load.RUNS_TABLE}", ()),
+                    (f"LOCK {warehouse.FACT_TABLE}, {warehouse.RUNS_TABLE}", ()),
                     ("SELECT pg_advisory_xact_lock(4242)", ()),
                 ],
             )
@@ -360,29 +363,29 @@ def test_the_target_is_the_connections_full_url_on_the_jobs_database(job):
     conf = job.context.extract_jdbc_conf("warehouse")
     assert conf["fullUrl"].endswith("/dev")
     assert urlsplit(conf["url"].removeprefix("jdbc:")).path == ""  # deprecated: no database
-    target = day_load.jdbc_target(conf, "flights")
+    target = warehouse.jdbc_target(conf, "flights")
     assert target.url == conf["fullUrl"].removesuffix("/dev") + "/flights"
 
 
 def test_settings_without_full_url_are_refused():
-    with pytest.raises(day_load.LoadError, match="no fullUrl"):
-        day_load.jdbc_target({"url": "jdbc:postgresql://h:5432", "user": "u"}, "flights")
+    with pytest.raises(warehouse.LoadError, match="no fullUrl"):
+        warehouse.jdbc_target({"url": "jdbc:postgresql://h:5432", "user": "u"}, "flights")
 
 
 def test_a_vendor_the_jobs_cannot_load_is_refused():
-    with pytest.raises(day_load.LoadError, match="'mysql' URL"):
-        day_load.jdbc_target({"fullUrl": "jdbc:mysql://h:3306/x"}, "flights")
+    with pytest.raises(warehouse.LoadError, match="'mysql' URL"):
+        warehouse.jdbc_target({"fullUrl": "jdbc:mysql://h:3306/x"}, "flights")
 
 
 def test_a_driver_missing_from_the_class_path_is_named(spark):
     """The local Spark has no Redshift JDBC driver: the error names it and the class path."""
-    target = day_load.JdbcTarget("jdbc:redshift://127.0.0.1:5439/dev", "u", "p")
+    target = warehouse.JdbcTarget("jdbc:redshift://127.0.0.1:5439/dev", "u", "p")
     with pytest.raises(
-        day_load.LoadError,
+        warehouse.LoadError,
         match=r"redshift JDBC driver \(com\.amazon\.redshift\.jdbc\.Driver\) is not on the "
         r"Spark driver's class path: java\.lang\.ClassNotFoundException",
     ):
-        day_load.connect(spark.sparkContext._jvm, target)
+        warehouse.connect(spark.sparkContext._jvm, target)
 
 
 def test_a_java_failure_reads_as_the_java_exception_and_its_causes(spark):
@@ -395,7 +398,7 @@ def test_a_java_failure_reads_as_the_java_exception_and_its_causes(spark):
     jvm = spark.sparkContext._jvm
     with pytest.raises(Py4JJavaError) as raised:
         jvm.java.lang.Class.forName("no.such.Driver")
-    assert day_load.java_message(raised.value) == (
+    assert warehouse.java_message(raised.value) == (
         "java.lang.ClassNotFoundException: no.such.Driver"
     )
     assert described(raised.value) == (
@@ -444,7 +447,9 @@ def test_a_server_certificate_from_another_ca_is_refused(job, warehouse_url, ser
     other = server_tls(tmp_path / "other-ca", ["127.0.0.1", "localhost"])
     upload_root_certificate(other.ca_cert)
     glue_connection("tls-warehouse", warehouse_url, **ENFORCED)
-    with pytest.raises(day_load.LoadError, match=r"creating the staging table.*PSQLException.*SSL"):
+    with pytest.raises(
+        warehouse.LoadError, match=r"creating the staging table.*PSQLException.*SSL"
+    ):
         load_day(job, [fact_row("AA", 61)], record("jr_tls", 1), connection="tls-warehouse")
     assert query(warehouse_url, "SELECT count(*) FROM airlines.daily_flights_fact") == [(0,)]
 
@@ -453,7 +458,7 @@ def test_a_server_without_tls_is_refused_when_the_connection_enforces_it(job, tm
     upload_root_certificate(server_tls(tmp_path / "ca", ["127.0.0.1"]).ca_cert)
     with throwaway(tmp_path / "plain", tls=False) as plain:
         glue_connection("tls-warehouse", plain.url, **ENFORCED)
-        with pytest.raises(day_load.LoadError, match=r"does not support SSL"):
+        with pytest.raises(warehouse.LoadError, match=r"does not support SSL"):
             load_day(job, [fact_row("AA", 61)], record("jr_tls", 1), connection="tls-warehouse")
 
 
@@ -479,18 +484,18 @@ def test_the_writer_verifies_the_server_as_the_jobs_connection_does(
 
 def test_enforced_ssl_sets_each_drivers_verified_tls_properties():
     conf = {"fullUrl": "jdbc:redshift://cluster.example:5439/dev", "enforceSSL": "true"}
-    assert day_load.jdbc_target(conf, "flights", "/tmp/root.pem").properties == {
+    assert warehouse.jdbc_target(conf, "flights", "/tmp/root.pem").properties == {
         "SSL": "true",
         "SSLMode": "verify-full",
         "SSLRootCert": "/tmp/root.pem",
     }
     conf = {"fullUrl": "jdbc:postgresql://db.example:5432/dev", "enforceSSL": "true"}
-    assert day_load.jdbc_target(conf, "flights").properties == {
+    assert warehouse.jdbc_target(conf, "flights").properties == {
         "ssl": "true",
         "sslmode": "verify-full",
         "sslfactory": "org.postgresql.ssl.DefaultJavaSSLFactory",
     }
-    assert day_load.jdbc_target(conf | {"enforceSSL": "false"}, "flights").properties == {}
+    assert warehouse.jdbc_target(conf | {"enforceSSL": "false"}, "flights").properties == {}
 
 
 def test_a_copy_role_goes_to_redshifts_writer_and_is_refused_on_another_connection(job):
@@ -498,24 +503,24 @@ def test_a_copy_role_goes_to_redshifts_writer_and_is_refused_on_another_connecti
     assume a role attached to the cluster instead of the job's temporary credentials. A
     PostgreSQL connection has no COPY to give it to: the load refuses the role before writing."""
     role = "arn:aws:iam::123456789012:role/redshift-copy"
-    redshift = day_load.jdbc_target({"fullUrl": "jdbc:redshift://c:5439/dev", "user": "u"}, "db")
-    assert day_load.write_options(redshift, "s.t", "db", role) == {
+    redshift = warehouse.jdbc_target({"fullUrl": "jdbc:redshift://c:5439/dev", "user": "u"}, "db")
+    assert warehouse.write_options(redshift, "s.t", "db", role) == {
         "dbtable": "s.t",
         "database": "db",
         "aws_iam_role": role,
     }
-    assert "aws_iam_role" not in day_load.write_options(redshift, "s.t", "db", "")
+    assert "aws_iam_role" not in warehouse.write_options(redshift, "s.t", "db", "")
     with pytest.raises(ValueError, match="warehouse_copy_role names the role of Redshift's COPY"):
-        day_load.load_frame(
+        warehouse.load_frame(
             job.context,
             job.context.spark_session.createDataFrame([fact_row("AA", 90)], FACT_SCHEMA),
-            day_load.FACT_TABLE,
+            warehouse.FACT_TABLE,
             "jr_role",
-            lambda stage, settings: day_load.day_swap(stage, FACT_COLUMNS, record("jr_role", 1)),
+            lambda stage, settings: warehouse.day_swap(stage, FACT_COLUMNS, record("jr_role", 1)),
             {
                 "connection_name": "warehouse",
                 "warehouse_database": database(job.url),
-                day_load.COPY_ROLE_ARGUMENT: role,
+                warehouse.COPY_ROLE_ARGUMENT: role,
             },
         )
     assert staging_tables(job.url) == []

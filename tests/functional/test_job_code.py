@@ -16,11 +16,11 @@ def test_jobs_naming_the_same_modules_share_their_folder(moto_endpoint, tmp_path
     for key, body in {
         "scripts/day-abc": "print('day')",
         "scripts/airports-def": "print('airports')",
-        "lib/flight_io.py": "IO = 1",
-        "lib/day_load.py": "LOAD = 1",
+        "lib/helpers.py": "IO = 1",
+        "lib/extra.py": "LOAD = 1",
     }.items():
         s3.put_object(Bucket="code", Key=key, Body=body.encode())
-    modules = "s3://code/lib/flight_io.py,s3://code/lib/day_load.py"
+    modules = "s3://code/lib/helpers.py,s3://code/lib/extra.py"
 
     day = fetch(s3, tmp_path, "s3://code/scripts/day-abc", modules)
     airports = fetch(s3, tmp_path, "s3://code/scripts/airports-def", modules)
@@ -28,10 +28,10 @@ def test_jobs_naming_the_same_modules_share_their_folder(moto_endpoint, tmp_path
     assert day.script.read_text() == "print('day')" and day.script.suffix == ".py"
     assert airports.script.parent != day.script.parent
     assert airports.libraries == day.libraries
-    assert sorted(p.name for p in day.libraries.iterdir()) == ["day_load.py", "flight_io.py"]
+    assert sorted(p.name for p in day.libraries.iterdir()) == ["extra.py", "helpers.py"]
 
-    s3.put_object(Bucket="code", Key="lib/day_load.py", Body=b"LOAD = 2")
+    s3.put_object(Bucket="code", Key="lib/extra.py", Body=b"LOAD = 2")
     changed = fetch(s3, tmp_path, "s3://code/scripts/day-abc", modules)
     assert changed.libraries != day.libraries
-    assert (changed.libraries / "day_load.py").read_text() == "LOAD = 2"
-    assert (day.libraries / "day_load.py").read_text() == "LOAD = 1"
+    assert (changed.libraries / "extra.py").read_text() == "LOAD = 2"
+    assert (day.libraries / "extra.py").read_text() == "LOAD = 1"

@@ -35,8 +35,8 @@ from typing import Any
 
 import pytest
 
+from flightpipe.infra import job_archive
 from flightpipe.infra.template import TEMPLATE, load
-from flightpipe.paths import REPO
 from flightpipe.stack.deploy import deploy_local, stack_name
 
 STAGE = "local"
@@ -533,16 +533,18 @@ def test_the_crawler(deployed):
 
 
 @pytest.mark.parametrize("logical", ["DelayedFlightsJob", "LoadAirportsJob"])
-def test_glue_jobs_run_the_repositorys_scripts_with_the_templates_arguments(deployed, logical):
+def test_glue_jobs_run_the_repositorys_scripts_with_the_templates_arguments(
+    deployed, logical, tmp_path
+):
     wanted = deployed.properties(logical)
     job = deployed.client("glue").get_job(JobName=deployed.physical(logical))["Job"]
     same(f"Glue job {logical}", wanted, {key: job.get(key) for key in wanted})
     # What packaging uploaded is what the repository holds: the same bytes run.
     script = s3_object(deployed, job["Command"]["ScriptLocation"])
     assert script == source_file(logical, "Command", "ScriptLocation").read_bytes()
-    for library in job["DefaultArguments"]["--extra-py-files"].split(","):
-        name = library.rsplit("/", 1)[1]
-        assert s3_object(deployed, library) == (REPO / "glue_job" / name).read_bytes(), library
+    [library] = job["DefaultArguments"]["--extra-py-files"].split(",")
+    assert library.rsplit("/", 1)[1] == job_archive.ARCHIVE
+    assert s3_object(deployed, library) == job_archive.build(tmp_path).read_bytes(), library
 
 
 # --- orchestration -------------------------------------------------------------------------

@@ -364,6 +364,14 @@ def _followed(function: ast.AST, module: _Module, root: Path) -> Iterator[tuple[
             path = _module_path(root, module.modules[func.value.id])
             if path is not None:
                 yield path, func.attr
+        elif (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Name)
+            and func.value.id in module.names
+        ):  # a module of a package (from package import module)
+            path = _module_path(root, ".".join(module.names[func.value.id]))
+            if path is not None:
+                yield path, func.attr
 
 
 def code_calls(repo: Path, entry: str) -> set[CodeCall]:

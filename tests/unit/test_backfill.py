@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from flightpipe import progress
 from flightpipe.commands import backfill
-from flightpipe.commands.backfill import Counts, DayRun, Progress, Summary, clock_text, spans
+from flightpipe.commands.backfill import DayRun, Summary, spans
 from flightpipe.infra.stages import Targets
+from flightpipe.progress import Counts, Progress, clock_text
 
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:flightpipe-local-pipeline"
 TARGETS = Targets("data", MACHINE)
@@ -59,14 +61,14 @@ def test_in_a_log_each_day_is_one_line_as_it_ends_and_nothing_else():
 
 
 def test_on_a_terminal_one_line_is_rewritten_and_failures_stay_above_it(monkeypatch):
-    monkeypatch.setattr(backfill.shutil, "get_terminal_size", lambda: os.terminal_size((120, 40)))
+    monkeypatch.setattr(progress.shutil, "get_terminal_size", lambda: os.terminal_size((120, 40)))
     out = Terminal()
-    progress = Progress(out)
-    progress.update(Counts(0, 4, 2, 0, 1.0))
-    progress.update(Counts(1, 4, 2, 0, 61.0))
+    shown = Progress(out)
+    shown.update(Counts(0, 4, 2, 0, 1.0))
+    shown.update(Counts(1, 4, 2, 0, 61.0))
     failed = DayRun(date(2013, 1, 2), status="FAILED", error="States.TaskFailed")
-    progress.ended(failed, Counts(2, 4, 1, 1, 65.0))
-    progress.close()
+    shown.ended(failed, Counts(2, 4, 1, 1, 65.0))
+    shown.close()
 
     text = out.getvalue()
     first = "[------------------------] 0/4 days done, 2 running, 0 failed, 0:01 elapsed"

@@ -35,7 +35,7 @@ def test_a_job_container_runs_spark_submit_as_aws_documents_for_its_glue_5_image
     code_dir = tmp_path / "glue-code"
     libraries = code_dir / "abc123" / "lib"
     libraries.mkdir(parents=True)
-    for name in ("flight_io.py", "day_load.py"):
+    for name in ("flightjob.zip", "helpers.py", "notes.txt"):
         (libraries / name).write_text("")
     script = code_dir / "abc123" / "9f8e.py"
     placement = Placement("/host/glue-code", "net", "http://localstack:4566", "id", "p-")
@@ -47,8 +47,8 @@ def test_a_job_container_runs_spark_submit_as_aws_documents_for_its_glue_5_image
     assert command[-3:] == ["/home/hadoop/workspace/code/abc123/9f8e.py", "--JOB_NAME", "j"]
     assert command[-5:-3] == [
         "--py-files",
-        "/home/hadoop/workspace/code/abc123/lib/day_load.py,"
-        "/home/hadoop/workspace/code/abc123/lib/flight_io.py",
+        "/home/hadoop/workspace/code/abc123/lib/flightjob.zip,"
+        "/home/hadoop/workspace/code/abc123/lib/helpers.py",
     ]
     confs = dict(
         value.split("=", 1) for flag, value in itertools.pairwise(command) if flag == "--conf"

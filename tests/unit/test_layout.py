@@ -20,8 +20,9 @@ ROOTS = {
     "awsglue": REPO / "flightpipe" / "gluelocal" / "shim" / "awsglue",
     "chalicelib": REPO / "chalice_app" / "chalicelib",
     "flightpipe_localstack": REPO / "localstack" / "flightpipe_localstack",
+    "flightjob": REPO / "glue_job" / "flightjob",
 }
-GLUE_JOB = REPO / "glue_job"  # the job's modules import each other by their bare names
+GLUE_JOB = REPO / "glue_job"  # the job scripts, beside their package
 
 
 def project_modules() -> dict[str, Path]:
@@ -175,3 +176,15 @@ def test_tests_use_public_names_and_the_support_package():
             if parts[0] == "tests" and (parts[-1] == "conftest" or parts[-1].startswith("test_")):
                 problems.append(f"{where}: imports from {node.module}")
     assert problems == []
+
+
+def test_the_job_scripts_import_only_their_package_of_the_project():
+    """The Glue job scripts reach the project's code only through ``flightjob``, the archive
+    Glue gets, and ``awsglue``, which Glue provides (the local runtime's stand-in for it here);
+    the package imports nothing of the local tooling."""
+    graph = import_graph()
+    scripts = {path.stem for path in GLUE_JOB.glob("*.py")}
+    assert scripts == {"delayed_flights", "load_airports"}
+    for name in scripts | {n for n in graph if n.startswith("flightjob")}:
+        outside = {t for t in graph[name] if not t.startswith(("flightjob", "awsglue"))}
+        assert outside == set(), name

@@ -1,10 +1,10 @@
 """Line numbers stay exact when Spark splits the day's files across many tasks.
 
 The job reads its files with Spark's text reader and numbers each line from a per-split offset
-table (``flight_io.read_lines``, ``flight_transforms.file_summaries``). Here the files are cut
+table (``aws_io.read_lines``, ``lines.file_summaries``). Here the files are cut
 into 64-byte splits, several of them packed into one partition, and every line's number and
 text are compared with the pure-Python numbering of the whole text that the job used before and
-still uses for the airports dimension (``flight_transforms.numbered_lines``).
+still uses for the airports dimension (``lines.numbered_lines``).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
-import flight_io
-import flight_transforms as T
 import pytest
 from pyspark.sql import functions as F
+
+from flightjob import aws_io, flights, lines
 
 HEADER = "Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay"
 ENDINGS = ("\n", "\r\n", "\r")
@@ -100,10 +100,10 @@ def short_tail(content: str, tail: int) -> str:
 def expected(content: str) -> list[tuple[int, str]]:
     """The pure-Python numbering; Hadoop's reader drops a UTF-8 byte-order mark at the start of a
     file, which the job's header handling ignores anyway."""
-    lines = list(T.numbered_lines(content))
-    if lines and lines[0][0] == 1:
-        lines[0] = (1, lines[0][1].removeprefix(T.BOM))
-    return lines
+    numbered = list(lines.numbered_lines(content))
+    if numbered and numbered[0][0] == 1:
+        numbered[0] = (1, numbered[0][1].removeprefix(lines.BOM))
+    return numbered
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def day_files(tmp_path: Path) -> dict[str, str]:
     return files
 
 
-def numbered(day: flight_io.DayLines) -> dict[str, list[tuple[int, str]]]:
+def numbered(day: aws_io.DayLines) -> dict[str, list[tuple[int, str]]]:
     found: dict[str, list[tuple[int, str]]] = {}
     for row in day.numbered.orderBy("source", "line_number").collect():
         found.setdefault(row.source, []).append((row.line_number, row.text))
@@ -138,7 +138,7 @@ def numbered(day: flight_io.DayLines) -> dict[str, list[tuple[int, str]]]:
 
 def test_line_numbers_are_exact_across_many_tiny_splits(spark, day_files):
     with tiny_splits(spark):
-        day = flight_io.read_lines(spark, list(day_files))
+        day = aws_io.read_lines(spark, list(day_files))
     try:
         splits = day.lines.select("file_path", "block_start", F.shiftright("row_id", 33).alias("p"))
         per_partition = splits.distinct().groupBy("p").count().collect()
@@ -147,20 +147,20 @@ def test_line_numbers_are_exact_across_many_tiny_splits(spark, day_files):
 
         assert numbered(day) == {source: expected(text) for source, text in day_files.items()}
         assert [layout.header_line_number for layout in day.layouts] == [
-            T.header_line(text)[0] for text in day_files.values()
+            lines.header_line(text)[0] for text in day_files.values()
         ]
     finally:
         day.lines.unpersist()
 
 
 def test_tiny_splits_parse_the_same_rows_as_whole_files(spark, day_files):
-    def parsed_rows(day: flight_io.DayLines) -> list[tuple]:
-        parsed = T.parse_flights(T.data_lines(day.numbered, day.layouts), day.layouts)
+    def parsed_rows(day: aws_io.DayLines) -> list[tuple]:
+        parsed = flights.parse_flights(lines.data_lines(day.numbered, day.layouts), day.layouts)
         return sorted(tuple(r) for r in parsed.collect())
 
-    whole = flight_io.read_lines(spark, list(day_files))
+    whole = aws_io.read_lines(spark, list(day_files))
     with tiny_splits(spark):
-        split = flight_io.read_lines(spark, list(day_files))
+        split = aws_io.read_lines(spark, list(day_files))
     try:
         assert whole.lines.select("block_start").distinct().collect() == [(0,)]
         rows = parsed_rows(split)
@@ -175,8 +175,8 @@ def test_a_file_that_is_not_utf8_is_refused_naming_its_line(spark, tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes(f"{HEADER}\nAA,1,2,61,0\r\nAA,1,2,61,0,Z\xfcrich\n".encode("latin-1"))
 
-    with pytest.raises(T.InputFileError) as raised:
-        flight_io.read_lines(spark, [f"file://{path}"])
+    with pytest.raises(lines.InputFileError) as raised:
+        aws_io.read_lines(spark, [f"file://{path}"])
 
     assert str(raised.value) == (
         f"file://{path}: not UTF-8 text (line 3, at byte 13 of the line: b'\\xfcrich')"
@@ -188,5 +188,5 @@ def test_an_empty_or_blank_file_has_no_header(spark, tmp_path, content):
     path = tmp_path / "empty.csv"
     path.write_bytes(content)
 
-    with pytest.raises(T.InputFileError, match="empty file, no header line"):
-        flight_io.read_lines(spark, [f"file://{path}"])
+    with pytest.raises(lines.InputFileError, match="empty file, no header line"):
+        aws_io.read_lines(spark, [f"file://{path}"])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-import flight_io
-import flight_transforms as T
 import pytest
+
+from flightjob import airports, aws_io, flights, lines
 
 HEADER = "Carrier,OriginAirportID,DestAirportID,DepDelay,ArrDelay"
 SOURCE = "s3://bucket/daily_flights/date=2013-01-01/flights.csv"
@@ -15,14 +15,14 @@ SOURCE = "s3://bucket/daily_flights/date=2013-01-01/flights.csv"
 @pytest.fixture
 def parse(spark, tmp_path):
     """content -> the parsed rows of a file holding it, read as the job reads its files."""
-    read: list[flight_io.DayLines] = []
+    read: list[aws_io.DayLines] = []
 
     def parse(content: str):
         path = tmp_path / f"flights-{len(read)}.csv"
         path.write_bytes(content.encode("utf-8"))
-        day = flight_io.read_lines(spark, [f"file://{path}"])
+        day = aws_io.read_lines(spark, [f"file://{path}"])
         read.append(day)
-        return T.parse_flights(T.data_lines(day.numbered, day.layouts), day.layouts)
+        return flights.parse_flights(lines.data_lines(day.numbered, day.layouts), day.layouts)
 
     yield parse
     for day in read:
@@ -35,12 +35,12 @@ def rows(frame, *columns):
 
 def test_threshold_is_inclusive_at_exactly_60(parse):
     parsed = parse(f"{HEADER}\nAA,1,2,59,0\nAA,1,2,60,0\nAA,1,2,61,0\n")
-    assert sorted(r.dep_delay for r in T.delayed(parsed).collect()) == [60, 61]
+    assert sorted(r.dep_delay for r in flights.delayed(parsed).collect()) == [60, 61]
 
 
 def test_threshold_is_a_parameter(parse):
     parsed = parse(f"{HEADER}\nAA,1,2,14,0\nAA,1,2,15,0\n")
-    assert [r.dep_delay for r in T.delayed(parsed, min_dep_delay=15).collect()] == [15]
+    assert [r.dep_delay for r in flights.delayed(parsed, min_dep_delay=15).collect()] == [15]
 
 
 def test_empty_and_na_delays_are_missing_not_delayed_and_not_zero(parse):
@@ -50,7 +50,7 @@ def test_empty_and_na_delays_are_missing_not_delayed_and_not_zero(parse):
         (None, None, None),
         (90, None, None),
     ]
-    counts = T.outcome_counts(parsed).first()
+    counts = flights.outcome_counts(parsed).first()
     assert (counts.rows_missing_delay, counts.rows_delayed) == (2, 1)
 
 
@@ -65,13 +65,15 @@ def test_columns_are_found_by_header_name_in_any_order_with_extras(parse):
 
 
 def test_missing_required_column_names_it():
-    with pytest.raises(T.InputFileError, match="missing required column DepDelay"):
-        T.layout_for(SOURCE, "Carrier,OriginAirportID,DestAirportID,ArrDelay\n", T.FLIGHT_COLUMNS)
+    with pytest.raises(lines.InputFileError, match="missing required column DepDelay"):
+        lines.layout_for(
+            SOURCE, "Carrier,OriginAirportID,DestAirportID,ArrDelay\n", flights.FLIGHT_COLUMNS
+        )
 
 
 def test_empty_file_has_no_header():
-    with pytest.raises(T.InputFileError, match="no header"):
-        T.layout_for(SOURCE, "\ufeff\r\n  \n", T.FLIGHT_COLUMNS)
+    with pytest.raises(lines.InputFileError, match="no header"):
+        lines.layout_for(SOURCE, "\ufeff\r\n  \n", flights.FLIGHT_COLUMNS)
 
 
 def test_bom_crlf_and_quoted_fields_are_handled(parse):
@@ -96,7 +98,7 @@ def test_unparseable_rows_are_quarantined_with_line_reason_and_raw_text(parse):
         "AA,1,2,70,0"  # line 9: fine, no final newline
     )
     parsed = parse(content)
-    bad = {r.line_number: (r.reason, r.raw) for r in T.quarantined(parsed).collect()}
+    bad = {r.line_number: (r.reason, r.raw) for r in flights.quarantined(parsed).collect()}
     assert bad == {
         2: ("DepDelay 'abc' is not a number", "AA,1,2,abc,0"),
         3: ("OriginAirportID 'x1' is not an airport id", "AA,x1,2,70,0"),
@@ -106,7 +108,7 @@ def test_unparseable_rows_are_quarantined_with_line_reason_and_raw_text(parse):
         7: ("unbalanced quote", '"AA,1,2,70,0'),
         8: ("Carrier is missing", ",1,2,70,0"),
     }
-    counts = T.outcome_counts(parsed).first()
+    counts = flights.outcome_counts(parsed).first()
     assert (counts.rows_read, counts.rows_quarantined, counts.rows_delayed) == (8, 7, 1)
 
 
@@ -117,7 +119,7 @@ def test_trailing_comma_and_blank_lines_are_tolerated(parse):
 
 def test_counts_reconcile(parse):
     parsed = parse(f"{HEADER}\nAA,1,2,61,0\nAA,1,2,5,0\nAA,1,2,,\nAA,1,2,zz,0\n")
-    c = T.outcome_counts(parsed).first()
+    c = flights.outcome_counts(parsed).first()
     assert (
         c.rows_read
         == c.rows_delayed + c.rows_below_threshold + c.rows_missing_delay + c.rows_quarantined
@@ -134,15 +136,15 @@ DIM = "s3://bucket/dim/airports.csv"
 
 
 def test_enrich_joins_departure_and_arrival_and_keeps_unmatched(spark, parse):
-    dim = T.airports_frame(
+    dim = airports.airports_frame(
         spark,
-        T.parse_airports(
+        airports.parse_airports(
             DIM,
             'airport_id,city,state,name\n1,"Kekaha, Kauai",HI,Barking Sands\n2,Boston,MA,Logan\n',
         ),
     )
     parsed = parse(f"{HEADER}\nAA,1,2,70,5\nAA,2,99,65,\n")
-    fact = T.enrich(T.delayed(parsed), dim, date(2013, 1, 1))
+    fact = flights.enrich(flights.delayed(parsed), dim, date(2013, 1, 1))
     got = sorted(tuple(r) for r in fact.collect())
     assert got == [
         (
@@ -161,21 +163,24 @@ def test_enrich_joins_departure_and_arrival_and_keeps_unmatched(spark, parse):
         ),
         ("AA", 2, 99, "Logan", None, "Boston", None, "MA", None, 65, None, date(2013, 1, 1)),
     ]
-    assert T.fact_counts(fact).first().asDict() == {"rows_loaded": 2, "rows_unmatched_airports": 1}
+    assert flights.fact_counts(fact).first().asDict() == {
+        "rows_loaded": 2,
+        "rows_unmatched_airports": 1,
+    }
 
 
 def test_day_counts_are_the_outcome_and_fact_counts_in_one_aggregation(spark, parse):
-    dim = T.airports_frame(spark, [(1, "A", "AA", "One"), (2, "B", "BB", "Two")])
+    dim = airports.airports_frame(spark, [(1, "A", "AA", "One"), (2, "B", "BB", "Two")])
     parsed = parse(
         f"{HEADER}\nAA,1,2,70,5\nAA,1,99,65,\nAA,1,2,5,0\nAA,1,2,,\nAA,1,2,zz,0\nAA,3,2,20,0\n"
     )
-    fact = T.enrich(T.delayed(parsed), dim, date(2013, 1, 1))
+    fact = flights.enrich(flights.delayed(parsed), dim, date(2013, 1, 1))
 
-    counts = T.day_counts(parsed, dim).collect()
+    counts = flights.day_counts(parsed, dim).collect()
     assert len(counts) == 1
     assert counts[0].asDict() == {
-        **T.outcome_counts(parsed).first().asDict(),
-        **T.fact_counts(fact).first().asDict(),
+        **flights.outcome_counts(parsed).first().asDict(),
+        **flights.fact_counts(fact).first().asDict(),
     }
     assert counts[0].asDict() == {
         "rows_read": 6,
@@ -194,23 +199,23 @@ def test_dimension_parses_by_header_name_with_bom_crlf_and_quoted_commas():
         '"Barking Sands",10644,HI,"Kekaha, Kauai"\r\n'
         "Nowhere,7,,\r\n"
     )
-    assert T.parse_airports(DIM, content) == [
+    assert airports.parse_airports(DIM, content) == [
         (10644, "Kekaha, Kauai", "HI", "Barking Sands"),
         (7, None, None, "Nowhere"),
     ]
 
 
 def test_dimension_with_duplicate_ids_is_rejected_naming_them():
-    with pytest.raises(T.InputFileError, match=r"duplicate airport_id 1, 2$"):
-        T.parse_airports(
+    with pytest.raises(lines.InputFileError, match=r"duplicate airport_id 1, 2$"):
+        airports.parse_airports(
             DIM, "airport_id,city,state,name\n1,A,AA,One\n2,B,BB,Two\n1,C,CC,Uno\n2,D,DD,Dos\n"
         )
 
 
 def test_dimension_with_bad_rows_is_rejected_naming_the_lines():
     content = 'airport_id,city,state,name\nabc,A,AA,One\n3,B,BB\n4,"C,CC,Four\n5,E,EE,\n'
-    with pytest.raises(T.InputFileError) as raised:
-        T.parse_airports(DIM, content)
+    with pytest.raises(lines.InputFileError) as raised:
+        airports.parse_airports(DIM, content)
     assert str(raised.value) == (
         f"{DIM}: line 2: airport_id 'abc' is not an airport id; "
         "line 3: 3 fields, the header has 4; line 4: unbalanced quote; line 5: name is missing"
@@ -240,15 +245,15 @@ def test_a_line_without_quotes_is_split_as_spark_csv_parser_reads_it(spark):
 
     width = 6
     schema = ", ".join(f"f{i} STRING" for i in range(width))
-    lines = spark.createDataFrame([(line,) for line in PLAIN_LINES], "text STRING")
-    tokens = T._tokens(F.col("text"), width)
+    frame = spark.createDataFrame([(line,) for line in PLAIN_LINES], "text STRING")
+    tokens = flights._tokens(F.col("text"), width)
     parser = F.from_csv(F.col("text"), schema, {"mode": "PERMISSIVE"})
-    got = lines.select(
+    got = frame.select(
         "text",
-        F.array(*[T._field(tokens, i) for i in range(width)]).alias("fast"),
+        F.array(*[flights._field(tokens, i) for i in range(width)]).alias("fast"),
         F.array(*[parser[f"f{i}"] for i in range(width)]).alias("parser"),
         F.size(tokens).alias("count"),
-        T._field_count(F.col("text")).alias("counted"),
+        flights._field_count(F.col("text")).alias("counted"),
     ).collect()
     assert len(got) == len(PLAIN_LINES)
     for row in got:
@@ -274,9 +279,9 @@ def test_rows_frame_keeps_every_value_exactly(spark):
     ]
     fields = (("id", "BIGINT"), ("text", "STRING"), ("other name", "STRING"))
 
-    frame = T.rows_frame(spark, rows, fields)
+    frame = lines.rows_frame(spark, rows, fields)
 
     assert frame.columns == ["id", "text", "other name"]
     assert [tuple(row) for row in frame.collect()] == rows
-    assert T.rows_frame(spark, [], fields).collect() == []
+    assert lines.rows_frame(spark, [], fields).collect() == []
     assert frame.rdd.getNumPartitions() == 1

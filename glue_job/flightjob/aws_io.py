@@ -2,7 +2,7 @@
 
 The day's objects are listed through boto3 on the driver (names only) and read by Spark's text
 reader, so that their lines are split across executors (``read_lines``; how each line keeps its
-exact number is told in ``flight_transforms``); the driver then holds one small row per file,
+exact number is told in ``lines``); the driver then holds one small row per file,
 never the content. Quarantined rows are written by Spark as JSON lines. The airports dimension
 (a few hundred kilobytes) is still read whole through boto3 and parsed on the driver.
 
@@ -27,10 +27,20 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import flight_transforms as T
 from botocore.exceptions import ClientError
-from flight_transforms import InputFileError, parse_airports
 from pyspark.sql import DataFrame, SparkSession
+
+from flightjob import flights
+from flightjob.airports import parse_airports
+from flightjob.lines import (
+    InputFileError,
+    Layout,
+    file_layout,
+    file_summaries,
+    number_lines,
+    split_offsets,
+    text_lines,
+)
 
 
 @dataclass(frozen=True)
@@ -153,11 +163,11 @@ class DayLines:
 
     lines: DataFrame
     numbered: DataFrame
-    layouts: list[T.Layout]
+    layouts: list[Layout]
 
 
 def read_lines(
-    spark: SparkSession, sources: Sequence[str], wanted: Mapping[str, str] = T.FLIGHT_COLUMNS
+    spark: SparkSession, sources: Sequence[str], wanted: Mapping[str, str] = flights.FLIGHT_COLUMNS
 ) -> DayLines:
     """Read the objects at ``sources`` with Spark's text reader, number their lines and find
     each file's layout; InputFileError for the first file that cannot be read (not UTF-8, no
@@ -171,12 +181,12 @@ def read_lines(
     skipped by Spark as by ``day_objects``.
     """
     reader = spark.read.option("__globPaths__", "false").option("recursiveFileLookup", "true")
-    lines = T.text_lines(reader.text(list(sources))).cache()
+    lines = text_lines(reader.text(list(sources))).cache()
     try:
-        summaries = {row["file_path"]: row for row in T.file_summaries(lines).collect()}
+        summaries = {row["file_path"]: row for row in file_summaries(lines).collect()}
         by_source = _by_source(sources, summaries)
-        layouts = [T.file_layout(source, by_source.get(source), wanted) for source in sources]
-        numbered = T.number_lines(lines, T.split_offsets(spark, by_source))
+        layouts = [file_layout(source, by_source.get(source), wanted) for source in sources]
+        numbered = number_lines(lines, split_offsets(spark, by_source))
     except BaseException:
         lines.unpersist()
         raise
